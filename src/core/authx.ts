@@ -1,0 +1,482 @@
+/**
+ * `AuthX`: creates, decodes, verifies and revokes tokens. All options are checked and all keys
+ * imported in the constructor; the per-call paths only use what it prepared.
+ * @module
+ */
+import { createRemoteJWKSet, type JWK, errors as joseErrors } from 'jose'
+import { MemoryStore } from '../stores/memory.js'
+import type { Algorithm } from './algorithms.js'
+import {
+  buildClaims,
+  type CreateAccessTokenOptions,
+  type CreateRefreshTokenOptions,
+  type CreateTokenPairOptions,
+  extraHeaders,
+  type TokenPair,
+  type TokenSpec,
+} from './claims.js'
+import { type ResolvedConfig, resolveConfig } from './config.js'
+import { createDecoder, type KeyResolver, parseSegment, parseToken } from './decode.js'
+import { createJoseEngine } from './engine/jose.js'
+import { createNodeEngine } from './engine/node.js'
+import type { Engine, EngineKey } from './engine/types.js'
+import { optionsFromEnv } from './env.js'
+import {
+  AccessTokenRequiredError,
+  ConfigError,
+  FreshTokenRequiredError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  RefreshTokenRequiredError,
+  StoreUnavailableError,
+} from './errors.js'
+import { importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
+import type { AuthXOptions } from './options.js'
+import { TokenPayload, type TokenType } from './payload.js'
+import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
+import { type NodeCrypto, nodeCrypto } from './runtime.js'
+import { hasAllScopes, hasSomeScope } from './scopes.js'
+import type { AuthXStore } from './store.js'
+
+/** Options of `verifyToken`. */
+export interface VerifyTokenOptions {
+  /** Required token type. Default `'access'`. */
+  type?: TokenType
+  /** Require a fresh token. Default `false`. */
+  fresh?: boolean
+  /** Required scopes (all of them, or any one with `anyScope`). */
+  scopes?: string[]
+  /** Default `false`. */
+  anyScope?: boolean
+}
+
+/** The result of `decodeUnverified`: header and claims, unchecked. */
+export interface UnverifiedToken {
+  header: Record<string, unknown>
+  payload: Record<string, unknown>
+}
+
+/** A public JWK set, for `/.well-known/jwks.json`. */
+export interface JwkSet {
+  keys: JWK[]
+}
+
+const ONE_YEAR = 365 * 86_400
+
+/**
+ * The authx instance.
+ *
+ * @example
+ * ```ts
+ * const auth = new AuthX({ secretKey: process.env.JWT_SECRET_KEY })
+ * const token = await auth.createAccessToken({ uid: 'user123', fresh: true })
+ * const payload = await auth.verifyToken(token, { fresh: true })
+ * ```
+ */
+export class AuthX {
+  /** The validated configuration with every default applied. */
+  readonly config: ResolvedConfig
+  /** The store revocations and refresh-token use are kept in. */
+  readonly store: AuthXStore
+  readonly #engine: Engine
+  readonly #keys: KeyEntry[] | Promise<KeyEntry[]>
+  readonly #decode: (token: unknown) => Promise<TokenPayload>
+  readonly #crypto: NodeCrypto | undefined
+
+  constructor(options?: AuthXOptions) {
+    const config = resolveConfig(options)
+    this.config = config
+    const crypto = nodeCrypto()
+    this.#crypto = crypto
+    this.#engine = crypto ? createNodeEngine(crypto) : createJoseEngine()
+    if (crypto) {
+      this.#keys = config.keySpecs.map((spec) => importKeyNode(spec, crypto))
+    } else {
+      const pending = Promise.all(config.keySpecs.map((spec) => importKeyWeb(spec)))
+      // A bad key rejects the first call that needs keys; never an unhandled rejection.
+      pending.catch(() => {})
+      this.#keys = pending
+    }
+    if (
+      !config.jwksUrl &&
+      config.keySpecs.every(
+        (s) => s.secretKey === undefined && s.privateKey === undefined && s.publicKey === undefined,
+      )
+    ) {
+      throw new ConfigError(
+        'secretKey: required (or privateKey/publicKey for asymmetric algorithms, keys, or jwksUrl)',
+      )
+    }
+    this.store = config.store ?? new MemoryStore({ clock: config.clock })
+    this.#decode = createDecoder(
+      {
+        algorithms: new Set(config.algorithms),
+        maxTokenBytes: config.maxTokenBytes,
+        leeway: config.leeway,
+        issuer: config.verifyIssuer,
+        audience: config.verifyAudience,
+        requireExp: { access: config.accessTtl !== false, refresh: config.refreshTtl !== false },
+        clock: config.clock,
+      },
+      config.jwksUrl ? this.#remoteResolver(config.jwksUrl) : this.#localResolver(),
+      this.#engine,
+    )
+  }
+
+  /**
+   * Builds an instance from Python AuthX's `JWT_*` environment variables.
+   *
+   * @example
+   * ```ts
+   * const auth = AuthX.fromEnv(process.env, { cookies: { secure: false } })
+   * ```
+   */
+  static fromEnv(env?: Record<string, string | undefined>, overrides?: AuthXOptions): AuthX {
+    return new AuthX(optionsFromEnv(env, overrides))
+  }
+
+  /** Which signing engine this instance uses: `'node'` (node:crypto) or `'jose'`. */
+  get engine(): 'node' | 'jose' {
+    return this.#engine.name
+  }
+
+  /**
+   * Creates an access token.
+   *
+   * @example
+   * ```ts
+   * const token = await auth.createAccessToken({ uid: 'user123', fresh: true, scopes: ['users:read'] })
+   * ```
+   */
+  async createAccessToken<Data extends Record<string, unknown>>(
+    options: CreateAccessTokenOptions<Data>,
+  ): Promise<string> {
+    const o = options as Partial<CreateAccessTokenOptions<Data>>
+    return this.#create(
+      {
+        type: 'access',
+        uid: o?.uid,
+        fresh: o?.fresh,
+        expiry: o?.expiry,
+        data: o?.data,
+        scopes: o?.scopes,
+        audience: o?.audience,
+      },
+      o?.headers,
+    )
+  }
+
+  /**
+   * Creates a refresh token of a new family (`fid`).
+   *
+   * @example
+   * ```ts
+   * const refresh = await auth.createRefreshToken({ uid: 'user123' })
+   * ```
+   */
+  async createRefreshToken<Data extends Record<string, unknown>>(
+    options: CreateRefreshTokenOptions<Data>,
+  ): Promise<string> {
+    const o = options as Partial<CreateAccessTokenOptions<Data>>
+    if (o !== undefined && o !== null && 'fresh' in o)
+      throw new TypeError('fresh: refresh tokens are never fresh')
+    return this.#create(
+      {
+        type: 'refresh',
+        uid: o?.uid,
+        expiry: o?.expiry,
+        data: o?.data,
+        scopes: o?.scopes,
+        audience: o?.audience,
+        fid: crypto.randomUUID(),
+      },
+      o?.headers,
+    )
+  }
+
+  /**
+   * Creates an access token and a refresh token of one new family.
+   *
+   * @example
+   * ```ts
+   * const { accessToken, refreshToken, tokenType } = await auth.createTokenPair({ uid: 'user123', fresh: true })
+   * ```
+   */
+  async createTokenPair<Data extends Record<string, unknown>>(
+    options: CreateTokenPairOptions<Data>,
+  ): Promise<TokenPair> {
+    const o = (options ?? {}) as Partial<CreateTokenPairOptions<Data>>
+    const fid = crypto.randomUUID()
+    const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid }
+    const [accessToken, refreshToken] = await Promise.all([
+      this.#create({ ...common, type: 'access', fresh: o.fresh, expiry: o.accessExpiry }, undefined),
+      this.#create({ ...common, type: 'refresh', expiry: o.refreshExpiry }, undefined),
+    ])
+    return { accessToken, refreshToken, tokenType: 'bearer' }
+  }
+
+  /**
+   * Checks signature, algorithm, structure and registered claims; not type, freshness, scopes
+   * or revocation.
+   *
+   * @example
+   * ```ts
+   * const payload = await auth.decodeToken(token)
+   * ```
+   */
+  decodeToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
+    token: string,
+  ): Promise<TokenPayload<Extra>> {
+    return this.#decode(token) as Promise<TokenPayload<Extra>>
+  }
+
+  /**
+   * `decodeToken` plus the type check, revocation, freshness and scopes. What every guard uses.
+   *
+   * @example
+   * ```ts
+   * const payload = await auth.verifyToken(token, { type: 'access', fresh: true, scopes: ['admin:*'] })
+   * ```
+   */
+  async verifyToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
+    token: string,
+    options: VerifyTokenOptions = {},
+  ): Promise<TokenPayload<Extra>> {
+    const type = options.type ?? 'access'
+    if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
+    const payload = await this.#decode(token)
+    if (payload.type !== type) {
+      throw type === 'access'
+        ? new AccessTokenRequiredError(payload.type)
+        : new RefreshTokenRequiredError(payload.type)
+    }
+    await this.isRevoked(payload)
+    this.checkGrants(payload, options)
+    return payload as TokenPayload<Extra>
+  }
+
+  /**
+   * Freshness and scope checks on a verified payload (the last steps of `verifyToken`).
+   *
+   * @example
+   * ```ts
+   * auth.checkGrants(payload, { scopes: ['admin'] })
+   * ```
+   */
+  checkGrants(
+    payload: TokenPayload,
+    options: Pick<VerifyTokenOptions, 'fresh' | 'scopes' | 'anyScope'>,
+  ): void {
+    if (options.fresh === true && payload.fresh !== true) throw new FreshTokenRequiredError()
+    const scopes = options.scopes
+    if (scopes !== undefined && scopes.length > 0) {
+      const granted = options.anyScope
+        ? hasSomeScope(payload.scopes, scopes)
+        : hasAllScopes(payload.scopes, scopes)
+      if (!granted) throw new InsufficientScopeError(scopes, payload.scopes ?? [])
+    }
+  }
+
+  /**
+   * Header and claims without any check, for tooling only. Throws `InvalidTokenError`
+   * (`malformed`) when the token cannot be split and parsed.
+   *
+   * @example
+   * ```ts
+   * const { header, payload } = auth.decodeUnverified(token)
+   * ```
+   */
+  decodeUnverified(token: string): UnverifiedToken {
+    const { header, parts } = parseToken(token, this.config.maxTokenBytes)
+    const payload = parseSegment(parts.payload64)
+    if (payload === undefined) throw new InvalidTokenError('malformed', 'Token payload is not a JSON object')
+    return { header, payload }
+  }
+
+  /**
+   * The public JWK set of the asymmetric keys (`kid`, `alg`, `use: 'sig'`); never any private
+   * or secret material. Empty for HMAC-only instances.
+   *
+   * @example
+   * ```ts
+   * app.get('/.well-known/jwks.json', async (_req, res) => res.json(await auth.jwks()))
+   * ```
+   */
+  async jwks(): Promise<JwkSet> {
+    const keys = await this.#keys
+    const now = this.config.clock()
+    return {
+      keys: keys
+        .filter((k) => k.publicJwk !== undefined && (k.retireAt === undefined || now < k.retireAt))
+        .map((k) => ({ ...k.publicJwk })),
+    }
+  }
+
+  /**
+   * Throws `RevokedTokenError` when the payload is revoked (jti, family, subject cut-off or the
+   * `revocation.isRevoked` callback), `StoreUnavailableError` when that cannot be known.
+   * Resolves to `false` otherwise.
+   *
+   * @example
+   * ```ts
+   * await auth.isRevoked(payload)
+   * ```
+   */
+  async isRevoked(payload: TokenPayload): Promise<false> {
+    await checkRevoked(this.store, payload, this.config.revocation)
+    return false
+  }
+
+  /**
+   * Revokes one token by issuer and `jti`. A token string is verified first (signature and
+   * structure; expiry not required), so a forged string revokes nothing.
+   *
+   * @example
+   * ```ts
+   * await auth.revokeToken(payload)
+   * ```
+   */
+  async revokeToken(token: string | TokenPayload): Promise<void> {
+    const payload = typeof token === 'string' ? await this.#decodeIgnoringExpiry(token) : token
+    const ttl =
+      payload.exp === undefined
+        ? this.#longestLifetime()
+        : Math.ceil(payload.exp - this.config.clock() / 1000)
+    await this.#write(jtiKey(payload.iss, payload.jti), '1', ttl)
+  }
+
+  /**
+   * Revokes every token of a refresh family (refresh tokens and the access tokens minted with them).
+   *
+   * @example
+   * ```ts
+   * await auth.revokeFamily(payload.fid!)
+   * ```
+   */
+  async revokeFamily(fid: string): Promise<void> {
+    if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
+    const ttl = this.config.refreshTtl === false ? this.#longestLifetime() : this.config.refreshTtl
+    await this.#write(familyKey(this.#revocationIssuer(), fid), '1', ttl)
+  }
+
+  /**
+   * Revokes every token of the subject issued before the current second.
+   *
+   * @example
+   * ```ts
+   * await auth.revokeAllForSubject('user123') // "log out everywhere"
+   * ```
+   */
+  async revokeAllForSubject(sub: string): Promise<void> {
+    if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
+    const cutoff = Math.floor(this.config.clock() / 1000)
+    await this.#write(subjectKey(this.#revocationIssuer(), sub), String(cutoff), this.#longestLifetime())
+  }
+
+  /**
+   * Closes the instance's store.
+   *
+   * @example
+   * ```ts
+   * await auth.close()
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.store.close?.()
+  }
+
+  async #create(spec: TokenSpec, headers: unknown): Promise<string> {
+    const extra = extraHeaders(headers)
+    const claims = buildClaims(this.config, spec)
+    const key = await this.#signingKey()
+    const header: Record<string, unknown> = { alg: key.alg, typ: 'JWT' }
+    if (key.kid !== undefined) header.kid = key.kid
+    if (extra !== undefined) Object.assign(header, extra)
+    return this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+  }
+
+  async #signingKey(): Promise<KeyEntry> {
+    const keys = await this.#keys
+    const now = this.config.clock()
+    const key = keys.find((k) => k.signKey !== undefined && (k.retireAt === undefined || now < k.retireAt))
+    if (key === undefined) {
+      throw new ConfigError(
+        'privateKey: this instance cannot sign (verify-only, or every signing key is retired)',
+      )
+    }
+    return key
+  }
+
+  #localResolver(): KeyResolver {
+    const { keySet } = this.config
+    const pick = (keys: KeyEntry[], kid: string | undefined): KeyEntry | undefined => {
+      if (keys.length === 1) {
+        const only = keys[0]!
+        // A single key accepts tokens without kid; with a configured kid, another kid is refused.
+        return kid === undefined || only.kid === undefined || only.kid === kid ? only : undefined
+      }
+      if (kid === undefined) return undefined
+      return keys.find((k) => k.kid === kid)
+    }
+    const keys = this.#keys
+    if (Array.isArray(keys)) {
+      const byKid = new Map(keys.map((k) => [k.kid, k]))
+      if (keySet && keys.length > 1) return (_alg, kid) => (kid === undefined ? undefined : byKid.get(kid))
+      return (_alg, kid) => pick(keys, kid)
+    }
+    return async (_alg, kid) => pick(await keys, kid)
+  }
+
+  #remoteResolver(url: URL): KeyResolver {
+    const remote = createRemoteJWKSet(url)
+    const crypto = this.#crypto
+    const converted = new WeakMap<object, EngineKey>()
+    return async (alg: Algorithm, kid) => {
+      let key: EngineKey
+      try {
+        key = (await remote(kid === undefined ? { alg } : { alg, kid })) as EngineKey
+      } catch (err) {
+        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
+          return undefined
+        throw new StoreUnavailableError('Remote key set unavailable', { cause: err })
+      }
+      if (crypto && !(key instanceof crypto.KeyObject)) {
+        let keyObject = converted.get(key)
+        if (keyObject === undefined) {
+          keyObject = crypto.KeyObject.from(key as CryptoKey)
+          converted.set(key, keyObject)
+        }
+        key = keyObject
+      }
+      return { kid, alg, signKey: undefined, verifyKey: key, publicJwk: undefined, retireAt: undefined }
+    }
+  }
+
+  async #decodeIgnoringExpiry(token: string): Promise<TokenPayload> {
+    try {
+      return await this.#decode(token)
+    } catch (err) {
+      // An expired token is still revocable: its signature and structure were checked first.
+      if (err instanceof InvalidTokenError && err.reason === 'expired') {
+        return new TokenPayload(this.decodeUnverified(token).payload, this.config.clock)
+      }
+      throw err
+    }
+  }
+
+  /** The `iss` of the tokens this instance accepts, which family and subject entries are keyed by. */
+  #revocationIssuer(): string | undefined {
+    return this.config.verifyIssuer ?? this.config.issuer
+  }
+
+  #longestLifetime(): number {
+    const lifetimes = [this.config.accessTtl, this.config.refreshTtl].filter((t): t is number => t !== false)
+    return lifetimes.length === 0 ? ONE_YEAR : Math.max(...lifetimes)
+  }
+
+  /** Writes a revocation entry living its TTL plus leeway; failures are `StoreUnavailableError`. */
+  async #write(key: string, value: string, ttlSeconds: number): Promise<void> {
+    const ttl = Math.max(1, Math.ceil(ttlSeconds + this.config.leeway))
+    await bounded(() => this.store.set(key, value, ttl), this.config.revocation.timeoutMs)
+  }
+}

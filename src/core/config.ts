@@ -1,0 +1,495 @@
+/**
+ * Validation of `new AuthX(options)`: every option is checked once, here, and resolved into a
+ * frozen {@link ResolvedConfig} with every default filled in. Nothing on the per-request path
+ * parses options again.
+ * @module
+ */
+import { ALGORITHMS, type Algorithm, isHmac } from './algorithms.js'
+import { parseDuration } from './duration.js'
+import { ConfigError } from './errors.js'
+import type { KeyInput, KeySpec } from './keys.js'
+import type { AuthXOptions, TokenLocation } from './options.js'
+import type { TokenPayload } from './payload.js'
+import { type AuthXStore, isStore } from './store.js'
+
+/** Options after validation, with defaults applied. */
+export interface ResolvedConfig {
+  readonly keySpecs: readonly KeySpec[]
+  /** `true` for a `keys` set (kid required on tokens unless it has one key). */
+  readonly keySet: boolean
+  readonly jwksUrl: URL | undefined
+  readonly algorithms: readonly Algorithm[]
+  readonly accessTtl: number | false
+  readonly refreshTtl: number | false
+  readonly issuer: string | undefined
+  readonly audience: string | readonly string[] | undefined
+  readonly verifyIssuer: string | undefined
+  readonly verifyAudience: readonly string[] | undefined
+  readonly leeway: number
+  readonly maxTokenBytes: number
+  readonly clock: () => number
+  readonly locations: readonly TokenLocation[]
+  readonly header: { readonly name: string; readonly type: string }
+  readonly query: { readonly name: string }
+  readonly json: { readonly accessKey: string; readonly refreshKey: string }
+  readonly cookies: {
+    readonly accessName: string
+    readonly refreshName: string
+    readonly accessPath: string
+    readonly refreshPath: string
+    readonly domain: string | undefined
+    readonly secure: boolean
+    readonly sameSite: 'lax' | 'strict' | 'none'
+    readonly httpOnly: boolean
+    readonly maxAge: number | undefined
+  }
+  readonly csrf: {
+    readonly protect: boolean
+    readonly methods: readonly string[]
+    readonly inCookies: boolean
+    readonly accessCookieName: string
+    readonly refreshCookieName: string
+    readonly accessHeaderName: string
+    readonly refreshHeaderName: string
+    readonly checkForm: boolean
+    readonly accessFieldName: string
+    readonly refreshFieldName: string
+  }
+  readonly implicitRefresh: {
+    readonly enabled: boolean
+    readonly within: number
+    readonly includeRoutes: readonly string[] | undefined
+    readonly excludeRoutes: readonly string[]
+    readonly includeMethods: readonly string[] | undefined
+    readonly excludeMethods: readonly string[]
+  }
+  readonly store: AuthXStore | undefined
+  readonly revocation: {
+    readonly isRevoked: ((payload: TokenPayload) => unknown) | undefined
+    readonly timeoutMs: number
+    readonly onStoreError: 'closed'
+  }
+  readonly refreshRotation: { readonly enabled: boolean; readonly reuseGraceSeconds: number }
+  readonly cacheSize: number
+  /** Whether access tokens get a `csrf` claim: cookies are a location and CSRF protect is on. */
+  readonly csrfClaim: boolean
+}
+
+const TOP_LEVEL = [
+  'algorithm',
+  'secretKey',
+  'privateKey',
+  'publicKey',
+  'kid',
+  'keys',
+  'jwksUrl',
+  'accessTokenExpires',
+  'refreshTokenExpires',
+  'issuer',
+  'audience',
+  'verify',
+  'clock',
+  'tokenLocation',
+  'header',
+  'query',
+  'json',
+  'cookies',
+  'csrf',
+  'implicitRefresh',
+  'store',
+  'revocation',
+  'refreshRotation',
+  'cache',
+] as const
+
+/** RFC 7230 token: header names, cookie names, methods. */
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** A cookie Path: starts with '/', no ';', no control characters or spaces. */
+const PATH_RE = /^\/[\x21-\x3a\x3c-\x7e]*$/
+const DOMAIN_RE =
+  /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const PRINTABLE_RE = /^[\x20-\x7e]+$/
+
+type Obj = Record<string, unknown>
+
+function fail(path: string, message: string): never {
+  throw new ConfigError(`${path}: ${message}`)
+}
+
+function isPlainObject(value: unknown): value is Obj {
+  if (typeof value !== 'object' || value === null) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** Checks that `value` is a plain object (or absent) whose keys are all known. */
+function section(value: unknown, path: string, known: readonly string[]): Obj {
+  if (value === undefined) return {}
+  if (!isPlainObject(value)) fail(path, 'expected an object')
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) fail(`${path}.${key}`, `unknown option (known: ${known.join(', ')})`)
+  }
+  return value
+}
+
+function bool(value: unknown, path: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') fail(path, 'expected true or false')
+  return value
+}
+
+function text(value: unknown, path: string, fallback: string, pattern: RegExp = PRINTABLE_RE): string {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !pattern.test(value)) fail(path, 'expected a valid non-empty string')
+  return value
+}
+
+function optionalText(value: unknown, path: string, pattern: RegExp = PRINTABLE_RE): string | undefined {
+  return value === undefined ? undefined : text(value, path, '', pattern)
+}
+
+function integer(value: unknown, path: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(path, `expected a whole number from ${min} to ${max}`)
+  }
+  return value
+}
+
+function list(value: unknown, path: string, pattern: RegExp): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value)) fail(path, 'expected an array of strings')
+  for (const item of value) {
+    if (typeof item !== 'string' || !pattern.test(item)) fail(path, `invalid entry ${JSON.stringify(item)}`)
+  }
+  return [...value]
+}
+
+function methods(value: unknown, path: string): string[] | undefined {
+  return list(value, path, TOKEN_RE)?.map((m) => m.toUpperCase())
+}
+
+function duration(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback
+  const seconds = parseDuration(value)
+  if (seconds === undefined) fail(path, "expected a Duration (positive whole seconds or '<n>s|m|h|d|w')")
+  return seconds
+}
+
+function lifetime(value: unknown, path: string, fallback: number): number | false {
+  if (value === false) return false
+  return duration(value, path, fallback)
+}
+
+function audienceList(value: unknown, path: string): string | readonly string[] | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'string' && value.length > 0) return value
+  if (Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === 'string' && a.length > 0)) {
+    return Object.freeze([...value])
+  }
+  fail(path, 'expected a non-empty string or a non-empty array of non-empty strings')
+}
+
+function algorithm(value: unknown, path: string): Algorithm {
+  if (typeof value !== 'string' || !ALGORITHMS.has(value)) {
+    fail(path, `expected one of ${[...ALGORITHMS.keys()].join(' ')}`)
+  }
+  return value as Algorithm
+}
+
+function secret(value: unknown, path: string): string | Uint8Array | undefined {
+  if (value === undefined || typeof value === 'string' || value instanceof Uint8Array) return value
+  fail(path, 'expected a string or a Uint8Array')
+}
+
+function keyInput(value: unknown): KeyInput | undefined {
+  return value as KeyInput | undefined
+}
+
+function kidText(value: unknown, path: string): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256 || !PRINTABLE_RE.test(value)) {
+    fail(path, 'expected a printable string of 1 to 256 characters')
+  }
+  return value
+}
+
+function keySpecs(options: Obj): { specs: KeySpec[]; keySet: boolean } {
+  if (options.keys === undefined) {
+    if (options.jwksUrl !== undefined) return { specs: [], keySet: false }
+    return {
+      keySet: false,
+      specs: [
+        {
+          path: '',
+          alg: algorithm(options.algorithm ?? 'HS256', 'algorithm'),
+          kid: kidText(options.kid, 'kid'),
+          secretKey: secret(options.secretKey, 'secretKey'),
+          privateKey: keyInput(options.privateKey),
+          publicKey: keyInput(options.publicKey),
+          retireAt: undefined,
+        },
+      ],
+    }
+  }
+  for (const name of ['algorithm', 'secretKey', 'privateKey', 'publicKey', 'kid', 'jwksUrl']) {
+    if (options[name] !== undefined) fail(name, 'cannot be combined with keys; set it on each key')
+  }
+  if (!Array.isArray(options.keys) || options.keys.length === 0) fail('keys', 'expected a non-empty array')
+  const seen = new Set<string>()
+  const specs = options.keys.map((raw: unknown, i: number): KeySpec => {
+    const path = `keys[${i}]`
+    const entry = section(raw, path, ['kid', 'algorithm', 'secretKey', 'privateKey', 'publicKey', 'retireAt'])
+    if (raw === undefined) fail(path, 'expected an object')
+    const kid = kidText(entry.kid, `${path}.kid`)
+    if (kid === undefined) fail(`${path}.kid`, 'required in a key set')
+    if (seen.has(kid)) fail(`${path}.kid`, `duplicate kid ${JSON.stringify(kid)}`)
+    seen.add(kid)
+    let retireAt: number | undefined
+    if (entry.retireAt !== undefined) {
+      if (!(entry.retireAt instanceof Date) || Number.isNaN(entry.retireAt.getTime())) {
+        fail(`${path}.retireAt`, 'expected a valid Date')
+      }
+      retireAt = entry.retireAt.getTime()
+    }
+    return {
+      path: `${path}.`,
+      alg: algorithm(entry.algorithm, `${path}.algorithm`),
+      kid,
+      secretKey: secret(entry.secretKey, `${path}.secretKey`),
+      privateKey: keyInput(entry.privateKey),
+      publicKey: keyInput(entry.publicKey),
+      retireAt,
+    }
+  })
+  return { specs, keySet: true }
+}
+
+function allowedAlgorithms(
+  value: unknown,
+  specs: readonly KeySpec[],
+  jwks: boolean,
+  options: Obj,
+): Algorithm[] {
+  const keyAlgs = [...new Set(specs.map((s) => s.alg))]
+  let algs: Algorithm[]
+  if (value === undefined) {
+    if (jwks) {
+      const alg = algorithm(options.algorithm ?? 'HS256', 'algorithm')
+      if (isHmac(alg)) fail('algorithm', 'jwksUrl needs an asymmetric algorithm (or verify.algorithms)')
+      algs = [alg]
+    } else {
+      algs = keyAlgs
+    }
+  } else {
+    if (!Array.isArray(value) || value.length === 0) fail('verify.algorithms', 'expected a non-empty array')
+    algs = value.map((a: unknown) => algorithm(a, 'verify.algorithms'))
+    for (const alg of algs) {
+      if (!jwks && !keyAlgs.includes(alg)) fail('verify.algorithms', `${alg} is not the algorithm of any key`)
+    }
+  }
+  // RFC 8725 section 3.1: never mix MAC and signature algorithms in one verifier.
+  const hmac = algs.filter(isHmac)
+  if (hmac.length > 0 && hmac.length < algs.length) {
+    fail(value === undefined ? 'keys' : 'verify.algorithms', 'must not mix HMAC and asymmetric algorithms')
+  }
+  if (jwks && hmac.length > 0) fail('verify.algorithms', 'jwksUrl verifies asymmetric algorithms only')
+  return [...new Set(algs)]
+}
+
+/**
+ * Validates options and applies defaults. Throws `ConfigError` naming the first bad option.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({ secretKey: 'a'.repeat(32) })
+ * config.accessTtl // 900
+ * ```
+ */
+export function resolveConfig(input: AuthXOptions | undefined): ResolvedConfig {
+  if (input !== undefined && !isPlainObject(input)) fail('options', 'expected an object')
+  const options = section(input ?? {}, 'options', TOP_LEVEL)
+
+  let jwksUrl: URL | undefined
+  if (options.jwksUrl !== undefined) {
+    for (const name of ['secretKey', 'privateKey', 'publicKey']) {
+      if (options[name] !== undefined) fail(name, 'cannot be combined with jwksUrl (verify-only)')
+    }
+    try {
+      jwksUrl = new URL(String(options.jwksUrl))
+    } catch {
+      fail('jwksUrl', 'expected an absolute URL')
+    }
+    if (jwksUrl.protocol !== 'https:' && jwksUrl.protocol !== 'http:')
+      fail('jwksUrl', 'expected an http(s) URL')
+  }
+  const { specs, keySet } = keySpecs(options)
+
+  const verify = section(options.verify, 'verify', [
+    'issuer',
+    'audience',
+    'leeway',
+    'algorithms',
+    'maxTokenBytes',
+  ])
+  const algorithms = allowedAlgorithms(verify.algorithms, specs, jwksUrl !== undefined, options)
+  if (
+    verify.leeway !== undefined &&
+    (typeof verify.leeway !== 'number' ||
+      !Number.isFinite(verify.leeway) ||
+      verify.leeway < 0 ||
+      verify.leeway > 300)
+  ) {
+    fail('verify.leeway', 'expected a number of seconds from 0 to 300')
+  }
+  const issuer = optionalText(options.issuer, 'issuer')
+  const audience = audienceList(options.audience, 'audience')
+  const verifyAudience = audienceList(verify.audience, 'verify.audience') ?? audience
+
+  if (options.clock !== undefined && typeof options.clock !== 'function') fail('clock', 'expected a function')
+
+  const locations = list(options.tokenLocation, 'tokenLocation', /^(headers|cookies|json|query)$/) ?? [
+    'headers',
+  ]
+  if (locations.length === 0) fail('tokenLocation', 'expected at least one location')
+  if (new Set(locations).size !== locations.length) fail('tokenLocation', 'lists a location twice')
+
+  const header = section(options.header, 'header', ['name', 'type'])
+  if (
+    header.type !== undefined &&
+    (typeof header.type !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/.test(header.type))
+  ) {
+    fail('header.type', "expected an auth scheme such as 'Bearer', or '' for the raw value")
+  }
+  const query = section(options.query, 'query', ['name'])
+  const json = section(options.json, 'json', ['accessKey', 'refreshKey'])
+
+  const cookies = section(options.cookies, 'cookies', [
+    'accessName',
+    'refreshName',
+    'accessPath',
+    'refreshPath',
+    'domain',
+    'secure',
+    'sameSite',
+    'httpOnly',
+    'maxAge',
+  ])
+  const sameSite = cookies.sameSite ?? 'lax'
+  // Validated against a fixed list: a free string would let a value inject cookie attributes.
+  if (sameSite !== 'lax' && sameSite !== 'strict' && sameSite !== 'none') {
+    fail('cookies.sameSite', "expected 'lax', 'strict' or 'none'")
+  }
+  const secure = bool(cookies.secure, 'cookies.secure', true)
+  if (sameSite === 'none' && !secure) fail('cookies.sameSite', "'none' requires cookies.secure: true")
+
+  const csrf = section(options.csrf, 'csrf', [
+    'protect',
+    'methods',
+    'inCookies',
+    'accessCookieName',
+    'refreshCookieName',
+    'accessHeaderName',
+    'refreshHeaderName',
+    'checkForm',
+    'accessFieldName',
+    'refreshFieldName',
+  ])
+  const implicit = section(options.implicitRefresh, 'implicitRefresh', [
+    'enabled',
+    'within',
+    'includeRoutes',
+    'excludeRoutes',
+    'includeMethods',
+    'excludeMethods',
+  ])
+
+  if (options.store !== undefined && !isStore(options.store)) {
+    fail('store', 'expected an AuthXStore (get, set, setIfAbsent, delete)')
+  }
+  const revocation = section(options.revocation, 'revocation', ['isRevoked', 'timeoutMs', 'onStoreError'])
+  if (revocation.isRevoked !== undefined && typeof revocation.isRevoked !== 'function') {
+    fail('revocation.isRevoked', 'expected a function')
+  }
+  if (revocation.onStoreError !== undefined && revocation.onStoreError !== 'closed') {
+    fail('revocation.onStoreError', "only 'closed' is supported: an unreachable store rejects the request")
+  }
+  const rotation = section(options.refreshRotation, 'refreshRotation', ['enabled', 'reuseGraceSeconds'])
+  const cache = section(options.cache, 'cache', ['verifiedTokens'])
+
+  const protect = bool(csrf.protect, 'csrf.protect', true)
+  const config: ResolvedConfig = {
+    keySpecs: Object.freeze(specs),
+    keySet,
+    jwksUrl,
+    algorithms: Object.freeze(algorithms),
+    accessTtl: lifetime(options.accessTokenExpires, 'accessTokenExpires', 900),
+    refreshTtl: lifetime(options.refreshTokenExpires, 'refreshTokenExpires', 1_728_000),
+    issuer,
+    audience,
+    verifyIssuer: optionalText(verify.issuer, 'verify.issuer') ?? issuer,
+    verifyAudience: verifyAudience === undefined ? undefined : Object.freeze([verifyAudience].flat()),
+    leeway: (verify.leeway as number | undefined) ?? 0,
+    maxTokenBytes: integer(verify.maxTokenBytes, 'verify.maxTokenBytes', 8192, 256, 1_048_576),
+    clock: (options.clock as (() => number) | undefined) ?? Date.now,
+    locations: Object.freeze(locations as TokenLocation[]),
+    header: {
+      name: text(header.name, 'header.name', 'Authorization', TOKEN_RE),
+      type: (header.type as string) ?? 'Bearer',
+    },
+    query: { name: text(query.name, 'query.name', 'token') },
+    json: {
+      accessKey: text(json.accessKey, 'json.accessKey', 'access_token'),
+      refreshKey: text(json.refreshKey, 'json.refreshKey', 'refresh_token'),
+    },
+    cookies: {
+      accessName: text(cookies.accessName, 'cookies.accessName', 'access_token_cookie', TOKEN_RE),
+      refreshName: text(cookies.refreshName, 'cookies.refreshName', 'refresh_token_cookie', TOKEN_RE),
+      accessPath: text(cookies.accessPath, 'cookies.accessPath', '/', PATH_RE),
+      refreshPath: text(cookies.refreshPath, 'cookies.refreshPath', '/', PATH_RE),
+      domain: optionalText(cookies.domain, 'cookies.domain', DOMAIN_RE),
+      secure,
+      sameSite,
+      httpOnly: bool(cookies.httpOnly, 'cookies.httpOnly', true),
+      maxAge: cookies.maxAge === undefined ? undefined : duration(cookies.maxAge, 'cookies.maxAge', 0),
+    },
+    csrf: {
+      protect,
+      methods: Object.freeze(methods(csrf.methods, 'csrf.methods') ?? ['POST', 'PUT', 'PATCH', 'DELETE']),
+      inCookies: bool(csrf.inCookies, 'csrf.inCookies', true),
+      accessCookieName: text(csrf.accessCookieName, 'csrf.accessCookieName', 'csrf_access_token', TOKEN_RE),
+      refreshCookieName: text(
+        csrf.refreshCookieName,
+        'csrf.refreshCookieName',
+        'csrf_refresh_token',
+        TOKEN_RE,
+      ),
+      accessHeaderName: text(csrf.accessHeaderName, 'csrf.accessHeaderName', 'X-CSRF-TOKEN', TOKEN_RE),
+      refreshHeaderName: text(csrf.refreshHeaderName, 'csrf.refreshHeaderName', 'X-CSRF-TOKEN', TOKEN_RE),
+      checkForm: bool(csrf.checkForm, 'csrf.checkForm', false),
+      accessFieldName: text(csrf.accessFieldName, 'csrf.accessFieldName', 'csrf_token'),
+      refreshFieldName: text(csrf.refreshFieldName, 'csrf.refreshFieldName', 'csrf_token'),
+    },
+    implicitRefresh: {
+      enabled: bool(implicit.enabled, 'implicitRefresh.enabled', false),
+      within: duration(implicit.within, 'implicitRefresh.within', 600),
+      includeRoutes: list(implicit.includeRoutes, 'implicitRefresh.includeRoutes', PATH_RE),
+      excludeRoutes: list(implicit.excludeRoutes, 'implicitRefresh.excludeRoutes', PATH_RE) ?? [],
+      includeMethods: methods(implicit.includeMethods, 'implicitRefresh.includeMethods'),
+      excludeMethods: methods(implicit.excludeMethods, 'implicitRefresh.excludeMethods') ?? [],
+    },
+    store: options.store as AuthXStore | undefined,
+    revocation: {
+      isRevoked: revocation.isRevoked as ResolvedConfig['revocation']['isRevoked'],
+      timeoutMs: integer(revocation.timeoutMs, 'revocation.timeoutMs', 500, 1, 60_000),
+      onStoreError: 'closed',
+    },
+    refreshRotation: {
+      enabled: bool(rotation.enabled, 'refreshRotation.enabled', true),
+      reuseGraceSeconds: integer(rotation.reuseGraceSeconds, 'refreshRotation.reuseGraceSeconds', 0, 0, 60),
+    },
+    cacheSize: integer(cache.verifiedTokens, 'cache.verifiedTokens', 10_000, 0, 10_000_000),
+    csrfClaim: locations.includes('cookies') && protect,
+  }
+  return Object.freeze(config)
+}

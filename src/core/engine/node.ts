@@ -1,0 +1,94 @@
+/**
+ * The node:crypto engine: synchronous, and several times faster than Web Crypto on Node.
+ * @module
+ */
+import { ALGORITHMS, type Algorithm } from '../algorithms.js'
+import { encodeBase64urlString } from '../base64url.js'
+import type { NodeCrypto } from '../runtime.js'
+import type { Engine, EngineKey, JwsParts } from './types.js'
+
+type KeyObject = import('node:crypto').KeyObject
+
+/**
+ * Builds the node:crypto engine around the given module.
+ *
+ * @example
+ * ```ts
+ * const engine = createNodeEngine(nodeCrypto()!)
+ * ```
+ */
+export function createNodeEngine(crypto: NodeCrypto): Engine {
+  const { constants } = crypto
+
+  function signBytes(alg: Algorithm, key: KeyObject, data: Buffer): Buffer {
+    const info = ALGORITHMS.get(alg)!
+    switch (info.family) {
+      case 'HS':
+        return crypto.createHmac(info.hash!, key).update(data).digest()
+      case 'RS':
+        return crypto.sign(info.hash!, data, key)
+      case 'PS':
+        return crypto.sign(info.hash!, data, {
+          key,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+        })
+      case 'ES':
+        return crypto.sign(info.hash!, data, { key, dsaEncoding: 'ieee-p1363' })
+      case 'EdDSA':
+        return crypto.sign(null, data, key)
+    }
+  }
+
+  return {
+    name: 'node',
+    async sign(alg, key, header, payloadJson) {
+      const signingInput = `${encodeBase64urlString(JSON.stringify(header))}.${encodeBase64urlString(payloadJson)}`
+      const signature = signBytes(alg, key as KeyObject, Buffer.from(signingInput, 'latin1'))
+      return `${signingInput}.${signature.toString('base64url')}`
+    },
+    verify(alg: Algorithm, key: EngineKey, parts: JwsParts): boolean {
+      const info = ALGORITHMS.get(alg)!
+      const data = Buffer.from(parts.signingInput, 'latin1')
+      const signature = parts.signature
+      try {
+        switch (info.family) {
+          case 'HS': {
+            const expected = crypto
+              .createHmac(info.hash!, key as KeyObject)
+              .update(data)
+              .digest()
+            // timingSafeEqual throws on a length mismatch; the length is not secret.
+            return expected.length === signature.length && crypto.timingSafeEqual(expected, signature)
+          }
+          case 'RS':
+            return crypto.verify(info.hash!, data, key as KeyObject, signature)
+          case 'PS':
+            return crypto.verify(
+              info.hash!,
+              data,
+              {
+                key: key as KeyObject,
+                padding: constants.RSA_PKCS1_PSS_PADDING,
+                saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+              },
+              signature,
+            )
+          case 'ES':
+            // JOSE ECDSA signatures are raw R||S of a fixed size (RFC 7518 section 3.4).
+            return (
+              signature.length === info.signatureBytes &&
+              crypto.verify(info.hash!, data, { key: key as KeyObject, dsaEncoding: 'ieee-p1363' }, signature)
+            )
+          case 'EdDSA':
+            return (
+              signature.length === info.signatureBytes &&
+              crypto.verify(null, data, key as KeyObject, signature)
+            )
+        }
+      } catch {
+        return false
+      }
+    },
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Reading Python AuthX's `JWT_*` environment variables into `AuthXOptions`, so a Node service
+ * can share its settings with a Python AuthX service.
+ * @module
+ */
+import { ConfigError } from './errors.js'
+import type { AuthXOptions } from './options.js'
+import { emitWarning, processLike } from './runtime.js'
+
+type Options = Record<string, unknown>
+
+function parseBool(name: string, value: string): boolean {
+  const v = value.trim().toLowerCase()
+  if (v === 'true' || v === '1') return true
+  if (v === 'false' || v === '0') return false
+  throw new ConfigError(`${name}: expected true/false/1/0`)
+}
+
+function parseList(name: string, value: string): string[] {
+  const v = value.trim()
+  if (v.startsWith('[')) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(v)
+    } catch {
+      throw new ConfigError(`${name}: invalid JSON array`)
+    }
+    if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
+      throw new ConfigError(`${name}: expected a JSON array of strings`)
+    }
+    return parsed
+  }
+  return v === '' ? [] : v.split(',').map((s) => s.trim())
+}
+
+/** Seconds (Python AuthX's unit), or an authx Duration string; `none`/`false` for no expiry. */
+function parseLifetime(name: string, value: string): number | string | false {
+  const v = value.trim()
+  if (/^(none|false)$/i.test(v)) return false
+  if (/^[0-9]+$/.test(v)) return Number(v)
+  if (/^[0-9]+[smhdw]$/.test(v)) return v
+  throw new ConfigError(`${name}: expected whole seconds`)
+}
+
+function parseNumber(name: string, value: string): number {
+  const n = Number(value.trim())
+  if (value.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name}: expected a number`)
+  return n
+}
+
+/** A PEM in an environment variable often has its newlines written as `\n`. */
+function pem(value: string): string {
+  return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value
+}
+
+function oneOrMany(value: string): string | string[] {
+  const list = parseList('', value)
+  return list.length === 1 ? (list[0] as string) : list
+}
+
+type Reader = (options: Options, name: string, value: string) => void
+
+function put(path: string, convert: (name: string, value: string) => unknown): Reader {
+  const [section, field] = path.includes('.') ? path.split('.') : [undefined, path]
+  return (options, name, value) => {
+    if (section !== undefined && options[section] === undefined) options[section] = {}
+    const target = section === undefined ? options : (options[section] as Options)
+    target[field as string] = convert(name, value)
+  }
+}
+
+const asText = (_: string, value: string): string => value
+const asBool = parseBool
+const asList = parseList
+
+/** Every variable authx reads, and where it goes. */
+const READERS: Record<string, Reader> = {
+  JWT_SECRET_KEY: put('secretKey', asText),
+  JWT_ALGORITHM: put('algorithm', asText),
+  JWT_PRIVATE_KEY: put('privateKey', (_, v) => pem(v)),
+  JWT_PUBLIC_KEY: put('publicKey', (_, v) => pem(v)),
+  JWT_ACCESS_TOKEN_EXPIRES: put('accessTokenExpires', parseLifetime),
+  JWT_REFRESH_TOKEN_EXPIRES: put('refreshTokenExpires', parseLifetime),
+  JWT_TOKEN_LOCATION: put('tokenLocation', asList),
+  JWT_ENCODE_ISSUER: put('issuer', asText),
+  JWT_ENCODE_AUDIENCE: put('audience', (_, v) => oneOrMany(v)),
+  JWT_DECODE_ISSUER: put('verify.issuer', asText),
+  JWT_DECODE_AUDIENCE: put('verify.audience', (_, v) => oneOrMany(v)),
+  JWT_DECODE_LEEWAY: put('verify.leeway', parseNumber),
+  JWT_DECODE_ALGORITHMS: put('verify.algorithms', asList),
+  JWT_HEADER_NAME: put('header.name', asText),
+  JWT_HEADER_TYPE: put('header.type', asText),
+  JWT_ACCESS_COOKIE_NAME: put('cookies.accessName', asText),
+  JWT_REFRESH_COOKIE_NAME: put('cookies.refreshName', asText),
+  JWT_ACCESS_COOKIE_PATH: put('cookies.accessPath', asText),
+  JWT_REFRESH_COOKIE_PATH: put('cookies.refreshPath', asText),
+  JWT_COOKIE_DOMAIN: put('cookies.domain', asText),
+  JWT_COOKIE_SECURE: put('cookies.secure', asBool),
+  JWT_COOKIE_SAMESITE: put('cookies.sameSite', (_, v) => v.trim().toLowerCase()),
+  JWT_COOKIE_HTTP_ONLY: put('cookies.httpOnly', asBool),
+  JWT_COOKIE_MAX_AGE: put('cookies.maxAge', parseNumber),
+  JWT_COOKIE_CSRF_PROTECT: put('csrf.protect', asBool),
+  JWT_CSRF_IN_COOKIES: put('csrf.inCookies', asBool),
+  JWT_CSRF_METHODS: put('csrf.methods', asList),
+  JWT_ACCESS_CSRF_COOKIE_NAME: put('csrf.accessCookieName', asText),
+  JWT_REFRESH_CSRF_COOKIE_NAME: put('csrf.refreshCookieName', asText),
+  JWT_ACCESS_CSRF_HEADER_NAME: put('csrf.accessHeaderName', asText),
+  JWT_REFRESH_CSRF_HEADER_NAME: put('csrf.refreshHeaderName', asText),
+  JWT_CSRF_CHECK_FORM: put('csrf.checkForm', asBool),
+  JWT_ACCESS_CSRF_FIELD_NAME: put('csrf.accessFieldName', asText),
+  JWT_REFRESH_CSRF_FIELD_NAME: put('csrf.refreshFieldName', asText),
+  JWT_QUERY_STRING_NAME: put('query.name', asText),
+  JWT_JSON_KEY: put('json.accessKey', asText),
+  JWT_REFRESH_JSON_KEY: put('json.refreshKey', asText),
+  JWT_IMPLICIT_REFRESH_ENABLED: put('implicitRefresh.enabled', asBool),
+  JWT_IMPLICIT_REFRESH_DELTATIME: put('implicitRefresh.within', parseNumber),
+  JWT_IMPLICIT_REFRESH_ROUTE_INCLUDE: put('implicitRefresh.includeRoutes', asList),
+  JWT_IMPLICIT_REFRESH_ROUTE_EXCLUDE: put('implicitRefresh.excludeRoutes', asList),
+  JWT_IMPLICIT_REFRESH_METHOD_INCLUDE: put('implicitRefresh.includeMethods', asList),
+  JWT_IMPLICIT_REFRESH_METHOD_EXCLUDE: put('implicitRefresh.excludeMethods', asList),
+}
+
+/** The `JWT_*` names `AuthX.fromEnv` reads. */
+export const ENV_NAMES: readonly string[] = Object.freeze(Object.keys(READERS))
+
+function isPlainObject(value: unknown): value is Options {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+}
+
+function merge(base: Options, over: Options): Options {
+  const out: Options = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    out[key] = isPlainObject(value) && isPlainObject(out[key]) ? merge(out[key] as Options, value) : value
+  }
+  return out
+}
+
+/**
+ * Options from `JWT_*` variables, with `overrides` merged over them (section by section).
+ * Empty variables are ignored; a `JWT_*` variable authx does not use is reported with
+ * `process.emitWarning` (code `AUTHX_UNUSED_ENV`).
+ *
+ * @example
+ * ```ts
+ * optionsFromEnv({ JWT_SECRET_KEY: secret, JWT_TOKEN_LOCATION: 'headers,cookies' })
+ * ```
+ */
+export function optionsFromEnv(
+  env: Record<string, string | undefined> | undefined = processLike()?.env,
+  overrides: AuthXOptions = {},
+): AuthXOptions {
+  const options: Options = {}
+  const unused: string[] = []
+  for (const [name, value] of Object.entries(env ?? {})) {
+    if (!name.startsWith('JWT_') || value === undefined) continue
+    const reader = READERS[name]
+    if (reader === undefined) unused.push(name)
+    else if (value !== '') reader(options, name, value)
+  }
+  if (unused.length > 0) {
+    emitWarning(
+      `authx does not use these environment variables: ${unused.sort().join(', ')}`,
+      'AUTHX_UNUSED_ENV',
+    )
+  }
+  return merge(options, overrides as Options) as AuthXOptions
+}

@@ -1,0 +1,407 @@
+/**
+ * Errors thrown by authx. Every error that can result from a request is an {@link AuthXError}
+ * with a stable `code`, an HTTP `status` and a message that never contains a token.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await auth.verifyToken(token)
+ * } catch (err) {
+ *   if (err instanceof AuthXError) res.status(err.status).json(err.toJSON())
+ * }
+ * ```
+ * @module
+ */
+
+/** Every error code authx uses; `switch (err.code)` narrows on it. */
+export type AuthXErrorCode =
+  | 'ERR_MISSING_TOKEN'
+  | 'ERR_INVALID_TOKEN'
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_TOKEN_REVOKED'
+  | 'ERR_WRONG_TOKEN_TYPE'
+  | 'ERR_FRESH_TOKEN_REQUIRED'
+  | 'ERR_REFRESH_TOKEN_REUSED'
+  | 'ERR_CSRF'
+  | 'ERR_INSUFFICIENT_SCOPE'
+  | 'ERR_STORE_UNAVAILABLE'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_CONFIG'
+
+/** Why a token was rejected as invalid (SPEC section 3, "Strictness"). */
+export type InvalidTokenReason =
+  | 'malformed'
+  | 'signature'
+  | 'algorithm'
+  | 'audience'
+  | 'issuer'
+  | 'not_before'
+  | 'claims'
+  | 'too_large'
+  | 'expired'
+
+/** The JSON body an adapter sends for an error. */
+export interface AuthXErrorJSON {
+  code: AuthXErrorCode
+  message: string
+  reason?: string
+  required?: string[]
+  provided?: string[]
+  retryAfter?: number
+}
+
+/**
+ * Base class of every authx error.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof AuthXError && err.code === 'ERR_TOKEN_EXPIRED') { ... }
+ * ```
+ */
+export class AuthXError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: AuthXErrorCode
+  /** HTTP status an adapter answers with. */
+  readonly status: number
+
+  constructor(code: AuthXErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.status = status
+    this.name = new.target.name
+  }
+
+  /**
+   * The `WWW-Authenticate` header value (RFC 6750, RFC 9470) for 401 and 403 answers,
+   * `undefined` for other statuses.
+   */
+  get wwwAuthenticate(): string | undefined {
+    if (this.status !== 401 && this.status !== 403) return undefined
+    const error = this.bearerError
+    return error === undefined ? 'Bearer' : `Bearer error="${error}"`
+  }
+
+  /** The RFC 6750 `error` parameter; none for a missing token or a CSRF failure. */
+  protected get bearerError(): string | undefined {
+    return undefined
+  }
+
+  /** `{ code, message }` plus the fields particular to the error. */
+  toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message }
+  }
+}
+
+/**
+ * No token was found in any of the locations tried.
+ *
+ * @example
+ * ```ts
+ * new MissingTokenError(['headers', 'cookies']).message
+ * ```
+ */
+export class MissingTokenError extends AuthXError {
+  /** The locations that were tried, in order. */
+  readonly locations: readonly string[]
+
+  constructor(locations: readonly string[] = [], options?: { cause?: unknown }) {
+    const where = locations.length > 0 ? locations.join(', ') : 'the request'
+    super('ERR_MISSING_TOKEN', 401, `No token found; looked in: ${where}`, options)
+    this.locations = Object.freeze([...locations])
+  }
+}
+
+/**
+ * The token is malformed, badly signed or carries claims that fail validation.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof InvalidTokenError) console.log(err.reason) // 'signature'
+ * ```
+ */
+export class InvalidTokenError extends AuthXError {
+  /** What was wrong with the token. */
+  readonly reason: InvalidTokenReason
+
+  constructor(
+    reason: InvalidTokenReason,
+    message: string,
+    options?: { cause?: unknown },
+    code: AuthXErrorCode = 'ERR_INVALID_TOKEN',
+  ) {
+    super(code, 401, message, options)
+    this.reason = reason
+  }
+
+  protected override get bearerError(): string {
+    return 'invalid_token'
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, reason: this.reason }
+  }
+}
+
+/**
+ * The token's `exp` has passed (leeway included).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TokenExpiredError) redirectToRefresh()
+ * ```
+ */
+export class TokenExpiredError extends InvalidTokenError {
+  /** When the token expired. */
+  readonly expiredAt: Date
+
+  constructor(expiredAt: Date, options?: { cause?: unknown }) {
+    super('expired', 'Token has expired', options, 'ERR_TOKEN_EXPIRED')
+    this.expiredAt = expiredAt
+  }
+}
+
+/**
+ * The token was revoked (by `jti`, family or subject), or its revocation callback said so.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RevokedTokenError) forceLogin()
+ * ```
+ */
+export class RevokedTokenError extends AuthXError {
+  constructor(message = 'Token has been revoked', options?: { cause?: unknown }) {
+    super('ERR_TOKEN_REVOKED', 401, message, options)
+  }
+
+  protected override get bearerError(): string {
+    return 'invalid_token'
+  }
+}
+
+/**
+ * A well-formed token of the other type (a refresh token where an access token is required,
+ * or the reverse).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof TokenTypeError) console.log(err.expected, err.received)
+ * ```
+ */
+export class TokenTypeError extends AuthXError {
+  /** The type the route requires. */
+  readonly expected: 'access' | 'refresh'
+  /** The type the token carries. */
+  readonly received: string
+
+  constructor(expected: 'access' | 'refresh', received: string, options?: { cause?: unknown }) {
+    super('ERR_WRONG_TOKEN_TYPE', 401, `An ${expected} token is required`, options)
+    this.expected = expected
+    this.received = received
+  }
+
+  protected override get bearerError(): string {
+    return 'invalid_token'
+  }
+}
+
+/**
+ * An access token was required and another type was given.
+ *
+ * @example
+ * ```ts
+ * err instanceof AccessTokenRequiredError && err instanceof TokenTypeError // true
+ * ```
+ */
+export class AccessTokenRequiredError extends TokenTypeError {
+  constructor(received: string, options?: { cause?: unknown }) {
+    super('access', received, options)
+  }
+}
+
+/**
+ * A refresh token was required and another type was given.
+ *
+ * @example
+ * ```ts
+ * err instanceof RefreshTokenRequiredError && err.code === 'ERR_WRONG_TOKEN_TYPE' // true
+ * ```
+ */
+export class RefreshTokenRequiredError extends TokenTypeError {
+  constructor(received: string, options?: { cause?: unknown }) {
+    super('refresh', received, options)
+  }
+}
+
+/**
+ * The route requires a fresh token (one minted at login) and the token is not fresh.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof FreshTokenRequiredError) askForPasswordAgain()
+ * ```
+ */
+export class FreshTokenRequiredError extends AuthXError {
+  constructor(message = 'A fresh token is required', options?: { cause?: unknown }) {
+    super('ERR_FRESH_TOKEN_REQUIRED', 401, message, options)
+  }
+
+  protected override get bearerError(): string {
+    return 'insufficient_user_authentication'
+  }
+}
+
+/**
+ * A refresh token that was already used was presented again; its whole family is revoked.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RefreshTokenReusedError) alertSecurityTeam(err)
+ * ```
+ */
+export class RefreshTokenReusedError extends AuthXError {
+  constructor(
+    message = 'Refresh token was already used; its family is revoked',
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_REFRESH_TOKEN_REUSED', 401, message, options)
+  }
+
+  protected override get bearerError(): string {
+    return 'invalid_token'
+  }
+}
+
+/**
+ * Double-submit CSRF check failed for a token read from a cookie.
+ *
+ * @example
+ * ```ts
+ * new CSRFError('missing', 'X-CSRF-TOKEN').status // 403
+ * ```
+ */
+export class CSRFError extends AuthXError {
+  /** `missing`: no CSRF value was sent; `mismatch`: it did not match the token. */
+  readonly reason: 'missing' | 'mismatch'
+
+  constructor(reason: 'missing' | 'mismatch', expected: string, options?: { cause?: unknown }) {
+    super(
+      'ERR_CSRF',
+      403,
+      reason === 'missing'
+        ? `Missing CSRF token: send it in ${expected}`
+        : `CSRF token in ${expected} does not match`,
+      options,
+    )
+    this.reason = reason
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, reason: this.reason }
+  }
+}
+
+/**
+ * The token lacks scopes the route requires.
+ *
+ * @example
+ * ```ts
+ * new InsufficientScopeError(['admin'], ['users:read']).toJSON()
+ * // { code: 'ERR_INSUFFICIENT_SCOPE', message: ..., required: ['admin'], provided: ['users:read'] }
+ * ```
+ */
+export class InsufficientScopeError extends AuthXError {
+  /** Every scope the route requires. */
+  readonly required: readonly string[]
+  /** The scopes the token holds (`[]` when none). */
+  readonly provided: readonly string[]
+
+  constructor(required: readonly string[], provided: readonly string[], options?: { cause?: unknown }) {
+    super('ERR_INSUFFICIENT_SCOPE', 403, `Insufficient scope; required: ${required.join(' ')}`, options)
+    this.required = Object.freeze([...required])
+    this.provided = Object.freeze([...provided])
+  }
+
+  protected override get bearerError(): string {
+    return 'insufficient_scope'
+  }
+
+  override get wwwAuthenticate(): string {
+    // RFC 6750 section 3: the scope attribute lists what the resource needs.
+    const scope = this.required.join(' ').replace(/["\\]/g, '')
+    return `Bearer error="insufficient_scope", scope="${scope}"`
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return {
+      code: this.code,
+      message: this.message,
+      required: [...this.required],
+      provided: [...this.provided],
+    }
+  }
+}
+
+/**
+ * The revocation store (or the revocation callback) could not answer in time. authx fails
+ * closed: the request is refused with 503 and a `Retry-After`.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof StoreUnavailableError) res.set('Retry-After', String(err.retryAfter))
+ * ```
+ */
+export class StoreUnavailableError extends AuthXError {
+  /** Seconds after which a retry may succeed. */
+  readonly retryAfter: number
+
+  constructor(message = 'Revocation store unavailable', options?: { cause?: unknown; retryAfter?: number }) {
+    super('ERR_STORE_UNAVAILABLE', 503, message, options)
+    this.retryAfter = options?.retryAfter ?? 1
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, retryAfter: this.retryAfter }
+  }
+}
+
+/**
+ * Too many requests for this subject or client.
+ *
+ * @example
+ * ```ts
+ * new RateLimitError(30).retryAfter // 30
+ * ```
+ */
+export class RateLimitError extends AuthXError {
+  /** Seconds until the window allows another request. */
+  readonly retryAfter: number
+
+  constructor(retryAfter: number, options?: { cause?: unknown }) {
+    super('ERR_RATE_LIMITED', 429, 'Too many requests', options)
+    this.retryAfter = retryAfter
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, retryAfter: this.retryAfter }
+  }
+}
+
+/**
+ * Invalid options, found at construction (or a verify-only instance asked to sign).
+ * Never sent to clients in detail.
+ *
+ * @example
+ * ```ts
+ * new AuthX({ secretKey: 'short' }) // throws ConfigError: secretKey: ...
+ * ```
+ */
+export class ConfigError extends AuthXError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIG', 500, message, options)
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    // Configuration details stay on the server.
+    return { code: this.code, message: 'Server authentication is misconfigured' }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * `TokenPayload`: the verified claims of a token with typed fields and helpers.
+ * @module
+ */
+import { hasAllScopes, hasSomeScope, scopesOf } from './scopes.js'
+
+/** Claims authx registers; everything else is custom data (`extra`). */
+export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
+  'sub',
+  'jti',
+  'iat',
+  'nbf',
+  'exp',
+  'iss',
+  'aud',
+  'type',
+  'fresh',
+  'csrf',
+  'scopes',
+  'fid',
+])
+
+/** A token's kind. */
+export type TokenType = 'access' | 'refresh'
+
+/**
+ * The verified claims of a token. Instances are frozen; `timeUntilExpiry` and
+ * `timeSinceIssued` are computed at each access from the instance's clock.
+ *
+ * @example
+ * ```ts
+ * const payload = await auth.verifyToken(token)
+ * payload.sub // 'user123'
+ * payload.hasScopes('users:read')
+ * payload.timeUntilExpiry // milliseconds
+ * ```
+ */
+export class TokenPayload<Extra extends Record<string, unknown> = Record<string, unknown>> {
+  /** Subject: the user id given as `uid`. */
+  readonly sub: string
+  /** Unique token id. */
+  readonly jti: string
+  /** Issued at, seconds since the epoch. */
+  readonly iat: number
+  /** Expiry, seconds since the epoch; absent for tokens made without expiry. */
+  readonly exp?: number
+  /** Not before, seconds since the epoch. */
+  readonly nbf?: number
+  readonly iss?: string
+  readonly aud?: string | readonly string[]
+  /** `'access'` or `'refresh'`. */
+  readonly type: TokenType
+  /** Whether the token was minted at login. Only a `true` claim counts. */
+  readonly fresh: boolean
+  /** Double-submit CSRF value (tokens made for cookie locations). */
+  readonly csrf?: string
+  /** Granted scopes; absent when the claim is missing or is not an array of strings. */
+  readonly scopes?: readonly string[]
+  /** Refresh family id. */
+  readonly fid?: string
+  /** Custom claims only (everything not registered). */
+  readonly extra: Readonly<Extra>
+  /** Every claim as received. */
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly #clock: () => number
+
+  /**
+   * Wraps claims that the decoder has already validated. Users get instances from
+   * `decodeToken`/`verifyToken`; constructing one does not verify anything.
+   */
+  constructor(claims: Record<string, unknown>, clock: () => number = Date.now) {
+    const frozen = deepFreeze(claims)
+    this.claims = frozen
+    this.sub = frozen.sub as string
+    this.jti = frozen.jti as string
+    this.iat = frozen.iat as number
+    if (frozen.exp !== undefined) this.exp = frozen.exp as number
+    if (frozen.nbf !== undefined) this.nbf = frozen.nbf as number
+    if (frozen.iss !== undefined) this.iss = frozen.iss as string
+    if (frozen.aud !== undefined) this.aud = frozen.aud as string | readonly string[]
+    this.type = frozen.type as TokenType
+    this.fresh = frozen.fresh === true
+    if (typeof frozen.csrf === 'string') this.csrf = frozen.csrf
+    const scopes = scopesOf(frozen.scopes)
+    if (scopes !== undefined) this.scopes = scopes
+    if (typeof frozen.fid === 'string') this.fid = frozen.fid
+    const extra: Record<string, unknown> = {}
+    for (const key of Object.keys(frozen)) if (!REGISTERED_CLAIMS.has(key)) extra[key] = frozen[key]
+    this.extra = Object.freeze(extra) as Readonly<Extra>
+    this.#clock = clock
+    Object.freeze(this)
+  }
+
+  /** `iat` as a Date. */
+  get issuedAt(): Date {
+    return new Date(this.iat * 1000)
+  }
+
+  /** `exp` as a Date, or `undefined` for a token without expiry. */
+  get expiresAt(): Date | undefined {
+    return this.exp === undefined ? undefined : new Date(this.exp * 1000)
+  }
+
+  /** `nbf` as a Date, or `undefined`. */
+  get notBefore(): Date | undefined {
+    return this.nbf === undefined ? undefined : new Date(this.nbf * 1000)
+  }
+
+  /** Milliseconds until expiry on the instance's clock; negative once expired, `Infinity` without `exp`. */
+  get timeUntilExpiry(): number {
+    return this.exp === undefined ? Number.POSITIVE_INFINITY : this.exp * 1000 - this.#clock()
+  }
+
+  /** Milliseconds since the token was issued, on the instance's clock. */
+  get timeSinceIssued(): number {
+    return this.#clock() - this.iat * 1000
+  }
+
+  /**
+   * Whether every required scope is granted (`true` when none is required).
+   *
+   * @example
+   * ```ts
+   * payload.hasScopes('admin:users', 'users:read')
+   * ```
+   */
+  hasScopes(...required: string[]): boolean {
+    return hasAllScopes(this.scopes, required)
+  }
+
+  /**
+   * Whether at least one required scope is granted (`false` when none is given).
+   *
+   * @example
+   * ```ts
+   * payload.hasAnyScope('admin', 'moderator')
+   * ```
+   */
+  hasAnyScope(...required: string[]): boolean {
+    return hasSomeScope(this.scopes, required)
+  }
+
+  /** The claims, for `JSON.stringify`. */
+  toJSON(): Record<string, unknown> {
+    return this.claims as Record<string, unknown>
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const child of Object.values(value)) deepFreeze(child)
+  }
+  return value
+}

@@ -1,0 +1,42 @@
+/**
+ * The store interface behind revocation and refresh-token rotation (SPEC section 7).
+ * @module
+ */
+
+/**
+ * A store of short strings with a time to live. `get` takes every key of one check, so a
+ * verification costs one round trip; `setIfAbsent` is atomic (it consumes refresh tokens).
+ *
+ * @example
+ * ```ts
+ * const store: AuthXStore = new MemoryStore()
+ * await store.set('k', 'v', 60)
+ * await store.get(['k']) // ['v']
+ * ```
+ */
+export interface AuthXStore {
+  /** Values for the keys, `null` for absent or expired ones, in the same order; one round trip. */
+  get(keys: string[]): Promise<(string | null)[]>
+  /** Sets a value that expires after `ttlSeconds`. */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>
+  /** Sets the value only when the key is absent; `true` when it was set. Atomic. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>
+  /** Removes a key. */
+  delete(key: string): Promise<void>
+  /** Releases what the store opened itself; may be called twice. */
+  close?(): Promise<void>
+}
+
+/**
+ * Whether a value has the methods of an {@link AuthXStore}.
+ *
+ * @example
+ * ```ts
+ * isStore(new MemoryStore()) // true
+ * ```
+ */
+export function isStore(value: unknown): value is AuthXStore {
+  if (typeof value !== 'object' || value === null) return false
+  const store = value as Record<string, unknown>
+  return ['get', 'set', 'setIfAbsent', 'delete'].every((m) => typeof store[m] === 'function')
+}

@@ -1,0 +1,64 @@
+/**
+ * authx: JWT authentication for TypeScript. Access and refresh tokens, freshness, scopes,
+ * revocation and everything around them.
+ *
+ * @example
+ * ```ts
+ * import { AuthX } from 'authx'
+ * const auth = new AuthX({ secretKey: process.env.JWT_SECRET_KEY })
+ * const token = await auth.createAccessToken({ uid: 'user123', fresh: true })
+ * const payload = await auth.verifyToken(token)
+ * ```
+ * @module
+ */
+export type { Algorithm } from './core/algorithms.js'
+export { AuthX, type JwkSet, type UnverifiedToken, type VerifyTokenOptions } from './core/authx.js'
+export type {
+  CreateAccessTokenOptions,
+  CreateRefreshTokenOptions,
+  CreateTokenPairOptions,
+  TokenPair,
+} from './core/claims.js'
+export type { ResolvedConfig } from './core/config.js'
+export { type Duration, parseDuration } from './core/duration.js'
+export { ENV_NAMES, optionsFromEnv } from './core/env.js'
+export {
+  AccessTokenRequiredError,
+  AuthXError,
+  type AuthXErrorCode,
+  type AuthXErrorJSON,
+  ConfigError,
+  CSRFError,
+  FreshTokenRequiredError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  type InvalidTokenReason,
+  MissingTokenError,
+  RateLimitError,
+  RefreshTokenRequiredError,
+  RefreshTokenReusedError,
+  RevokedTokenError,
+  StoreUnavailableError,
+  TokenExpiredError,
+  TokenTypeError,
+} from './core/errors.js'
+export type { KeyInput } from './core/keys.js'
+export type {
+  AuthXOptions,
+  CacheOptions,
+  CookieOptions,
+  CsrfOptions,
+  HeaderOptions,
+  ImplicitRefreshOptions,
+  JsonOptions,
+  KeySetEntry,
+  QueryOptions,
+  RefreshRotationOptions,
+  RevocationOptions,
+  TokenLocation,
+  VerifyOptions,
+} from './core/options.js'
+export { TokenPayload, type TokenType } from './core/payload.js'
+export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
+export type { AuthXStore } from './core/store.js'
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'
