@@ -12,7 +12,16 @@
  * @module
  */
 export type { Algorithm } from './core/algorithms.js'
-export { AuthX, type JwkSet, type UnverifiedToken, type VerifyTokenOptions } from './core/authx.js'
+export {
+  type AuthenticateOptions,
+  AuthX,
+  type CookieCallOptions,
+  type JwkSet,
+  type RequestGuard,
+  type SubjectGetter,
+  type UnverifiedToken,
+  type VerifyTokenOptions,
+} from './core/authx.js'
 export type {
   CreateAccessTokenOptions,
   CreateRefreshTokenOptions,
@@ -20,6 +29,7 @@ export type {
   TokenPair,
 } from './core/claims.js'
 export type { ResolvedConfig } from './core/config.js'
+export { serializeCookie } from './core/cookies.js'
 export { type Duration, parseDuration } from './core/duration.js'
 export { ENV_NAMES, optionsFromEnv } from './core/env.js'
 export {
@@ -42,6 +52,7 @@ export {
   TokenExpiredError,
   TokenTypeError,
 } from './core/errors.js'
+export type { GetTokenOptions, RequestToken } from './core/extract.js'
 export type { KeyInput } from './core/keys.js'
 export type {
   AuthXOptions,
@@ -59,6 +70,15 @@ export type {
   VerifyOptions,
 } from './core/options.js'
 export { TokenPayload, type TokenType } from './core/payload.js'
+export {
+  type AuthXRequest,
+  fromWebRequest,
+  isFormContentType,
+  isJsonContentType,
+  parseCookieHeader,
+  type RequestLike,
+} from './core/request.js'
+export { type ErrorResponseParts, errorResponse, errorToResponse, isAuthXError } from './core/response.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
 export type { AuthXStore } from './core/store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

@@ -16,7 +16,10 @@ import {
   type TokenSpec,
 } from './claims.js'
 import { type ResolvedConfig, resolveConfig } from './config.js'
+import { clearCookies, tokenCookies } from './cookies.js'
+import { constantTimeEqual } from './csrf.js'
 import { createDecoder, type KeyResolver, parseSegment, parseToken } from './decode.js'
+import { type Duration, durationSeconds } from './duration.js'
 import { createJoseEngine } from './engine/jose.js'
 import { createNodeEngine } from './engine/node.js'
 import type { Engine, EngineKey } from './engine/types.js'
@@ -24,15 +27,18 @@ import { optionsFromEnv } from './env.js'
 import {
   AccessTokenRequiredError,
   ConfigError,
+  CSRFError,
   FreshTokenRequiredError,
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
   StoreUnavailableError,
 } from './errors.js'
+import { extractToken, type GetTokenOptions, type RequestToken } from './extract.js'
 import { importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import type { AuthXOptions } from './options.js'
 import { TokenPayload, type TokenType } from './payload.js'
+import { type RequestLike, toRequestView } from './request.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
 import { type NodeCrypto, nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
@@ -48,6 +54,24 @@ export interface VerifyTokenOptions {
   scopes?: string[]
   /** Default `false`. */
   anyScope?: boolean
+}
+
+/** Options of `authenticate` and `tokenRequired`. */
+export interface AuthenticateOptions extends VerifyTokenOptions, GetTokenOptions {}
+
+/** A guard: authenticates a request and resolves to its payload. */
+export type RequestGuard = (request: RequestLike) => Promise<TokenPayload>
+
+/** Loads the user of a verified token, for `getCurrentSubject`. */
+export type SubjectGetter<Subject = unknown> = (
+  uid: string,
+  payload: TokenPayload,
+) => Subject | Promise<Subject>
+
+/** Options of the cookie helpers. */
+export interface CookieCallOptions {
+  /** `Max-Age` for these cookies, instead of `cookies.maxAge`. */
+  maxAge?: Duration
 }
 
 /** The result of `decodeUnverified`: header and claims, unchecked. */
@@ -82,6 +106,16 @@ export class AuthX {
   readonly #keys: KeyEntry[] | Promise<KeyEntry[]>
   readonly #decode: (token: unknown) => Promise<TokenPayload>
   readonly #crypto: NodeCrypto | undefined
+  #subjectGetter: SubjectGetter | undefined
+
+  /** Guard for routes that need a valid access token. */
+  readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
+  /** Guard for the refresh route: a valid refresh token. */
+  readonly refreshRequired: RequestGuard = (request) =>
+    this.authenticate(request, { type: 'refresh' }) as Promise<TokenPayload>
+  /** Guard for sensitive routes: a valid, fresh access token. */
+  readonly freshRequired: RequestGuard = (request) =>
+    this.authenticate(request, { fresh: true }) as Promise<TokenPayload>
 
   constructor(options?: AuthXOptions) {
     const config = resolveConfig(options)
@@ -313,6 +347,220 @@ export class AuthX {
   }
 
   /**
+   * Finds the request's token (not verified), or `null` when `optional` and there is none.
+   *
+   * @example
+   * ```ts
+   * const found = await auth.getTokenFromRequest(request, { type: 'refresh' })
+   * found?.location // 'cookies'
+   * ```
+   */
+  getTokenFromRequest(request: RequestLike, options: GetTokenOptions = {}): Promise<RequestToken | null> {
+    return extractToken(this.config, toRequestView(request), options)
+  }
+
+  /**
+   * Finds and verifies the request's token. Order: find, decode, type, revocation, CSRF,
+   * freshness, scopes. Resolves to `null` only when `optional` and no token is present.
+   *
+   * @example
+   * ```ts
+   * const payload = await auth.authenticate(request, { scopes: ['users:read'] })
+   * ```
+   */
+  async authenticate<Extra extends Record<string, unknown> = Record<string, unknown>>(
+    request: RequestLike,
+    options: AuthenticateOptions = {},
+  ): Promise<TokenPayload<Extra> | null> {
+    const found = await extractToken(this.config, toRequestView(request), options)
+    if (found === null) return null
+    const type = options.type ?? 'access'
+    const payload = await this.#decode(found.token)
+    if (payload.type !== type) {
+      throw type === 'access'
+        ? new AccessTokenRequiredError(payload.type)
+        : new RefreshTokenRequiredError(payload.type)
+    }
+    await this.isRevoked(payload)
+    if (found.csrfRequired) {
+      const source = found.csrfSource ?? 'the CSRF header'
+      if (found.csrf === undefined) throw new CSRFError('missing', source)
+      if (payload.csrf === undefined || !constantTimeEqual(found.csrf, payload.csrf))
+        throw new CSRFError('mismatch', source)
+    }
+    this.checkGrants(payload, options)
+    return payload as TokenPayload<Extra>
+  }
+
+  /**
+   * A guard with fixed options: `(request) => Promise<TokenPayload>`.
+   *
+   * @example
+   * ```ts
+   * const adminOnly = auth.tokenRequired({ scopes: ['admin:*'] })
+   * const payload = await adminOnly(request)
+   * ```
+   */
+  tokenRequired(options: Omit<AuthenticateOptions, 'optional'> = {}): RequestGuard {
+    const fixed = { ...options, optional: false }
+    return (request) => this.authenticate(request, fixed) as Promise<TokenPayload>
+  }
+
+  /**
+   * A guard requiring every given scope on a valid access token.
+   *
+   * @example
+   * ```ts
+   * const payload = await auth.scopesRequired('admin:*')(request)
+   * ```
+   */
+  scopesRequired(...scopes: string[]): RequestGuard {
+    return this.tokenRequired({ scopes })
+  }
+
+  /**
+   * Sets the function that loads the user of a token for `getCurrentSubject`.
+   *
+   * @example
+   * ```ts
+   * auth.setSubjectGetter(async (uid) => db.users.find(uid))
+   * ```
+   */
+  setSubjectGetter<Subject>(getter: SubjectGetter<Subject>): void {
+    if (typeof getter !== 'function') throw new TypeError('getter: expected a function')
+    this.#subjectGetter = getter
+  }
+
+  /**
+   * Authenticates the request (access token) and loads its subject with the subject getter.
+   * Throws `ConfigError` when no getter is set.
+   *
+   * @example
+   * ```ts
+   * const user = await auth.getCurrentSubject(request)
+   * ```
+   */
+  async getCurrentSubject<Subject = unknown>(
+    request: RequestLike,
+    options: AuthenticateOptions = {},
+  ): Promise<Subject> {
+    const getter = this.#subjectGetter
+    if (getter === undefined) throw new ConfigError('setSubjectGetter: no subject getter is set')
+    const payload = (await this.authenticate(request, { ...options, optional: false })) as TokenPayload
+    return (await getter(payload.sub, payload)) as Subject
+  }
+
+  /**
+   * `Set-Cookie` values storing an access token and its CSRF cookie. Works on expired tokens.
+   *
+   * @example
+   * ```ts
+   * for (const cookie of auth.accessCookies(token)) headers.append('Set-Cookie', cookie)
+   * ```
+   */
+  accessCookies(token: string, options: CookieCallOptions = {}): string[] {
+    return this.#tokenCookies('access', token, options)
+  }
+
+  /**
+   * `Set-Cookie` values storing a refresh token and its CSRF cookie.
+   *
+   * @example
+   * ```ts
+   * auth.refreshCookies(pair.refreshToken)
+   * ```
+   */
+  refreshCookies(token: string, options: CookieCallOptions = {}): string[] {
+    return this.#tokenCookies('refresh', token, options)
+  }
+
+  /**
+   * `Set-Cookie` values deleting the access cookies.
+   *
+   * @example
+   * ```ts
+   * auth.unsetAccessCookies()
+   * ```
+   */
+  unsetAccessCookies(): string[] {
+    return clearCookies(this.config, 'access')
+  }
+
+  /**
+   * `Set-Cookie` values deleting the refresh cookies.
+   *
+   * @example
+   * ```ts
+   * auth.unsetRefreshCookies()
+   * ```
+   */
+  unsetRefreshCookies(): string[] {
+    return clearCookies(this.config, 'refresh')
+  }
+
+  /**
+   * `Set-Cookie` values deleting every token and CSRF cookie.
+   *
+   * @example
+   * ```ts
+   * auth.unsetCookies() // on logout
+   * ```
+   */
+  unsetCookies(): string[] {
+    return [...this.unsetAccessCookies(), ...this.unsetRefreshCookies()]
+  }
+
+  /**
+   * Implicit refresh (SPEC section 6): when enabled and the request's access cookie holds a
+   * valid, unrevoked access token expiring within `implicitRefresh.within`, the `Set-Cookie`
+   * values of a new, non-fresh access token with the same subject, scopes, family and custom
+   * data. Otherwise `[]`. Never throws for request input; it reads only (no CSRF check).
+   *
+   * @example
+   * ```ts
+   * const cookies = await auth.implicitRefreshCookies(request)
+   * ```
+   */
+  async implicitRefreshCookies(request: RequestLike): Promise<string[]> {
+    const settings = this.config.implicitRefresh
+    if (!settings.enabled) return []
+    const view = toRequestView(request)
+    const method = typeof view.method === 'string' ? view.method.toUpperCase() : ''
+    const path = view.path
+    if (settings.includeMethods !== undefined && !settings.includeMethods.includes(method)) return []
+    if (settings.excludeMethods.includes(method)) return []
+    if (
+      settings.includeRoutes !== undefined &&
+      (path === undefined || !settings.includeRoutes.includes(path))
+    )
+      return []
+    if (path !== undefined && settings.excludeRoutes.includes(path)) return []
+    const token = view.cookie(this.config.cookies.accessName)
+    if (typeof token !== 'string' || token === '') return []
+    let payload: TokenPayload
+    try {
+      payload = await this.#decode(token)
+      if (payload.type !== 'access') return []
+      await this.isRevoked(payload)
+    } catch {
+      return []
+    }
+    if (payload.timeUntilExpiry > settings.within * 1000) return []
+    const fresh = await this.#create(
+      {
+        type: 'access',
+        uid: payload.sub,
+        fresh: false,
+        data: { ...payload.extra },
+        scopes: payload.scopes && [...payload.scopes],
+        fid: payload.fid,
+      },
+      undefined,
+    )
+    return this.accessCookies(fresh)
+  }
+
+  /**
    * Throws `RevokedTokenError` when the payload is revoked (jti, family, subject cut-off or the
    * `revocation.isRevoked` callback), `StoreUnavailableError` when that cannot be known.
    * Resolves to `false` otherwise.
@@ -383,6 +631,12 @@ export class AuthX {
    */
   async close(): Promise<void> {
     await this.store.close?.()
+  }
+
+  #tokenCookies(type: 'access' | 'refresh', token: string, options: CookieCallOptions): string[] {
+    const maxAge = options.maxAge === undefined ? undefined : durationSeconds(options.maxAge, 'maxAge')
+    const csrf = this.decodeUnverified(token).payload.csrf
+    return tokenCookies(this.config, type, token, typeof csrf === 'string' ? csrf : undefined, maxAge)
   }
 
   async #create(spec: TokenSpec, headers: unknown): Promise<string> {

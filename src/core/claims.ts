@@ -195,10 +195,8 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
   const claims: Record<string, unknown> = { sub: spec.uid, jti: crypto.randomUUID(), iat: now, nbf: now }
   if (exp !== undefined) claims.exp = exp
   claims.type = spec.type
-  if (spec.type === 'access') {
-    claims.fresh = spec.fresh === true
-    if (settings.csrfClaim) claims.csrf = crypto.randomUUID()
-  }
+  if (spec.type === 'access') claims.fresh = spec.fresh === true
+  if (settings.csrfClaim) claims.csrf = crypto.randomUUID()
   if (scopes !== undefined) claims.scopes = scopes
   if (settings.issuer !== undefined) claims.iss = settings.issuer
   if (audience !== undefined) claims.aud = typeof audience === 'string' ? audience : [...audience]
