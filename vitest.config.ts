@@ -1,6 +1,12 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
+  resolve: {
+    // Adapters import the core as 'authx' (the package's own name), so every subpath shares one
+    // copy of the core classes once built; in tests that name points at the source.
+    alias: [{ find: /^authx$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,

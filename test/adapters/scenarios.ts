@@ -1,0 +1,370 @@
+/**
+ * One scenario table run against every adapter, so they cannot drift apart (issue 3, item 7).
+ *
+ * Each adapter test builds the SAME app with its framework and passes a `send` function.
+ * Routes every app must have (all JSON responses):
+ *   POST /login            body {uid, scopes?}: createTokenPair({uid, fresh: true, scopes});
+ *                          sets access+refresh cookies with the adapter's setAccessCookies /
+ *                          setRefreshCookies; answers {access_token, refresh_token}
+ *   GET  /profile          accessRequired            -> {sub, fresh}
+ *   POST /profile          accessRequired            -> {sub, fresh}   (a CSRF-protected method)
+ *   POST /refresh          refreshRequired           -> {access_token} (createAccessToken({uid: sub, fresh: false, scopes}))
+ *   POST /change-password  freshRequired             -> {ok: true}
+ *   GET  /admin            scopesRequired('admin:*') -> {ok: true}
+ *   GET  /any              anyScopeRequired('a', 'b')-> {ok: true}
+ *   GET  /optional         accessOptional            -> {sub: payload?.sub ?? null}
+ *   GET  /me               currentSubject            -> {subject}  (getter: (uid) => ({ id: uid, name: `user ${uid}` }))
+ *   POST /logout           accessRequired; auth.revokeToken(payload); unsetCookies -> {ok: true}
+ *   GET  /boom             throws new Error('boom') (not an AuthX error) -> the framework's own 500
+ * The auth instance is made by `makeAuth()` below, with every location enabled.
+ */
+import { expect, it } from 'vitest'
+import { AuthX } from '../../src/index.js'
+
+export interface TestRequest {
+  method: string
+  path: string
+  headers?: Record<string, string>
+  /** Raw body; set a content-type header yourself. */
+  body?: string
+}
+
+export interface TestResponse {
+  status: number
+  /** Lower-case header names; `set-cookie` as an array. */
+  headers: Record<string, string | string[] | undefined>
+  body: unknown
+}
+
+export type Send = (request: TestRequest) => Promise<TestResponse>
+
+export const SECRET = 'scenario-secret-0123456789abcdef-0123456789'
+export const SUBJECT_GETTER = (uid: string) => ({ id: uid, name: `user ${uid}` })
+
+export function makeAuth(overrides: Record<string, unknown> = {}): AuthX {
+  const auth = new AuthX({
+    secretKey: SECRET,
+    tokenLocation: ['headers', 'cookies', 'json', 'query'],
+    ...overrides,
+  })
+  auth.setSubjectGetter(SUBJECT_GETTER)
+  return auth
+}
+
+function header(res: TestResponse, name: string): string | undefined {
+  const value = res.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
+
+function setCookies(res: TestResponse): string[] {
+  const value = res.headers['set-cookie']
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}
+
+function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` }
+}
+
+function json(body: unknown): { headers: Record<string, string>; body: string } {
+  return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
+}
+
+function expectError(res: TestResponse, status: number, code: string, www?: string): void {
+  expect(res.status, JSON.stringify(res.body)).toBe(status)
+  expect((res.body as { code?: string }).code).toBe(code)
+  expect(header(res, 'cache-control')).toBe('no-store')
+  if (www !== undefined) expect(header(res, 'www-authenticate')).toBe(www)
+}
+
+async function login(send: Send, uid = 'user123', scopes?: string[]) {
+  const res = await send({ method: 'POST', path: '/login', ...json({ uid, scopes }) })
+  expect(res.status).toBe(200)
+  const body = res.body as { access_token: string; refresh_token: string }
+  return { access: body.access_token, refresh: body.refresh_token, cookies: setCookies(res) }
+}
+
+function cookieHeader(cookies: string[]): string {
+  return cookies.map((c) => c.split(';')[0]).join('; ')
+}
+
+function csrfOf(auth: AuthX, token: string): string {
+  return auth.decodeUnverified(token).payload.csrf as string
+}
+
+/**
+ * Registers the scenario table as vitest tests. `setup` builds the app for an auth instance.
+ */
+export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close?: () => Promise<void> }>): void {
+  const withApp = async (fn: (send: Send, auth: AuthX) => Promise<void>, auth = makeAuth()) => {
+    const app = await setup(auth)
+    try {
+      await fn(app.send, auth)
+    } finally {
+      await app.close?.()
+    }
+  }
+
+  it('seed flow: login returns both tokens with a fresh access token and sets cookies', () =>
+    withApp(async (send, auth) => {
+      const { access, refresh, cookies } = await login(send)
+      expect((await auth.decodeToken(access)).fresh).toBe(true)
+      expect((await auth.decodeToken(refresh)).type).toBe('refresh')
+      const names = cookies.map((c) => c.split('=')[0])
+      expect(names).toEqual(
+        expect.arrayContaining(['access_token_cookie', 'csrf_access_token', 'refresh_token_cookie', 'csrf_refresh_token']),
+      )
+      const accessCookie = cookies.find((c) => c.startsWith('access_token_cookie='))!
+      expect(accessCookie).toContain('HttpOnly')
+      expect(accessCookie).toContain('Secure')
+      expect(accessCookie).toContain('SameSite=Lax')
+      expect(cookies.find((c) => c.startsWith('csrf_access_token='))).not.toContain('HttpOnly')
+    }))
+
+  it('seed flow: profile with the access token works', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      const res = await send({ method: 'GET', path: '/profile', headers: bearer(access) })
+      expect(res.status).toBe(200)
+      expect(res.body).toEqual({ sub: 'user123', fresh: true })
+    }))
+
+  it('seed flow: refresh returns a non-fresh access token; change-password refuses it and accepts the login token', () =>
+    withApp(async (send, auth) => {
+      const { access, refresh } = await login(send)
+      const refreshed = await send({ method: 'POST', path: '/refresh', headers: bearer(refresh) })
+      expect(refreshed.status).toBe(200)
+      const newAccess = (refreshed.body as { access_token: string }).access_token
+      expect((await auth.decodeToken(newAccess)).fresh).toBe(false)
+      const stale = await send({ method: 'POST', path: '/change-password', headers: bearer(newAccess) })
+      expectError(stale, 401, 'ERR_FRESH_TOKEN_REQUIRED', 'Bearer error="insufficient_user_authentication"')
+      const ok = await send({ method: 'POST', path: '/change-password', headers: bearer(access) })
+      expect(ok.status).toBe(200)
+    }))
+
+  it('seed flow: a refresh token on the profile route is 401 and an access token on the refresh route is 401', () =>
+    withApp(async (send) => {
+      const { access, refresh } = await login(send)
+      expectError(
+        await send({ method: 'GET', path: '/profile', headers: bearer(refresh) }),
+        401,
+        'ERR_WRONG_TOKEN_TYPE',
+        'Bearer error="invalid_token"',
+      )
+      expectError(await send({ method: 'POST', path: '/refresh', headers: bearer(access) }), 401, 'ERR_WRONG_TOKEN_TYPE')
+    }))
+
+  it('seed flow: scoped routes answer 200 with the scope and 403 without, with required and provided', () =>
+    withApp(async (send) => {
+      const admin = await login(send, 'admin1', ['admin:*'])
+      expect((await send({ method: 'GET', path: '/admin', headers: bearer(admin.access) })).status).toBe(200)
+      const user = await login(send, 'user1', ['users:read'])
+      const res = await send({ method: 'GET', path: '/admin', headers: bearer(user.access) })
+      expectError(res, 403, 'ERR_INSUFFICIENT_SCOPE')
+      expect(header(res, 'www-authenticate')).toContain('error="insufficient_scope"')
+      expect(res.body).toMatchObject({ required: ['admin:*'], provided: ['users:read'] })
+      const none = await login(send, 'user2')
+      const noScopes = await send({ method: 'GET', path: '/admin', headers: bearer(none.access) })
+      expect(noScopes.body).toMatchObject({ provided: [] })
+      const any = await login(send, 'user3', ['b'])
+      expect((await send({ method: 'GET', path: '/any', headers: bearer(any.access) })).status).toBe(200)
+      expectError(await send({ method: 'GET', path: '/any', headers: bearer(user.access) }), 403, 'ERR_INSUFFICIENT_SCOPE')
+    }))
+
+  it('authentication comes before authorisation: a bad token on a scoped route is 401', () =>
+    withApp(async (send) => {
+      expectError(await send({ method: 'GET', path: '/admin', headers: bearer('x.y.z') }), 401, 'ERR_INVALID_TOKEN')
+      expectError(await send({ method: 'GET', path: '/admin' }), 401, 'ERR_MISSING_TOKEN', 'Bearer')
+    }))
+
+  it('a request without a token is 401 with a bare Bearer challenge', () =>
+    withApp(async (send) => {
+      expectError(await send({ method: 'GET', path: '/profile' }), 401, 'ERR_MISSING_TOKEN', 'Bearer')
+    }))
+
+  for (const [label, value] of [
+    ['Basic credentials', 'Basic dXNlcjpwYXNz'],
+    ['a bare token', 'TOKEN'],
+    ['two tokens', 'Bearer a b'],
+    ['an empty bearer', 'Bearer '],
+    ['another scheme', 'Token abc'],
+    ['a garbage token', 'Bearer not.a.jwt'],
+  ] as const) {
+    it(`an Authorization header with ${label} is 401 invalid_token`, () =>
+      withApp(async (send) => {
+        const { access } = await login(send)
+        const res = await send({
+          method: 'GET',
+          path: '/profile',
+          headers: { authorization: value.replace('TOKEN', access) },
+        })
+        expectError(res, 401, 'ERR_INVALID_TOKEN', 'Bearer error="invalid_token"')
+        expect(JSON.stringify(res.body)).not.toContain(access)
+      }))
+  }
+
+  it('the Bearer scheme is case-insensitive', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      expect((await send({ method: 'GET', path: '/profile', headers: { authorization: `bearer ${access}` } })).status).toBe(
+        200,
+      )
+    }))
+
+  it('an expired token is 401 ERR_TOKEN_EXPIRED', async () => {
+    let now = Date.now()
+    await withApp(
+      async (send) => {
+        const { access } = await login(send)
+        now += 16 * 60 * 1000
+        expectError(await send({ method: 'GET', path: '/profile', headers: bearer(access) }), 401, 'ERR_TOKEN_EXPIRED')
+      },
+      makeAuth({ clock: () => now }),
+    )
+  })
+
+  it('a revoked token is 401 ERR_TOKEN_REVOKED after logout', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      const out = await send({ method: 'POST', path: '/logout', headers: bearer(access) })
+      expect(out.status).toBe(200)
+      const cleared = setCookies(out)
+      expect(cleared.some((c) => c.startsWith('access_token_cookie=;') && c.includes('Max-Age=0'))).toBe(true)
+      expectError(await send({ method: 'GET', path: '/profile', headers: bearer(access) }), 401, 'ERR_TOKEN_REVOKED')
+    }))
+
+  it('cookies: a GET with the access cookie needs no CSRF header', () =>
+    withApp(async (send) => {
+      const { cookies } = await login(send)
+      const res = await send({ method: 'GET', path: '/profile', headers: { cookie: cookieHeader(cookies) } })
+      expect(res.status).toBe(200)
+    }))
+
+  it('cookies: a POST without the CSRF header is 403 missing, a wrong one 403 mismatch, the right one 200', () =>
+    withApp(async (send, auth) => {
+      const { access, cookies } = await login(send)
+      const cookie = cookieHeader(cookies)
+      const missing = await send({ method: 'POST', path: '/profile', headers: { cookie } })
+      expectError(missing, 403, 'ERR_CSRF', 'Bearer')
+      expect(missing.body).toMatchObject({ reason: 'missing' })
+      const wrong = await send({ method: 'POST', path: '/profile', headers: { cookie, 'x-csrf-token': 'nope' } })
+      expectError(wrong, 403, 'ERR_CSRF')
+      expect(wrong.body).toMatchObject({ reason: 'mismatch' })
+      const right = await send({
+        method: 'POST',
+        path: '/profile',
+        headers: { cookie, 'x-csrf-token': csrfOf(auth, access) },
+      })
+      expect(right.status).toBe(200)
+    }))
+
+  it('cookies: an invalid cookie token without a CSRF header is 401, not 403', () =>
+    withApp(async (send) => {
+      const res = await send({ method: 'POST', path: '/profile', headers: { cookie: 'access_token_cookie=bad.token.here' } })
+      expectError(res, 401, 'ERR_INVALID_TOKEN')
+    }))
+
+  it('cookies: the access CSRF value does not pass on the refresh route', () =>
+    withApp(async (send, auth) => {
+      const { access, cookies } = await login(send)
+      const res = await send({
+        method: 'POST',
+        path: '/refresh',
+        headers: { cookie: cookieHeader(cookies), 'x-csrf-token': csrfOf(auth, access) },
+      })
+      expectError(res, 403, 'ERR_CSRF')
+    }))
+
+  it('CSRF never applies to a token sent in the Authorization header', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      expect((await send({ method: 'POST', path: '/profile', headers: bearer(access) })).status).toBe(200)
+    }))
+
+  it('a token in the JSON body works; a text/plain body is not read', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      expect((await send({ method: 'POST', path: '/profile', ...json({ access_token: access }) })).status).toBe(200)
+      const plain = await send({
+        method: 'POST',
+        path: '/profile',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ access_token: access }),
+      })
+      expectError(plain, 401, 'ERR_MISSING_TOKEN')
+    }))
+
+  it('a token in the query string works for access tokens only', () =>
+    withApp(async (send) => {
+      const { access, refresh } = await login(send)
+      expect((await send({ method: 'GET', path: `/profile?token=${access}` })).status).toBe(200)
+      expectError(await send({ method: 'POST', path: `/refresh?token=${refresh}` }), 401, 'ERR_MISSING_TOKEN')
+    }))
+
+  it('accessOptional gives null without a token and 401 for a bad one', () =>
+    withApp(async (send) => {
+      const none = await send({ method: 'GET', path: '/optional' })
+      expect(none.status).toBe(200)
+      expect(none.body).toEqual({ sub: null })
+      expectError(await send({ method: 'GET', path: '/optional', headers: bearer('a.b.c') }), 401, 'ERR_INVALID_TOKEN')
+      const { access } = await login(send)
+      expect((await send({ method: 'GET', path: '/optional', headers: bearer(access) })).body).toEqual({ sub: 'user123' })
+    }))
+
+  it('currentSubject loads the subject with the getter', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      const res = await send({ method: 'GET', path: '/me', headers: bearer(access) })
+      expect(res.status).toBe(200)
+      expect(res.body).toEqual({ subject: { id: 'user123', name: 'user user123' } })
+    }))
+
+  it('errors that are not AuthX errors pass through to the framework', () =>
+    withApp(async (send) => {
+      const res = await send({ method: 'GET', path: '/boom' })
+      expect(res.status).toBe(500)
+      expect((res.body as { code?: string } | undefined)?.code).not.toBe('ERR_CONFIG')
+    }))
+
+  it('implicit refresh sets a new non-fresh access cookie close to expiry, keeping scopes and data', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true, within: '10m' } })
+    await withApp(async (send) => {
+      const { cookies } = await login(send, 'user9', ['users:read'])
+      now += 6 * 60 * 1000 // 9 minutes left of 15
+      const res = await send({ method: 'GET', path: '/profile', headers: { cookie: cookieHeader(cookies) } })
+      expect(res.status).toBe(200)
+      const renewed = setCookies(res).find((c) => c.startsWith('access_token_cookie='))
+      expect(renewed).toBeDefined()
+      const token = renewed!.split(';')[0]!.slice('access_token_cookie='.length)
+      const payload = await auth.decodeToken(token)
+      expect(payload.fresh).toBe(false)
+      expect(payload.scopes).toEqual(['users:read'])
+      expect(payload.sub).toBe('user9')
+    }, auth)
+  })
+
+  it('implicit refresh never renews a revoked cookie token', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    await withApp(async (send) => {
+      const { access, cookies } = await login(send)
+      await auth.revokeToken(access)
+      now += 6 * 60 * 1000
+      const res = await send({ method: 'GET', path: '/profile', headers: { cookie: cookieHeader(cookies) } })
+      expectError(res, 401, 'ERR_TOKEN_REVOKED')
+      expect(setCookies(res).some((c) => c.startsWith('access_token_cookie='))).toBe(false)
+    }, auth)
+  })
+
+  it('implicit refresh sets the cookie even when the handler answers an error', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    await withApp(async (send) => {
+      const { cookies } = await login(send, 'user5')
+      now += 6 * 60 * 1000
+      const res = await send({ method: 'GET', path: '/admin', headers: { cookie: cookieHeader(cookies) } })
+      expectError(res, 403, 'ERR_INSUFFICIENT_SCOPE')
+      expect(setCookies(res).some((c) => c.startsWith('access_token_cookie='))).toBe(true)
+    }, auth)
+  })
+}
