@@ -17,6 +17,7 @@ export {
   AuthX,
   type CookieCallOptions,
   type JwkSet,
+  type RefreshOptions,
   type RequestGuard,
   type SubjectGetter,
   type UnverifiedToken,
@@ -52,6 +53,7 @@ export {
   TokenExpiredError,
   TokenTypeError,
 } from './core/errors.js'
+export type { AuthXEventName, AuthXEvents, AuthXListener } from './core/events.js'
 export type { GetTokenOptions, RequestToken } from './core/extract.js'
 export type { KeyInput } from './core/keys.js'
 export type {

@@ -26,20 +26,23 @@ import type { Engine, EngineKey } from './engine/types.js'
 import { optionsFromEnv } from './env.js'
 import {
   AccessTokenRequiredError,
+  AuthXError,
   ConfigError,
   CSRFError,
   FreshTokenRequiredError,
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
+  RefreshTokenReusedError,
   StoreUnavailableError,
 } from './errors.js'
+import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, type GetTokenOptions, type RequestToken } from './extract.js'
 import { importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import type { AuthXOptions } from './options.js'
 import { TokenPayload, type TokenType } from './payload.js'
 import { type RequestLike, toRequestView } from './request.js'
-import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
+import { bounded, checkRevoked, familyKey, jtiKey, subjectKey, usedKey } from './revocation.js'
 import { type NodeCrypto, nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import type { AuthXStore } from './store.js'
@@ -54,6 +57,14 @@ export interface VerifyTokenOptions {
   scopes?: string[]
   /** Default `false`. */
   anyScope?: boolean
+}
+
+/** Options of `refresh`. */
+export interface RefreshOptions<Data extends Record<string, unknown> = Record<string, unknown>> {
+  /** Custom data of both new tokens. Default: the refresh token's. */
+  data?: Data
+  /** Scopes of both new tokens. Default: the refresh token's. */
+  scopes?: string[]
 }
 
 /** Options of `authenticate` and `tokenRequired`. */
@@ -107,6 +118,7 @@ export class AuthX {
   readonly #decode: (token: unknown) => Promise<TokenPayload>
   readonly #crypto: NodeCrypto | undefined
   #subjectGetter: SubjectGetter | undefined
+  readonly #events = new Emitter()
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -276,17 +288,14 @@ export class AuthX {
     token: string,
     options: VerifyTokenOptions = {},
   ): Promise<TokenPayload<Extra>> {
-    const type = options.type ?? 'access'
-    if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
-    const payload = await this.#decode(token)
-    if (payload.type !== type) {
-      throw type === 'access'
-        ? new AccessTokenRequiredError(payload.type)
-        : new RefreshTokenRequiredError(payload.type)
+    try {
+      const payload = await this.#verified(token, options.type ?? 'access')
+      this.checkGrants(payload, options)
+      return payload as TokenPayload<Extra>
+    } catch (err) {
+      this.#failed(err, undefined)
+      throw err
     }
-    await this.isRevoked(payload)
-    this.checkGrants(payload, options)
-    return payload as TokenPayload<Extra>
   }
 
   /**
@@ -347,6 +356,93 @@ export class AuthX {
   }
 
   /**
+   * Exchanges a refresh token for new tokens (SPEC section 8). With rotation on, the presented
+   * token is consumed atomically and a new refresh token of the same family is issued;
+   * presenting a consumed token again revokes the whole family and throws
+   * `RefreshTokenReusedError` (unless replayed within `reuseGraceSeconds`). The new access
+   * token is not fresh; `scopes` and custom data are inherited unless given.
+   *
+   * @example
+   * ```ts
+   * const { accessToken, refreshToken } = await auth.refresh(oldRefreshToken)
+   * ```
+   */
+  async refresh<Data extends Record<string, unknown>>(
+    refreshToken: string,
+    options: RefreshOptions<Data> = {},
+  ): Promise<TokenPair> {
+    const payload = await this.verifyToken(refreshToken, { type: 'refresh' })
+    const fid = payload.fid ?? crypto.randomUUID()
+    const spec = {
+      uid: payload.sub,
+      data: options.data ?? { ...payload.extra },
+      scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
+      fid,
+    }
+    const { enabled, reuseGraceSeconds } = this.config.refreshRotation
+    if (!enabled) {
+      const accessToken = await this.#create({ ...spec, type: 'access', fresh: false }, undefined)
+      return { accessToken, refreshToken, tokenType: 'bearer' }
+    }
+    const now = Math.floor(this.config.clock() / 1000)
+    const key = usedKey(payload.iss, payload.jti)
+    const ttl = Math.max(
+      1,
+      (payload.exp === undefined ? now + this.#longestLifetime() : Math.ceil(payload.exp)) - now,
+    )
+    const timeoutMs = this.config.revocation.timeoutMs
+    const first = await bounded(
+      () => this.store.setIfAbsent(key, String(now), ttl + this.config.leeway),
+      timeoutMs,
+    )
+    if (typeof first !== 'boolean') throw new StoreUnavailableError('Store gave an answer of the wrong shape')
+    if (!first) {
+      const [usedAt] = await bounded(() => this.store.get([key]), timeoutMs)
+      const within = usedAt != null && reuseGraceSeconds > 0 && now - Number(usedAt) <= reuseGraceSeconds
+      if (!within) {
+        this.#events.emit('token.reused', { sub: payload.sub, fid, jti: payload.jti })
+        await this.revokeFamily(fid)
+        throw new RefreshTokenReusedError()
+      }
+    }
+    const [accessToken, newRefresh] = await Promise.all([
+      this.#create({ ...spec, type: 'access', fresh: false }, undefined),
+      this.#create({ ...spec, type: 'refresh' }, undefined),
+    ])
+    if (this.#events.has('token.refreshed')) {
+      const newJti = this.decodeUnverified(newRefresh).payload.jti as string
+      this.#events.emit('token.refreshed', { sub: payload.sub, fid, oldJti: payload.jti, newJti })
+    }
+    return { accessToken, refreshToken: newRefresh, tokenType: 'bearer' }
+  }
+
+  /**
+   * Listens to an audit event. Events never carry a token string.
+   *
+   * @example
+   * ```ts
+   * auth.on('token.reused', ({ sub, fid }) => alert(`refresh token reuse for ${sub} (${fid})`))
+   * ```
+   */
+  on<E extends AuthXEventName>(event: E, listener: AuthXListener<E>): this {
+    this.#events.on(event, listener)
+    return this
+  }
+
+  /**
+   * Stops listening to an audit event.
+   *
+   * @example
+   * ```ts
+   * auth.off('token.reused', listener)
+   * ```
+   */
+  off<E extends AuthXEventName>(event: E, listener: AuthXListener<E>): this {
+    this.#events.off(event, listener)
+    return this
+  }
+
+  /**
    * Finds the request's token (not verified), or `null` when `optional` and there is none.
    *
    * @example
@@ -372,24 +468,24 @@ export class AuthX {
     request: RequestLike,
     options: AuthenticateOptions = {},
   ): Promise<TokenPayload<Extra> | null> {
-    const found = await extractToken(this.config, toRequestView(request), options)
-    if (found === null) return null
-    const type = options.type ?? 'access'
-    const payload = await this.#decode(found.token)
-    if (payload.type !== type) {
-      throw type === 'access'
-        ? new AccessTokenRequiredError(payload.type)
-        : new RefreshTokenRequiredError(payload.type)
+    let found: RequestToken | null = null
+    try {
+      found = await extractToken(this.config, toRequestView(request), options)
+      if (found === null) return null
+      const payload = await this.#verified(found.token, options.type ?? 'access')
+      if (found.csrfRequired) {
+        const source = found.csrfSource ?? 'the CSRF header'
+        if (found.csrf === undefined) throw new CSRFError('missing', source)
+        if (payload.csrf === undefined || !constantTimeEqual(found.csrf, payload.csrf)) {
+          throw new CSRFError('mismatch', source)
+        }
+      }
+      this.checkGrants(payload, options)
+      return payload as TokenPayload<Extra>
+    } catch (err) {
+      this.#failed(err, found?.location)
+      throw err
     }
-    await this.isRevoked(payload)
-    if (found.csrfRequired) {
-      const source = found.csrfSource ?? 'the CSRF header'
-      if (found.csrf === undefined) throw new CSRFError('missing', source)
-      if (payload.csrf === undefined || !constantTimeEqual(found.csrf, payload.csrf))
-        throw new CSRFError('mismatch', source)
-    }
-    this.checkGrants(payload, options)
-    return payload as TokenPayload<Extra>
   }
 
   /**
@@ -591,6 +687,7 @@ export class AuthX {
         ? this.#longestLifetime()
         : Math.ceil(payload.exp - this.config.clock() / 1000)
     await this.#write(jtiKey(payload.iss, payload.jti), '1', ttl)
+    this.#events.emit('token.revoked', { sub: payload.sub, jti: payload.jti })
   }
 
   /**
@@ -605,6 +702,7 @@ export class AuthX {
     if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
     const ttl = this.config.refreshTtl === false ? this.#longestLifetime() : this.config.refreshTtl
     await this.#write(familyKey(this.#revocationIssuer(), fid), '1', ttl)
+    this.#events.emit('family.revoked', { fid })
   }
 
   /**
@@ -619,6 +717,7 @@ export class AuthX {
     if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
     const cutoff = Math.floor(this.config.clock() / 1000)
     await this.#write(subjectKey(this.#revocationIssuer(), sub), String(cutoff), this.#longestLifetime())
+    this.#events.emit('subject.revoked', { sub })
   }
 
   /**
@@ -646,7 +745,38 @@ export class AuthX {
     const header: Record<string, unknown> = { alg: key.alg, typ: 'JWT' }
     if (key.kid !== undefined) header.kid = key.kid
     if (extra !== undefined) Object.assign(header, extra)
-    return this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+    const token = await this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+    if (this.#events.has('token.created')) {
+      const event: AuthXEvents['token.created'] = {
+        type: spec.type,
+        sub: claims.sub as string,
+        jti: claims.jti as string,
+      }
+      if (spec.fid !== undefined) event.fid = spec.fid
+      this.#events.emit('token.created', event)
+    }
+    return token
+  }
+
+  /** Decode, then the type check and revocation: the steps every verification shares. */
+  async #verified(token: string, type: TokenType): Promise<TokenPayload> {
+    if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
+    const payload = await this.#decode(token)
+    if (payload.type !== type) {
+      throw type === 'access'
+        ? new AccessTokenRequiredError(payload.type)
+        : new RefreshTokenRequiredError(payload.type)
+    }
+    await this.isRevoked(payload)
+    return payload
+  }
+
+  #failed(err: unknown, location: string | undefined): void {
+    if (!(err instanceof AuthXError) || !this.#events.has('verify.failed')) return
+    const event: AuthXEvents['verify.failed'] = { code: err.code }
+    if ('reason' in err && typeof err.reason === 'string') event.reason = err.reason
+    if (location !== undefined) event.location = location
+    this.#events.emit('verify.failed', event)
   }
 
   async #signingKey(): Promise<KeyEntry> {

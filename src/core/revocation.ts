@@ -26,6 +26,11 @@ export function subjectKey(iss: string | undefined, sub: string): string {
   return `sub:${part(iss)}:${part(sub)}`
 }
 
+/** Store key marking a refresh token's `jti` as consumed (value: first use, seconds). */
+export function usedKey(iss: string | undefined, jti: string): string {
+  return `used:${part(iss)}:${part(jti)}`
+}
+
 /**
  * Runs a store call or the callback within `timeoutMs`; any failure, timeout or throw becomes
  * `StoreUnavailableError` (fail closed).

@@ -1,0 +1,181 @@
+/**
+ * Express 4 and 5 adapter (SPEC section 6): guards are middleware, the payload lands on
+ * `req.authx`, and `authx.errorHandler` turns authx errors into the responses of section 5.
+ *
+ * Tokens in the body are read from `req.body`, so add `express.json()` (and
+ * `express.urlencoded()` for the CSRF form field) before the guards; without a parser the body
+ * locations find nothing.
+ * @module
+ */
+import {
+  type AuthenticateOptions,
+  type AuthX,
+  type AuthXRequest,
+  type CookieCallOptions,
+  errorResponse,
+  isAuthXError,
+  isFormContentType,
+  isJsonContentType,
+  parseCookieHeader,
+  type TokenPayload,
+} from 'authx'
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
+
+declare global {
+  namespace Express {
+    // The open interface that the Request of express-serve-static-core 4 and 5 both extend, so
+    // one augmentation types `req.authx` for Express 4 and 5 alike.
+    interface Request {
+      /**
+       * The verified token payload, set by the authx guards. `null` after `accessOptional`
+       * when the request carries no token; not set on routes without an authx guard.
+       */
+      authx: TokenPayload
+      /** The subject loaded by `authx.currentSubject` (what the subject getter returned). */
+      authxSubject: unknown
+    }
+  }
+}
+
+/** What `expressAuthX(auth)` returns: middleware values and cookie helpers. */
+export interface ExpressAuthX {
+  /** Requires a valid access token; sets `req.authx`. */
+  readonly accessRequired: RequestHandler
+  /** Requires a valid refresh token (for the refresh route). */
+  readonly refreshRequired: RequestHandler
+  /** Requires a valid, fresh access token. */
+  readonly freshRequired: RequestHandler
+  /** `req.authx` is the payload, or `null` when no token is sent; a bad token still fails. */
+  readonly accessOptional: RequestHandler
+  /** Authenticates and loads the subject into `req.authxSubject` with the subject getter. */
+  readonly currentSubject: RequestHandler
+  /** Renews an access cookie close to expiry (SPEC section 6); `app.use` it before the routes. */
+  readonly implicitRefresh: RequestHandler
+  /** Writes authx errors as JSON answers; passes every other error on. Register after the routes. */
+  readonly errorHandler: ErrorRequestHandler
+  /** Requires an access token holding every given scope. */
+  scopesRequired(...scopes: string[]): RequestHandler
+  /** Requires an access token holding at least one of the given scopes. */
+  anyScopeRequired(...scopes: string[]): RequestHandler
+  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
+  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): RequestHandler
+  /** Appends the access token cookie and its CSRF cookie to the response. */
+  setAccessCookies(res: Response, token: string, options?: CookieCallOptions): void
+  /** Appends the refresh token cookie and its CSRF cookie to the response. */
+  setRefreshCookies(res: Response, token: string, options?: CookieCallOptions): void
+  /** Appends cookies deleting every token and CSRF cookie. */
+  unsetCookies(res: Response): void
+  /** Appends cookies deleting the access cookies. */
+  unsetAccessCookies(res: Response): void
+  /** Appends cookies deleting the refresh cookies. */
+  unsetRefreshCookies(res: Response): void
+}
+
+/**
+ * The core's view of an Express request. Nothing here throws for client input.
+ *
+ * @example
+ * ```ts
+ * const payload = await auth.authenticate(requestView(req))
+ * ```
+ */
+export function requestView(req: Request): AuthXRequest {
+  let cookies: Map<string, string> | undefined
+  const header = (name: string): string | undefined => {
+    const value = req.headers[name.toLowerCase()]
+    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
+  }
+  const body = (): Record<string, unknown> | undefined => {
+    const value: unknown = req.body
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
+  }
+  return {
+    method: req.method,
+    get path() {
+      return req.path
+    },
+    header,
+    cookie: (name) => {
+      cookies ??= parseCookieHeader(header('cookie'))
+      return cookies.get(name)
+    },
+    query: (name) => {
+      try {
+        const query: unknown = req.query
+        if (typeof query !== 'object' || query === null || !Object.hasOwn(query, name)) return undefined
+        const value: unknown = (query as Record<string, unknown>)[name]
+        // Repeated (`?token=a&token=b`) or nested (`?token[a]=b`) parameters are not a token.
+        return typeof value === 'string' ? value : undefined
+      } catch {
+        return undefined // a custom query parser that throws is not a token either
+      }
+    },
+    json: async () => (isJsonContentType(header('content-type')) ? body() : undefined),
+    form: async () => (isFormContentType(header('content-type')) ? body() : undefined),
+  }
+}
+
+/** Hands a rejection to Express. A primitive (`undefined`, `'route'`) would not stop the route. */
+function fail(next: NextFunction): (err: unknown) => void {
+  return (err) =>
+    next(typeof err === 'object' && err !== null ? err : new Error('authx: rejected with a non-error', { cause: err }))
+}
+
+/** Middleware running `work`, then `next()`; a rejection goes to `next(err)`, never unhandled. */
+function middleware(work: (req: Request, res: Response) => Promise<void>): RequestHandler {
+  return (req, res, next) => {
+    work(req, res).then(() => next(), fail(next))
+  }
+}
+
+function append(res: Response, cookies: string[]): void {
+  // append, not set: cookies the handler or other middleware set survive.
+  if (cookies.length > 0) res.append('Set-Cookie', cookies)
+}
+
+/**
+ * Express middleware for an authx instance (Express 4 and 5).
+ *
+ * @example
+ * ```ts
+ * const authx = expressAuthX(auth)
+ * app.use(express.json())
+ * app.use(authx.implicitRefresh)
+ * app.get('/api/profile', authx.accessRequired, (req, res) => res.json({ user_id: req.authx.sub }))
+ * app.get('/admin', authx.scopesRequired('admin:*'), (req, res) => res.json({ ok: true }))
+ * app.use(authx.errorHandler)
+ * ```
+ */
+export function expressAuthX(auth: AuthX): ExpressAuthX {
+  const guard = (check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
+    middleware(async (req) => {
+      req.authx = (await check(requestView(req))) as TokenPayload
+    })
+  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>) => guard(auth.tokenRequired(options))
+  return {
+    accessRequired: guard(auth.accessRequired),
+    refreshRequired: guard(auth.refreshRequired),
+    freshRequired: guard(auth.freshRequired),
+    accessOptional: guard((view) => auth.authenticate(view, { optional: true })),
+    currentSubject: middleware(async (req) => {
+      const view = requestView(req)
+      const payload = (await auth.authenticate(view)) as TokenPayload
+      req.authxSubject = await auth.getCurrentSubject(view)
+      req.authx = payload
+    }),
+    implicitRefresh: middleware(async (req, res) => append(res, await auth.implicitRefreshCookies(requestView(req)))),
+    errorHandler: (err, _req, res, next) => {
+      if (!isAuthXError(err) || res.headersSent) return next(err)
+      const { status, headers, body } = errorResponse(err)
+      res.status(status).set(headers).json(body)
+    },
+    scopesRequired: (...scopes) => tokenRequired({ scopes }),
+    anyScopeRequired: (...scopes) => tokenRequired({ scopes, anyScope: true }),
+    tokenRequired,
+    setAccessCookies: (res, token, options) => append(res, auth.accessCookies(token, options)),
+    setRefreshCookies: (res, token, options) => append(res, auth.refreshCookies(token, options)),
+    unsetCookies: (res) => append(res, auth.unsetCookies()),
+    unsetAccessCookies: (res) => append(res, auth.unsetAccessCookies()),
+    unsetRefreshCookies: (res) => append(res, auth.unsetRefreshCookies()),
+  }
+}

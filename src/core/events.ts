@@ -1,0 +1,69 @@
+/**
+ * The audit trail (SPEC section 8): `auth.on(event, listener)`. Events never carry a token
+ * string; a listener that throws is reported and changes no outcome.
+ * @module
+ */
+import { emitWarning } from './runtime.js'
+
+/** Every event and its data. */
+export interface AuthXEvents {
+  'token.created': { type: 'access' | 'refresh'; sub: string; jti: string; fid?: string }
+  'token.refreshed': { sub: string; fid: string; oldJti: string; newJti: string }
+  'token.reused': { sub: string; fid: string; jti: string }
+  'token.revoked': { sub: string; jti: string }
+  'family.revoked': { fid: string }
+  'subject.revoked': { sub: string }
+  'verify.failed': { code: string; reason?: string; location?: string }
+}
+
+/** An event name. */
+export type AuthXEventName = keyof AuthXEvents
+
+/** A listener of one event. */
+export type AuthXListener<E extends AuthXEventName> = (data: AuthXEvents[E]) => void
+
+/**
+ * A minimal typed emitter; `emit` is a no-op check when nobody listens.
+ *
+ * @example
+ * ```ts
+ * const events = new Emitter()
+ * events.on('token.created', (e) => console.log(e.jti))
+ * ```
+ */
+export class Emitter {
+  readonly #listeners = new Map<string, Set<(data: never) => void>>()
+
+  on<E extends AuthXEventName>(event: E, listener: AuthXListener<E>): void {
+    if (typeof listener !== 'function') throw new TypeError('listener: expected a function')
+    let set = this.#listeners.get(event)
+    if (set === undefined) {
+      set = new Set()
+      this.#listeners.set(event, set)
+    }
+    set.add(listener as (data: never) => void)
+  }
+
+  off<E extends AuthXEventName>(event: E, listener: AuthXListener<E>): void {
+    this.#listeners.get(event)?.delete(listener as (data: never) => void)
+  }
+
+  has(event: AuthXEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0
+  }
+
+  emit<E extends AuthXEventName>(event: E, data: AuthXEvents[E]): void {
+    const set = this.#listeners.get(event)
+    if (set === undefined) return
+    for (const listener of set) {
+      try {
+        ;(listener as AuthXListener<E>)(data)
+      } catch (err) {
+        emitWarning(
+          `authx: a '${event}' listener threw: ${err instanceof Error ? err.message : String(err)}`,
+          'AUTHX_LISTENER_ERROR',
+        )
+      }
+    }
+  }
+}
