@@ -38,7 +38,7 @@ import {
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, type GetTokenOptions, type RequestToken } from './extract.js'
-import { importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
+import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import type { AuthXOptions } from './options.js'
 import { TokenPayload, type TokenType } from './payload.js'
 import { type RequestLike, toRequestView } from './request.js'
@@ -138,6 +138,7 @@ export class AuthX {
     if (crypto) {
       this.#keys = config.keySpecs.map((spec) => importKeyNode(spec, crypto))
     } else {
+      for (const spec of config.keySpecs) checkKeySpec(spec)
       const pending = Promise.all(config.keySpecs.map((spec) => importKeyWeb(spec)))
       // A bad key rejects the first call that needs keys; never an unhandled rejection.
       pending.catch(() => {})

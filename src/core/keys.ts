@@ -141,6 +141,12 @@ export async function importKeyWeb(spec: KeySpec): Promise<KeyEntry> {
     throw new ConfigError(`${spec.path}publicKey: ${spec.alg} needs a publicKey or a privateKey`)
   }
   const jwk = publicKey.extractable ? await exportJWK(publicKey) : undefined
+  if (privateKey?.extractable && spec.publicKey !== undefined && jwk !== undefined) {
+    const derived = await exportJWK(privateKey)
+    if ((await thumbprintWeb(derived)) !== (await thumbprintWeb(jwk))) {
+      throw new ConfigError(`${spec.path}publicKey: does not belong to ${spec.path}privateKey`)
+    }
+  }
   const kid = spec.kid ?? (jwk ? await thumbprintWeb(jwk) : undefined)
   return {
     kid,
@@ -152,9 +158,42 @@ export async function importKeyWeb(spec: KeySpec): Promise<KeyEntry> {
   }
 }
 
+/**
+ * The checks that need no key parsing, run synchronously at construction on every runtime:
+ * secret presence and length, key options that do not fit the algorithm, and JWK/PEM/CryptoKey
+ * material of the wrong kind (private where public is needed and the reverse).
+ *
+ * @example
+ * ```ts
+ * checkKeySpec(spec) // throws ConfigError naming the option
+ * ```
+ */
+export function checkKeySpec(spec: KeySpec): void {
+  const info = ALGORITHMS.get(spec.alg)!
+  if (info.family === 'HS') {
+    secretBytes(spec, info)
+    return
+  }
+  rejectSecretForAsymmetric(spec)
+  for (const [input, want] of [
+    [spec.privateKey, 'private'],
+    [spec.publicKey, 'public'],
+  ] as const) {
+    if (input === undefined) continue
+    const path = `${spec.path}${want}Key`
+    if (isPlainObject(input)) checkJwkKind(input, want, path)
+    else if (typeof input === 'string' && want === 'public' && PRIVATE_PEM.test(input)) {
+      throw new ConfigError(`${path}: holds a private key; give the public key`)
+    } else if (isCryptoKey(input) && input.type !== want) {
+      throw new ConfigError(`${path}: expected a ${want} key, got a ${input.type} key`)
+    }
+  }
+}
+
 function secretBytes(spec: KeySpec, info: AlgorithmInfo): Uint8Array {
   if (spec.privateKey !== undefined || spec.publicKey !== undefined) {
-    throw new ConfigError(`${spec.path}secretKey: ${spec.alg} uses secretKey, not privateKey/publicKey`)
+    const given = spec.privateKey !== undefined ? 'privateKey' : 'publicKey'
+    throw new ConfigError(`${spec.path}${given}: ${spec.alg} uses secretKey, not privateKey/publicKey`)
   }
   const secret = spec.secretKey
   if (secret === undefined) throw new ConfigError(`${spec.path}secretKey: required for ${spec.alg}`)
@@ -177,6 +216,17 @@ function rejectSecretForAsymmetric(spec: KeySpec): void {
       `${spec.path}secretKey: ${spec.alg} is asymmetric; give privateKey/publicKey instead`,
     )
   }
+}
+
+/** A Node `KeyObject` seen from code that must not import node:crypto (the jose path). */
+function isKeyObjectLike(value: unknown): value is { export(options: { format: 'jwk' }): unknown } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !isPlainObject(value) &&
+    typeof (value as { export?: unknown }).export === 'function' &&
+    ['private', 'public'].includes((value as { type?: unknown }).type as string)
+  )
 }
 
 function isCryptoKey(value: unknown): value is CryptoKey {
@@ -277,6 +327,7 @@ async function webKey(
 ): Promise<CryptoKey> {
   let key: CryptoKey
   try {
+    if (isKeyObjectLike(input)) input = input.export({ format: 'jwk' }) as JWK
     if (isCryptoKey(input)) key = input
     else if (typeof input === 'string') {
       const pem = input.trim()
