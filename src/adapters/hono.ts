@@ -30,13 +30,12 @@ declare module 'hono' {
 
 /** The core's request view over a Hono context; no method throws on client input. */
 function view(c: Context): AuthXRequest {
-  let cookies: Map<string, string> | undefined
   const contentType = () => c.req.header('content-type')
   return {
     method: c.req.method,
     path: c.req.path,
     header: (name) => c.req.header(name),
-    cookie: (name) => (cookies ??= parseCookieHeader(c.req.header('cookie'))).get(name),
+    cookie: (name) => parseCookieHeader(c.req.header('cookie')).get(name),
     query: (name) => c.req.query(name),
     // Hono caches the body it reads, so the handler can still call c.req.json() / parseBody().
     json: async () => {

@@ -541,9 +541,24 @@ export class AuthX {
     request: RequestLike,
     options: AuthenticateOptions = {},
   ): Promise<Subject> {
+    if (this.#subjectGetter === undefined) throw new ConfigError('setSubjectGetter: no subject getter is set')
+    const payload = (await this.authenticate(request, { ...options, optional: false })) as TokenPayload
+    return this.loadSubject<Subject>(payload)
+  }
+
+  /**
+   * Loads the subject of an already verified payload with the subject getter (what
+   * `getCurrentSubject` does after authenticating). Throws `ConfigError` when no getter is set.
+   *
+   * @example
+   * ```ts
+   * const payload = await auth.authenticate(request)
+   * const user = await auth.loadSubject(payload!)
+   * ```
+   */
+  async loadSubject<Subject = unknown>(payload: TokenPayload): Promise<Subject> {
     const getter = this.#subjectGetter
     if (getter === undefined) throw new ConfigError('setSubjectGetter: no subject getter is set')
-    const payload = (await this.authenticate(request, { ...options, optional: false })) as TokenPayload
     return (await getter(payload.sub, payload)) as Subject
   }
 

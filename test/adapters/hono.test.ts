@@ -1,0 +1,672 @@
+import fc from 'fast-check'
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { describe, expect, it } from 'vitest'
+import { honoAuthX } from '../../src/adapters/hono.js'
+import { AuthX, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
+import { makeAuth, runScenarios, type Send, type TestRequest, type TestResponse } from './scenarios.js'
+
+/** The scenario app of test/adapters/scenarios.ts, built with Hono. */
+function buildApp(auth: AuthX): Hono {
+  const authx = honoAuthX(auth)
+  const app = new Hono()
+  app.use(authx.implicitRefresh)
+  app.post('/login', async (c) => {
+    const { uid, scopes } = await c.req.json<{ uid: string; scopes?: string[] }>()
+    const pair = await auth.createTokenPair({ uid, fresh: true, ...(scopes && { scopes }) })
+    authx.setAccessCookies(c, pair.accessToken)
+    authx.setRefreshCookies(c, pair.refreshToken)
+    return c.json({ access_token: pair.accessToken, refresh_token: pair.refreshToken })
+  })
+  const profile = authx.accessRequired
+  app.get('/profile', profile, (c) => c.json({ sub: c.get('authx').sub, fresh: c.get('authx').fresh }))
+  app.post('/profile', profile, (c) => c.json({ sub: c.get('authx').sub, fresh: c.get('authx').fresh }))
+  app.post('/refresh', authx.refreshRequired, async (c) => {
+    const { sub, scopes } = c.get('authx')
+    const token = await auth.createAccessToken({
+      uid: sub,
+      fresh: false,
+      ...(scopes && { scopes: [...scopes] }),
+    })
+    return c.json({ access_token: token })
+  })
+  app.post('/change-password', authx.freshRequired, (c) => c.json({ ok: true }))
+  app.get('/admin', authx.scopesRequired('admin:*'), (c) => c.json({ ok: true }))
+  app.get('/any', authx.anyScopeRequired('a', 'b'), (c) => c.json({ ok: true }))
+  app.get('/optional', authx.accessOptional, (c) => c.json({ sub: c.get('authx')?.sub ?? null }))
+  app.get('/me', authx.currentSubject, (c) => c.json({ subject: c.get('authxSubject') }))
+  app.post('/logout', authx.accessRequired, async (c) => {
+    await auth.revokeToken(c.get('authx'))
+    authx.unsetCookies(c)
+    return c.json({ ok: true })
+  })
+  app.get('/boom', () => {
+    throw new Error('boom')
+  })
+  return app
+}
+
+async function toTestResponse(res: Response): Promise<TestResponse> {
+  const headers: TestResponse['headers'] = {}
+  res.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value
+  })
+  const cookies = res.headers.getSetCookie()
+  if (cookies.length > 0) headers['set-cookie'] = cookies
+  const text = await res.text()
+  let body: unknown = text
+  if ((res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text)
+  return { status: res.status, headers, body }
+}
+
+function sender(app: Hono): Send {
+  return async ({ method, path, headers, body }: TestRequest) =>
+    toTestResponse(
+      await app.request(`http://localhost${path}`, {
+        method,
+        ...(headers && { headers }),
+        ...(body && { body }),
+      }),
+    )
+}
+
+function cookies(res: TestResponse): string[] {
+  const value = res.headers['set-cookie']
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}
+
+function cookieHeader(setCookies: string[]): string {
+  return setCookies.map((c) => c.split(';')[0]).join('; ')
+}
+
+async function loginCookies(send: Send, uid = 'user1'): Promise<{ access: string; cookie: string }> {
+  const res = await send({
+    method: 'POST',
+    path: '/login',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ uid }),
+  })
+  return { access: (res.body as { access_token: string }).access_token, cookie: cookieHeader(cookies(res)) }
+}
+
+function renewed(res: TestResponse): string[] {
+  return cookies(res).filter((c) => c.startsWith('access_token_cookie='))
+}
+
+describe('hono adapter: scenario table', () => {
+  runScenarios(async (auth) => ({ send: sender(buildApp(auth)) }))
+})
+
+describe('hono adapter: bodies', () => {
+  function echoApp(auth: AuthX) {
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.post('/echo-json', authx.accessRequired, async (c) => c.json({ body: await c.req.json() }))
+    app.post('/echo-text', authx.accessRequired, async (c) => c.json({ text: await c.req.text() }))
+    app.post('/echo-form', authx.accessRequired, async (c) => c.json({ form: await c.req.parseBody() }))
+    app.post('/optional-echo', authx.accessOptional, async (c) => c.json({ text: await c.req.text() }))
+    return app
+  }
+
+  it('the handler can still call c.req.json() after the guard read the token from the JSON body', async () => {
+    const auth = makeAuth()
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const body = { access_token: token, note: 'kept' }
+    const res = await echoApp(auth).request('/echo-json', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify(body),
+    })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ body })
+  })
+
+  it('the handler reads the exact raw text of a JSON body the guard parsed', async () => {
+    const auth = makeAuth()
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const raw = `{ "access_token" : "${token}", "n": 1 }`
+    const res = await echoApp(auth).request('/echo-text', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: raw,
+    })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ text: raw })
+  })
+
+  it('the handler can still parse a form body the guard read for the CSRF field', async () => {
+    const auth = makeAuth({ csrf: { checkForm: true } })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const csrf = auth.decodeUnverified(token).payload.csrf as string
+    const res = await echoApp(auth).request('/echo-form', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `access_token_cookie=${token}`,
+      },
+      body: `csrf_token=${csrf}&name=kept`,
+    })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ form: { csrf_token: csrf, name: 'kept' } })
+  })
+
+  it('a multipart form CSRF field is accepted', async () => {
+    const auth = makeAuth({ csrf: { checkForm: true } })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const form = new FormData()
+    form.append('csrf_token', auth.decodeUnverified(token).payload.csrf as string)
+    const res = await echoApp(auth).request('/echo-form', {
+      method: 'POST',
+      headers: { cookie: `access_token_cookie=${token}` },
+      body: form,
+    })
+    expect(res.status).toBe(200)
+  })
+
+  it('the first of repeated form CSRF fields is the one checked', async () => {
+    const auth = makeAuth({ csrf: { checkForm: true } })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const csrf = auth.decodeUnverified(token).payload.csrf as string
+    const send = (body: string) =>
+      echoApp(auth).request('/echo-form', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: `access_token_cookie=${token}`,
+        },
+        body,
+      })
+    const wrongFirst = await send(`csrf_token=wrong&csrf_token=${csrf}`)
+    expect(wrongFirst.status).toBe(403)
+    expect(await wrongFirst.json()).toMatchObject({ code: 'ERR_CSRF', reason: 'mismatch' })
+    expect((await send(`csrf_token=${csrf}&csrf_token=wrong`)).status).toBe(200)
+  })
+
+  it('a form body is not read for a token when the form check is off', async () => {
+    const auth = makeAuth()
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const csrf = auth.decodeUnverified(token).payload.csrf as string
+    const res = await echoApp(auth).request('/echo-form', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `access_token_cookie=${token}`,
+      },
+      body: `csrf_token=${csrf}`,
+    })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toMatchObject({ code: 'ERR_CSRF', reason: 'missing' })
+  })
+
+  for (const [label, body] of [
+    ['broken JSON', '{"access_token": '],
+    ['an empty body', ''],
+    ['a JSON array', '["x"]'],
+    ['a JSON string', '"x.y.z"'],
+    ['a non-string token', '{"access_token": 42}'],
+  ] as const) {
+    it(`a JSON body with ${label} is a missing token (401), never a 500`, async () => {
+      const res = await echoApp(makeAuth()).request('/echo-json', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+      expect(res.status).toBe(401)
+      expect(await res.json()).toMatchObject({ code: 'ERR_MISSING_TOKEN' })
+    })
+  }
+
+  it('a broken JSON body on an optional route leaves the body for the handler', async () => {
+    const res = await echoApp(makeAuth()).request('/optional-echo', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{broken',
+    })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ text: '{broken' })
+  })
+
+  it('a broken multipart body is not a 500', async () => {
+    const auth = makeAuth({ csrf: { checkForm: true } })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await echoApp(auth).request('/echo-text', {
+      method: 'POST',
+      headers: {
+        'content-type': 'multipart/form-data; boundary=zzz',
+        cookie: `access_token_cookie=${token}`,
+      },
+      body: '--zzz\r\nbroken',
+    })
+    expect(res.status).toBe(403)
+    expect(await res.json()).toMatchObject({ code: 'ERR_CSRF', reason: 'missing' })
+  })
+
+  it('the guard reads the JSON token only with a JSON content type', async () => {
+    const auth = makeAuth()
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await echoApp(auth).request('/echo-json', {
+      method: 'POST',
+      headers: { 'content-type': 'application/jsonp' },
+      body: JSON.stringify({ access_token: token }),
+    })
+    expect(res.status).toBe(401)
+  })
+})
+
+describe('hono adapter: request view', () => {
+  it('the payload is the TokenPayload class of authx', async () => {
+    const auth = makeAuth()
+    const app = new Hono()
+    const authx = honoAuthX(auth)
+    app.get('/p', authx.accessRequired, (c) => c.json({ instance: c.get('authx') instanceof TokenPayload }))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await app.request('/p', { headers: { authorization: `Bearer ${token}` } })
+    expect(await res.json()).toEqual({ instance: true })
+  })
+
+  it('the first of repeated query tokens is used', async () => {
+    const auth = makeAuth()
+    const send = sender(buildApp(auth))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    expect((await send({ method: 'GET', path: `/profile?token=${token}&token=bad` })).status).toBe(200)
+    expect((await send({ method: 'GET', path: `/profile?token=bad&token=${token}` })).status).toBe(401)
+  })
+
+  it('badly percent-encoded query and cookie values are 401, not 500', async () => {
+    const send = sender(buildApp(makeAuth()))
+    expect((await send({ method: 'GET', path: '/profile?token=%E0%A4%A' })).status).toBe(401)
+    const cookie = await send({
+      method: 'GET',
+      path: '/profile',
+      headers: { cookie: 'access_token_cookie=%E0%A4%A' },
+    })
+    expect(cookie.status).toBe(401)
+  })
+
+  it('tokenRequired honours its options (locations, type)', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.get('/header-only', authx.tokenRequired({ locations: ['headers'] }), (c) => c.json({ ok: true }))
+    app.get('/refresh-only', authx.tokenRequired({ type: 'refresh' }), (c) =>
+      c.json({ sub: c.get('authx').sub }),
+    )
+    const access = await auth.createAccessToken({ uid: 'u1' })
+    const refresh = await auth.createRefreshToken({ uid: 'u2' })
+    const inQuery = await app.request(`/header-only?token=${access}`)
+    expect(inQuery.status).toBe(401)
+    expect(await inQuery.json()).toMatchObject({ code: 'ERR_MISSING_TOKEN' })
+    expect(
+      (await app.request('/header-only', { headers: { authorization: `Bearer ${access}` } })).status,
+    ).toBe(200)
+    const res = await app.request('/refresh-only', { headers: { authorization: `Bearer ${refresh}` } })
+    expect(await res.json()).toEqual({ sub: 'u2' })
+    expect(
+      (await app.request('/refresh-only', { headers: { authorization: `Bearer ${access}` } })).status,
+    ).toBe(401)
+  })
+
+  it('a guard mounted in a sub-app sees the full path for implicit refresh routes', async () => {
+    let now = Date.now()
+    const auth = makeAuth({
+      clock: () => now,
+      implicitRefresh: { enabled: true, includeRoutes: ['/api/profile'] },
+    })
+    const authx = honoAuthX(auth)
+    const api = new Hono()
+    api.get('/profile', authx.accessRequired, (c) => c.json({ sub: c.get('authx').sub }))
+    const app = new Hono()
+    app.use(authx.implicitRefresh)
+    app.route('/api', api)
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    now += 6 * 60 * 1000
+    const res = await toTestResponse(
+      await app.request('/api/profile', { headers: { cookie: `access_token_cookie=${token}` } }),
+    )
+    expect(res.status).toBe(200)
+    expect(renewed(res)).toHaveLength(1)
+  })
+})
+
+describe('hono adapter: errors', () => {
+  it('a guard throws an HTTPException whose response is the full error answer and whose cause is the AuthX error', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    const seen: unknown[] = []
+    app.onError((err, c) => {
+      seen.push(err)
+      return err instanceof HTTPException ? err.getResponse() : c.text('other', 500)
+    })
+    app.get('/p', authx.accessRequired, (c) => c.json({ ok: true }))
+    const res = await app.request('/p')
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer')
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    expect(res.headers.get('content-type')).toContain('application/json')
+    expect(await res.json()).toMatchObject({ code: 'ERR_MISSING_TOKEN' })
+    expect(seen).toHaveLength(1)
+    const err = seen[0] as HTTPException
+    expect(err).toBeInstanceOf(HTTPException)
+    expect(err.status).toBe(401)
+    expect(err.cause).toBeInstanceOf(MissingTokenError)
+  })
+
+  it('a CSRF failure keeps its AuthX cause and reason', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    let cause: unknown
+    app.onError((err) => {
+      cause = err.cause
+      return (err as HTTPException).getResponse()
+    })
+    app.post('/p', authx.accessRequired, (c) => c.json({ ok: true }))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await app.request('/p', {
+      method: 'POST',
+      headers: { cookie: `access_token_cookie=${token}` },
+    })
+    expect(res.status).toBe(403)
+    expect(cause).toBeInstanceOf(CSRFError)
+    expect((cause as CSRFError).reason).toBe('missing')
+  })
+
+  it('a store outage is 503 with Retry-After and no-store', async () => {
+    const auth = makeAuth({
+      revocation: {
+        isRevoked: () => {
+          throw new Error('down')
+        },
+      },
+    })
+    const send = sender(buildApp(auth))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await send({ method: 'GET', path: '/profile', headers: { authorization: `Bearer ${token}` } })
+    expect(res.status).toBe(503)
+    expect((res.body as { code: string }).code).toBe('ERR_STORE_UNAVAILABLE')
+    expect(res.headers['retry-after']).toMatch(/^\d+$/)
+    expect(res.headers['cache-control']).toBe('no-store')
+  })
+
+  it('an error thrown by the subject getter reaches Hono untouched', async () => {
+    const auth = makeAuth()
+    const failure = new Error('database down')
+    auth.setSubjectGetter(() => {
+      throw failure
+    })
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    let seen: unknown
+    app.onError((err, c) => {
+      seen = err
+      return c.text('handled', 500)
+    })
+    app.get('/me', authx.currentSubject, (c) => c.json({ subject: c.get('authxSubject') }))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await app.request('/me', { headers: { authorization: `Bearer ${token}` } })
+    expect(res.status).toBe(500)
+    expect(seen).toBe(failure)
+  })
+
+  it('currentSubject without a subject getter answers 500 without configuration details', async () => {
+    const auth = new AuthX({ secretKey: 'x'.repeat(40) })
+    const app = new Hono()
+    app.get('/me', honoAuthX(auth).currentSubject, (c) => c.json({ subject: c.get('authxSubject') }))
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const res = await app.request('/me', { headers: { authorization: `Bearer ${token}` } })
+    expect(res.status).toBe(500)
+    const body = (await res.json()) as { code: string; message: string }
+    expect(body.code).toBe('ERR_CONFIG')
+    expect(body.message).not.toContain('setSubjectGetter')
+  })
+})
+
+describe('hono adapter: cookie helpers', () => {
+  it('each helper appends exactly the Set-Cookie strings the core returns', async () => {
+    const auth = makeAuth({ cookies: { maxAge: 600 } })
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    const access = await auth.createAccessToken({ uid: 'u1' })
+    const refresh = await auth.createRefreshToken({ uid: 'u1' })
+    app.get('/access', (c) => {
+      authx.setAccessCookies(c, access, { maxAge: 60 })
+      return c.json({ ok: true })
+    })
+    app.get('/refresh', (c) => {
+      authx.setRefreshCookies(c, refresh)
+      return c.json({ ok: true })
+    })
+    app.get('/unset', (c) => {
+      authx.unsetCookies(c)
+      return c.json({ ok: true })
+    })
+    app.get('/unset-access', (c) => {
+      authx.unsetAccessCookies(c)
+      return c.text('ok')
+    })
+    app.get('/unset-refresh', (c) => {
+      authx.unsetRefreshCookies(c)
+      return c.body(null, 204)
+    })
+    const setCookies = async (path: string) => (await app.request(path)).headers.getSetCookie()
+    expect(await setCookies('/access')).toEqual(auth.accessCookies(access, { maxAge: 60 }))
+    expect(await setCookies('/refresh')).toEqual(auth.refreshCookies(refresh))
+    expect(await setCookies('/unset')).toEqual(auth.unsetCookies())
+    expect(await setCookies('/unset-access')).toEqual(auth.unsetAccessCookies())
+    expect(await setCookies('/unset-refresh')).toEqual(auth.unsetRefreshCookies())
+  })
+
+  it('cookie helpers keep cookies the handler set and work after the response exists', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.use(async (c, next) => {
+      await next()
+      authx.unsetRefreshCookies(c)
+    })
+    app.get('/', (c) => {
+      c.header('Set-Cookie', 'theme=dark', { append: true })
+      authx.unsetAccessCookies(c)
+      return c.json({ ok: true })
+    })
+    const res = await app.request('/')
+    expect(res.headers.getSetCookie()).toEqual([
+      'theme=dark',
+      ...auth.unsetAccessCookies(),
+      ...auth.unsetRefreshCookies(),
+    ])
+  })
+})
+
+describe('hono adapter: implicit refresh', () => {
+  async function probe(
+    implicitRefresh: Record<string, unknown>,
+    requests: { method: string; path: string }[],
+  ): Promise<number[]> {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true, ...implicitRefresh } })
+    const send = sender(buildApp(auth))
+    const { access, cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000
+    const csrf = auth.decodeUnverified(access).payload.csrf as string
+    const counts: number[] = []
+    for (const { method, path } of requests) {
+      const res = await send({ method, path, headers: { cookie, 'x-csrf-token': csrf } })
+      expect(res.status, `${method} ${path}`).toBe(200)
+      counts.push(renewed(res).length)
+    }
+    return counts
+  }
+
+  it('include routes are an allow-list of exact paths, query string ignored', async () => {
+    const counts = await probe({ includeRoutes: ['/profile'] }, [
+      { method: 'GET', path: '/profile?x=1' },
+      { method: 'GET', path: '/optional' },
+    ])
+    expect(counts).toEqual([1, 0])
+  })
+
+  it('exclude routes are never refreshed, query string ignored', async () => {
+    const counts = await probe({ excludeRoutes: ['/profile'] }, [
+      { method: 'GET', path: '/profile?x=1' },
+      { method: 'GET', path: '/optional' },
+    ])
+    expect(counts).toEqual([0, 1])
+  })
+
+  it('an exclude wins over an include for the same route', async () => {
+    const counts = await probe({ includeRoutes: ['/profile', '/optional'], excludeRoutes: ['/profile'] }, [
+      { method: 'GET', path: '/profile' },
+      { method: 'GET', path: '/optional' },
+    ])
+    expect(counts).toEqual([0, 1])
+  })
+
+  it('include methods are an allow-list', async () => {
+    const counts = await probe({ includeMethods: ['GET'] }, [
+      { method: 'GET', path: '/profile' },
+      { method: 'POST', path: '/profile' },
+    ])
+    expect(counts).toEqual([1, 0])
+  })
+
+  it('exclude methods are never refreshed and win over include methods', async () => {
+    expect(
+      await probe({ excludeMethods: ['POST'] }, [
+        { method: 'GET', path: '/profile' },
+        { method: 'POST', path: '/profile' },
+      ]),
+    ).toEqual([1, 0])
+    expect(
+      await probe({ includeMethods: ['GET'], excludeMethods: ['GET'] }, [
+        { method: 'GET', path: '/profile' },
+      ]),
+    ).toEqual([0])
+  })
+
+  it('a cookie token far from expiry is not renewed', async () => {
+    const auth = makeAuth({ implicitRefresh: { enabled: true, within: '1m' } })
+    const send = sender(buildApp(auth))
+    const { cookie } = await loginCookies(send)
+    expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toHaveLength(0)
+  })
+
+  it('the renewed cookies are the core strings, added once, with the CSRF cookie', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const send = sender(buildApp(auth))
+    const { cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000
+    const res = await send({ method: 'GET', path: '/profile', headers: { cookie } })
+    const set = cookies(res)
+    expect(set.map((c) => c.split('=')[0])).toEqual(['access_token_cookie', 'csrf_access_token'])
+    const token = set[0]!.split(';')[0]!.slice('access_token_cookie='.length)
+    expect(set).toEqual(auth.accessCookies(token))
+  })
+
+  it('needs no CSRF header and still adds the cookie to the CSRF error answer', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const send = sender(buildApp(auth))
+    const { cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000
+    const res = await send({ method: 'POST', path: '/profile', headers: { cookie } })
+    expect(res.status).toBe(403)
+    expect(renewed(res)).toHaveLength(1)
+  })
+
+  it('adds the cookie to a non-AuthX 500 answer, to a redirect with immutable headers and to a custom onError answer', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const authx = honoAuthX(auth)
+    const app = buildApp(auth)
+    app.get('/redirect', () => Response.redirect('http://localhost/profile', 302))
+    const custom = new Hono()
+    custom.use(authx.implicitRefresh)
+    custom.onError(() => new Response('custom', { status: 418 }))
+    custom.get('/admin', authx.scopesRequired('admin'), (c) => c.json({ ok: true }))
+    const send = sender(app)
+    const { cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000
+    const boom = await send({ method: 'GET', path: '/boom', headers: { cookie } })
+    expect(boom.status).toBe(500)
+    expect(renewed(boom)).toHaveLength(1)
+    const redirect = await send({ method: 'GET', path: '/redirect', headers: { cookie } })
+    expect(redirect.status).toBe(302)
+    expect(renewed(redirect)).toHaveLength(1)
+    const teapot = await sender(custom)({ method: 'GET', path: '/admin', headers: { cookie } })
+    expect(teapot.status).toBe(418)
+    expect(renewed(teapot)).toHaveLength(1)
+  })
+
+  it('never renews an expired or invalid cookie token', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const send = sender(buildApp(auth))
+    const { cookie } = await loginCookies(send)
+    const bad = await send({
+      method: 'GET',
+      path: '/optional',
+      headers: { cookie: 'access_token_cookie=a.b.c' },
+    })
+    expect(renewed(bad)).toHaveLength(0)
+    now += 16 * 60 * 1000
+    const expired = await send({ method: 'GET', path: '/profile', headers: { cookie } })
+    expect(expired.status).toBe(401)
+    expect(renewed(expired)).toHaveLength(0)
+  })
+})
+
+describe('security: exclusion bypass through path encoding', () => {
+  it('a percent-encoded path that Hono routes to an excluded route is still excluded', async () => {
+    let now = Date.now()
+    const auth = makeAuth({
+      clock: () => now,
+      implicitRefresh: { enabled: true, excludeRoutes: ['/profile'] },
+    })
+    const send = sender(buildApp(auth))
+    const { cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000
+    const res = await send({ method: 'GET', path: '/pro%66ile', headers: { cookie } })
+    expect(res.status).toBe(200)
+    expect(renewed(res)).toHaveLength(0)
+  })
+})
+
+describe('security: hostile header and cookie values', () => {
+  const printable = fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
+    maxLength: 80,
+  })
+
+  it('never answers 500 and never echoes the token, whatever the Authorization and Cookie headers hold', async () => {
+    const auth = makeAuth()
+    const send = sender(buildApp(auth))
+    const token = await auth.createAccessToken({ uid: 'fuzz' })
+    const mutated = fc
+      .tuple(fc.nat({ max: token.length }), fc.nat({ max: 8 }), printable)
+      .map(([at, cut, insert]) => token.slice(0, at) + insert + token.slice(at + cut))
+    const value = fc.oneof(printable, mutated)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.option(value),
+        value,
+        fc.constantFrom('GET', 'POST'),
+        async (authorization, cookieValue, method) => {
+          const headers: Record<string, string> = {
+            cookie: `access_token_cookie=${cookieValue}; ${cookieValue}`,
+          }
+          if (authorization !== null) headers.authorization = authorization
+          const res = await send({ method, path: '/profile', headers })
+          expect(res.status).not.toBe(500)
+          expect([200, 401, 403]).toContain(res.status)
+          expect(JSON.stringify(res.body)).not.toContain(token)
+          if (res.status === 200) expect((res.body as { sub: string }).sub).toBe('fuzz')
+          if (res.status !== 200) expect(res.headers['cache-control']).toBe('no-store')
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})
