@@ -23,7 +23,7 @@ import { type Duration, durationSeconds } from './duration.js'
 import { createJoseEngine } from './engine/jose.js'
 import { createNodeEngine } from './engine/node.js'
 import type { Engine, EngineKey } from './engine/types.js'
-import { optionsFromEnv } from './env.js'
+import { optionsFromEnv, renameEnvError } from './env.js'
 import {
   AccessTokenRequiredError,
   AuthXError,
@@ -130,23 +130,23 @@ export class AuthX {
     this.authenticate(request, { fresh: true }) as Promise<TokenPayload>
 
   constructor(options?: AuthXOptions) {
-    const config = resolveConfig(options)
+    const { config, keySpecs } = resolveConfig(options)
     this.config = config
     const crypto = nodeCrypto()
     this.#crypto = crypto
     this.#engine = crypto ? createNodeEngine(crypto) : createJoseEngine()
     if (crypto) {
-      this.#keys = config.keySpecs.map((spec) => importKeyNode(spec, crypto))
+      this.#keys = keySpecs.map((spec) => importKeyNode(spec, crypto))
     } else {
-      for (const spec of config.keySpecs) checkKeySpec(spec)
-      const pending = Promise.all(config.keySpecs.map((spec) => importKeyWeb(spec)))
+      for (const spec of keySpecs) checkKeySpec(spec)
+      const pending = Promise.all(keySpecs.map((spec) => importKeyWeb(spec)))
       // A bad key rejects the first call that needs keys; never an unhandled rejection.
       pending.catch(() => {})
       this.#keys = pending
     }
     if (
       !config.jwksUrl &&
-      config.keySpecs.every(
+      keySpecs.every(
         (s) => s.secretKey === undefined && s.privateKey === undefined && s.publicKey === undefined,
       )
     ) {
@@ -179,7 +179,12 @@ export class AuthX {
    * ```
    */
   static fromEnv(env?: Record<string, string | undefined>, overrides?: AuthXOptions): AuthX {
-    return new AuthX(optionsFromEnv(env, overrides))
+    const options = optionsFromEnv(env, overrides)
+    try {
+      return new AuthX(options)
+    } catch (err) {
+      throw err instanceof ConfigError ? renameEnvError(err, env, overrides) : err
+    }
   }
 
   /** Which signing engine this instance uses: `'node'` (node:crypto) or `'jose'`. */
@@ -683,7 +688,7 @@ export class AuthX {
    * ```
    */
   async isRevoked(payload: TokenPayload): Promise<false> {
-    await checkRevoked(this.store, payload, this.config.revocation)
+    await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
     return false
   }
 

@@ -14,7 +14,6 @@ import { type AuthXStore, isStore } from './store.js'
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedConfig {
-  readonly keySpecs: readonly KeySpec[]
   /** `true` for a `keys` set (kid required on tokens unless it has one key). */
   readonly keySet: boolean
   readonly jwksUrl: URL | undefined
@@ -126,10 +125,14 @@ function isPlainObject(value: unknown): value is Obj {
 function section(value: unknown, path: string, known: readonly string[]): Obj {
   if (value === undefined) return {}
   if (!isPlainObject(value)) fail(path, 'expected an object')
+  // Own properties only, into a prototype-less copy: a polluted Object.prototype (say
+  // `secure: false`) must never fill in an option the user did not give.
+  const own: Obj = Object.create(null)
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) fail(`${path}.${key}`, `unknown option (known: ${known.join(', ')})`)
+    own[key] = value[key]
   }
-  return value
+  return own
 }
 
 function bool(value: unknown, path: string, fallback: boolean): boolean {
@@ -302,11 +305,14 @@ function allowedAlgorithms(
  *
  * @example
  * ```ts
- * const config = resolveConfig({ secretKey: 'a'.repeat(32) })
+ * const { config } = resolveConfig({ secretKey: 'a'.repeat(32) })
  * config.accessTtl // 900
  * ```
  */
-export function resolveConfig(input: AuthXOptions | undefined): ResolvedConfig {
+export function resolveConfig(input: AuthXOptions | undefined): {
+  config: ResolvedConfig
+  keySpecs: readonly KeySpec[]
+} {
   if (input !== undefined && !isPlainObject(input)) fail('options', 'expected an object')
   const options = section(input ?? {}, 'options', TOP_LEVEL)
 
@@ -419,7 +425,6 @@ export function resolveConfig(input: AuthXOptions | undefined): ResolvedConfig {
 
   const protect = bool(csrf.protect, 'csrf.protect', true)
   const config: ResolvedConfig = {
-    keySpecs: Object.freeze(specs),
     keySet,
     jwksUrl,
     algorithms: Object.freeze(algorithms),
@@ -491,5 +496,6 @@ export function resolveConfig(input: AuthXOptions | undefined): ResolvedConfig {
     cacheSize: integer(cache.verifiedTokens, 'cache.verifiedTokens', 10_000, 0, 10_000_000),
     csrfClaim: locations.includes('cookies') && protect,
   }
-  return Object.freeze(config)
+  // Key material stays out of the config object, so logging `auth.config` reveals no secret.
+  return { config: Object.freeze(config), keySpecs: Object.freeze(specs) }
 }

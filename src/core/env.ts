@@ -53,20 +53,17 @@ function pem(value: string): string {
   return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value
 }
 
-function oneOrMany(value: string): string | string[] {
-  const list = parseList('', value)
+function oneOrMany(name: string, value: string): string | string[] {
+  const list = parseList(name, value)
   return list.length === 1 ? (list[0] as string) : list
 }
 
-type Reader = (options: Options, name: string, value: string) => void
-
-function put(path: string, convert: (name: string, value: string) => unknown): Reader {
+/** Writes `value` at an option path such as `'cookies.sameSite'`. */
+function put(options: Options, path: string, value: unknown): void {
   const [section, field] = path.includes('.') ? path.split('.') : [undefined, path]
-  return (options, name, value) => {
-    if (section !== undefined && options[section] === undefined) options[section] = {}
-    const target = section === undefined ? options : (options[section] as Options)
-    target[field as string] = convert(name, value)
-  }
+  if (section !== undefined && options[section] === undefined) options[section] = {}
+  const target = section === undefined ? options : (options[section] as Options)
+  target[field as string] = value
 }
 
 const asText = (_: string, value: string): string => value
@@ -74,50 +71,50 @@ const asBool = parseBool
 const asList = parseList
 
 /** Every variable authx reads, and where it goes. */
-const READERS: Record<string, Reader> = {
-  JWT_SECRET_KEY: put('secretKey', asText),
-  JWT_ALGORITHM: put('algorithm', asText),
-  JWT_PRIVATE_KEY: put('privateKey', (_, v) => pem(v)),
-  JWT_PUBLIC_KEY: put('publicKey', (_, v) => pem(v)),
-  JWT_ACCESS_TOKEN_EXPIRES: put('accessTokenExpires', parseLifetime),
-  JWT_REFRESH_TOKEN_EXPIRES: put('refreshTokenExpires', parseLifetime),
-  JWT_TOKEN_LOCATION: put('tokenLocation', asList),
-  JWT_ENCODE_ISSUER: put('issuer', asText),
-  JWT_ENCODE_AUDIENCE: put('audience', (_, v) => oneOrMany(v)),
-  JWT_DECODE_ISSUER: put('verify.issuer', asText),
-  JWT_DECODE_AUDIENCE: put('verify.audience', (_, v) => oneOrMany(v)),
-  JWT_DECODE_LEEWAY: put('verify.leeway', parseNumber),
-  JWT_DECODE_ALGORITHMS: put('verify.algorithms', asList),
-  JWT_HEADER_NAME: put('header.name', asText),
-  JWT_HEADER_TYPE: put('header.type', asText),
-  JWT_ACCESS_COOKIE_NAME: put('cookies.accessName', asText),
-  JWT_REFRESH_COOKIE_NAME: put('cookies.refreshName', asText),
-  JWT_ACCESS_COOKIE_PATH: put('cookies.accessPath', asText),
-  JWT_REFRESH_COOKIE_PATH: put('cookies.refreshPath', asText),
-  JWT_COOKIE_DOMAIN: put('cookies.domain', asText),
-  JWT_COOKIE_SECURE: put('cookies.secure', asBool),
-  JWT_COOKIE_SAMESITE: put('cookies.sameSite', (_, v) => v.trim().toLowerCase()),
-  JWT_COOKIE_HTTP_ONLY: put('cookies.httpOnly', asBool),
-  JWT_COOKIE_MAX_AGE: put('cookies.maxAge', parseNumber),
-  JWT_COOKIE_CSRF_PROTECT: put('csrf.protect', asBool),
-  JWT_CSRF_IN_COOKIES: put('csrf.inCookies', asBool),
-  JWT_CSRF_METHODS: put('csrf.methods', asList),
-  JWT_ACCESS_CSRF_COOKIE_NAME: put('csrf.accessCookieName', asText),
-  JWT_REFRESH_CSRF_COOKIE_NAME: put('csrf.refreshCookieName', asText),
-  JWT_ACCESS_CSRF_HEADER_NAME: put('csrf.accessHeaderName', asText),
-  JWT_REFRESH_CSRF_HEADER_NAME: put('csrf.refreshHeaderName', asText),
-  JWT_CSRF_CHECK_FORM: put('csrf.checkForm', asBool),
-  JWT_ACCESS_CSRF_FIELD_NAME: put('csrf.accessFieldName', asText),
-  JWT_REFRESH_CSRF_FIELD_NAME: put('csrf.refreshFieldName', asText),
-  JWT_QUERY_STRING_NAME: put('query.name', asText),
-  JWT_JSON_KEY: put('json.accessKey', asText),
-  JWT_REFRESH_JSON_KEY: put('json.refreshKey', asText),
-  JWT_IMPLICIT_REFRESH_ENABLED: put('implicitRefresh.enabled', asBool),
-  JWT_IMPLICIT_REFRESH_DELTATIME: put('implicitRefresh.within', parseNumber),
-  JWT_IMPLICIT_REFRESH_ROUTE_INCLUDE: put('implicitRefresh.includeRoutes', asList),
-  JWT_IMPLICIT_REFRESH_ROUTE_EXCLUDE: put('implicitRefresh.excludeRoutes', asList),
-  JWT_IMPLICIT_REFRESH_METHOD_INCLUDE: put('implicitRefresh.includeMethods', asList),
-  JWT_IMPLICIT_REFRESH_METHOD_EXCLUDE: put('implicitRefresh.excludeMethods', asList),
+const READERS: Record<string, readonly [path: string, convert: (name: string, value: string) => unknown]> = {
+  JWT_SECRET_KEY: ['secretKey', asText],
+  JWT_ALGORITHM: ['algorithm', asText],
+  JWT_PRIVATE_KEY: ['privateKey', (_, v) => pem(v)],
+  JWT_PUBLIC_KEY: ['publicKey', (_, v) => pem(v)],
+  JWT_ACCESS_TOKEN_EXPIRES: ['accessTokenExpires', parseLifetime],
+  JWT_REFRESH_TOKEN_EXPIRES: ['refreshTokenExpires', parseLifetime],
+  JWT_TOKEN_LOCATION: ['tokenLocation', asList],
+  JWT_ENCODE_ISSUER: ['issuer', asText],
+  JWT_ENCODE_AUDIENCE: ['audience', oneOrMany],
+  JWT_DECODE_ISSUER: ['verify.issuer', asText],
+  JWT_DECODE_AUDIENCE: ['verify.audience', oneOrMany],
+  JWT_DECODE_LEEWAY: ['verify.leeway', parseNumber],
+  JWT_DECODE_ALGORITHMS: ['verify.algorithms', asList],
+  JWT_HEADER_NAME: ['header.name', asText],
+  JWT_HEADER_TYPE: ['header.type', asText],
+  JWT_ACCESS_COOKIE_NAME: ['cookies.accessName', asText],
+  JWT_REFRESH_COOKIE_NAME: ['cookies.refreshName', asText],
+  JWT_ACCESS_COOKIE_PATH: ['cookies.accessPath', asText],
+  JWT_REFRESH_COOKIE_PATH: ['cookies.refreshPath', asText],
+  JWT_COOKIE_DOMAIN: ['cookies.domain', asText],
+  JWT_COOKIE_SECURE: ['cookies.secure', asBool],
+  JWT_COOKIE_SAMESITE: ['cookies.sameSite', (_, v) => v.trim().toLowerCase()],
+  JWT_COOKIE_HTTP_ONLY: ['cookies.httpOnly', asBool],
+  JWT_COOKIE_MAX_AGE: ['cookies.maxAge', parseNumber],
+  JWT_COOKIE_CSRF_PROTECT: ['csrf.protect', asBool],
+  JWT_CSRF_IN_COOKIES: ['csrf.inCookies', asBool],
+  JWT_CSRF_METHODS: ['csrf.methods', asList],
+  JWT_ACCESS_CSRF_COOKIE_NAME: ['csrf.accessCookieName', asText],
+  JWT_REFRESH_CSRF_COOKIE_NAME: ['csrf.refreshCookieName', asText],
+  JWT_ACCESS_CSRF_HEADER_NAME: ['csrf.accessHeaderName', asText],
+  JWT_REFRESH_CSRF_HEADER_NAME: ['csrf.refreshHeaderName', asText],
+  JWT_CSRF_CHECK_FORM: ['csrf.checkForm', asBool],
+  JWT_ACCESS_CSRF_FIELD_NAME: ['csrf.accessFieldName', asText],
+  JWT_REFRESH_CSRF_FIELD_NAME: ['csrf.refreshFieldName', asText],
+  JWT_QUERY_STRING_NAME: ['query.name', asText],
+  JWT_JSON_KEY: ['json.accessKey', asText],
+  JWT_REFRESH_JSON_KEY: ['json.refreshKey', asText],
+  JWT_IMPLICIT_REFRESH_ENABLED: ['implicitRefresh.enabled', asBool],
+  JWT_IMPLICIT_REFRESH_DELTATIME: ['implicitRefresh.within', parseNumber],
+  JWT_IMPLICIT_REFRESH_ROUTE_INCLUDE: ['implicitRefresh.includeRoutes', asList],
+  JWT_IMPLICIT_REFRESH_ROUTE_EXCLUDE: ['implicitRefresh.excludeRoutes', asList],
+  JWT_IMPLICIT_REFRESH_METHOD_INCLUDE: ['implicitRefresh.includeMethods', asList],
+  JWT_IMPLICIT_REFRESH_METHOD_EXCLUDE: ['implicitRefresh.excludeMethods', asList],
 }
 
 /** The `JWT_*` names `AuthX.fromEnv` reads. */
@@ -155,7 +152,7 @@ export function optionsFromEnv(
     if (!name.startsWith('JWT_') || value === undefined) continue
     const reader = READERS[name]
     if (reader === undefined) unused.push(name)
-    else if (value !== '') reader(options, name, value)
+    else if (value !== '') put(options, reader[0], reader[1](name, value))
   }
   if (unused.length > 0) {
     emitWarning(
@@ -164,4 +161,41 @@ export function optionsFromEnv(
     )
   }
   return merge(options, overrides as Options) as AuthXOptions
+}
+
+function hasPath(options: unknown, path: string): boolean {
+  let node = options
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, part)) return false
+    node = (node as Options)[part]
+  }
+  return node !== undefined
+}
+
+/**
+ * A `ConfigError` from options built by `optionsFromEnv`, renamed after the variable that set
+ * the bad option (unless `overrides` set it).
+ *
+ * @example
+ * ```ts
+ * renameEnvError(err, process.env, overrides)
+ * ```
+ */
+export function renameEnvError(
+  error: ConfigError,
+  env: Record<string, string | undefined> | undefined = processLike()?.env,
+  overrides: AuthXOptions = {},
+): ConfigError {
+  for (const [name, value] of Object.entries(env ?? {})) {
+    const path = READERS[name]?.[0]
+    if (path === undefined || value === undefined || value === '' || hasPath(overrides, path)) continue
+    if (
+      error.message.startsWith(`${path}:`) ||
+      error.message.startsWith(`${path}.`) ||
+      error.message.startsWith(`${path}[`)
+    ) {
+      return new ConfigError(`${name}: ${error.message}`, { cause: error })
+    }
+  }
+  return error
 }

@@ -18,133 +18,133 @@ export interface KeySetEntry {
   kid: string
   /** The key's one algorithm. */
   algorithm: Algorithm
-  secretKey?: string | Uint8Array
-  privateKey?: KeyInput
-  publicKey?: KeyInput
+  secretKey?: string | Uint8Array | undefined
+  privateKey?: KeyInput | undefined
+  publicKey?: KeyInput | undefined
   /** From this moment the key neither signs nor verifies. */
-  retireAt?: Date
+  retireAt?: Date | undefined
 }
 
 /** Claim checks applied when decoding. */
 export interface VerifyOptions {
   /** Expected `iss`. Default: the `issuer` option. */
-  issuer?: string
+  issuer?: string | undefined
   /** Accepted audiences. Default: the `audience` option. */
-  audience?: string | string[]
+  audience?: string | string[] | undefined
   /** Clock skew allowed for `exp`, `nbf` and `iat`, in seconds, 0..300. Default `0`. */
-  leeway?: number
+  leeway?: number | undefined
   /** Algorithms accepted. Default: the algorithm(s) of the configured key(s). */
-  algorithms?: Algorithm[]
+  algorithms?: Algorithm[] | undefined
   /** Longest token accepted, checked before any decoding. Default `8192`. */
-  maxTokenBytes?: number
+  maxTokenBytes?: number | undefined
 }
 
 /** Authorization header settings. */
 export interface HeaderOptions {
   /** Default `'Authorization'`. */
-  name?: string
+  name?: string | undefined
   /** Scheme; `''` means the raw header value is the token. Default `'Bearer'`. */
-  type?: string
+  type?: string | undefined
 }
 
 /** Query-string settings (access tokens only). */
 export interface QueryOptions {
   /** Default `'token'`. */
-  name?: string
+  name?: string | undefined
 }
 
 /** JSON body settings. */
 export interface JsonOptions {
   /** Default `'access_token'`. */
-  accessKey?: string
+  accessKey?: string | undefined
   /** Default `'refresh_token'`. */
-  refreshKey?: string
+  refreshKey?: string | undefined
 }
 
 /** Token cookie settings. */
 export interface CookieOptions {
   /** Default `'access_token_cookie'`. */
-  accessName?: string
+  accessName?: string | undefined
   /** Default `'refresh_token_cookie'`. */
-  refreshName?: string
+  refreshName?: string | undefined
   /** Default `'/'`. */
-  accessPath?: string
+  accessPath?: string | undefined
   /** Default `'/'`. */
-  refreshPath?: string
+  refreshPath?: string | undefined
   /** Default: none (host-only cookie). */
-  domain?: string
+  domain?: string | undefined
   /** Default `true`. */
-  secure?: boolean
+  secure?: boolean | undefined
   /** Default `'lax'`; `'none'` requires `secure: true`. */
-  sameSite?: 'lax' | 'strict' | 'none'
+  sameSite?: 'lax' | 'strict' | 'none' | undefined
   /** Default `true` (token cookies only; CSRF cookies are always readable by scripts). */
-  httpOnly?: boolean
+  httpOnly?: boolean | undefined
   /** Default: none (session cookie). */
-  maxAge?: Duration
+  maxAge?: Duration | undefined
 }
 
 /** Double-submit CSRF settings for cookie tokens. */
 export interface CsrfOptions {
   /** Default `true`. */
-  protect?: boolean
+  protect?: boolean | undefined
   /** Methods that require the CSRF value. Default `['POST', 'PUT', 'PATCH', 'DELETE']`. */
-  methods?: string[]
+  methods?: string[] | undefined
   /** Whether cookie helpers also set the CSRF cookies. Default `true`. */
-  inCookies?: boolean
+  inCookies?: boolean | undefined
   /** Default `'csrf_access_token'`. */
-  accessCookieName?: string
+  accessCookieName?: string | undefined
   /** Default `'csrf_refresh_token'`. */
-  refreshCookieName?: string
+  refreshCookieName?: string | undefined
   /** Default `'X-CSRF-TOKEN'`. */
-  accessHeaderName?: string
+  accessHeaderName?: string | undefined
   /** Default `'X-CSRF-TOKEN'`. */
-  refreshHeaderName?: string
+  refreshHeaderName?: string | undefined
   /** Accept the CSRF value from a form field when the header is absent. Default `false`. */
-  checkForm?: boolean
+  checkForm?: boolean | undefined
   /** Default `'csrf_token'`. */
-  accessFieldName?: string
+  accessFieldName?: string | undefined
   /** Default `'csrf_token'`. */
-  refreshFieldName?: string
+  refreshFieldName?: string | undefined
 }
 
 /** Implicit refresh of access cookies close to expiry. */
 export interface ImplicitRefreshOptions {
   /** Default `false`. */
-  enabled?: boolean
+  enabled?: boolean | undefined
   /** Refresh when less than this remains. Default `'10m'`. */
-  within?: Duration
+  within?: Duration | undefined
   /** Exact paths (no query string) that are refreshed; when given, an allow-list. */
-  includeRoutes?: string[]
+  includeRoutes?: string[] | undefined
   /** Exact paths never refreshed; excludes win. */
-  excludeRoutes?: string[]
+  excludeRoutes?: string[] | undefined
   /** Methods that are refreshed; when given, an allow-list. */
-  includeMethods?: string[]
+  includeMethods?: string[] | undefined
   /** Methods never refreshed. */
-  excludeMethods?: string[]
+  excludeMethods?: string[] | undefined
 }
 
 /** Revocation settings. */
 export interface RevocationOptions {
   /** Extra revocation check; receives the verified payload; sync or async. */
-  isRevoked?: (payload: TokenPayload) => boolean | Promise<boolean>
+  isRevoked?: ((payload: TokenPayload) => boolean | Promise<boolean>) | undefined
   /** Bound on every store call and the callback, in milliseconds. Default `500`. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   /** What an unreachable store means. Only `'closed'` (reject with 503). Default `'closed'`. */
-  onStoreError?: 'closed'
+  onStoreError?: 'closed' | undefined
 }
 
 /** Refresh-token rotation settings. */
 export interface RefreshRotationOptions {
   /** Default `true`. */
-  enabled?: boolean
+  enabled?: boolean | undefined
   /** Seconds in which a replay gets a new pair instead of a reuse error. Default `0`. */
-  reuseGraceSeconds?: number
+  reuseGraceSeconds?: number | undefined
 }
 
 /** Verified-token cache settings. */
 export interface CacheOptions {
   /** Number of verified tokens kept; `0` turns the cache off. Default `10000`. */
-  verifiedTokens?: number
+  verifiedTokens?: number | undefined
 }
 
 /**
@@ -157,41 +157,41 @@ export interface CacheOptions {
  */
 export interface AuthXOptions {
   /** Default `'HS256'`. */
-  algorithm?: Algorithm
+  algorithm?: Algorithm | undefined
   /** HMAC secret: at least 32/48/64 bytes for HS256/384/512. */
-  secretKey?: string | Uint8Array
+  secretKey?: string | Uint8Array | undefined
   /** Private key for the asymmetric algorithms. */
-  privateKey?: KeyInput
+  privateKey?: KeyInput | undefined
   /** Public key; alone, it makes a verify-only instance. */
-  publicKey?: KeyInput
+  publicKey?: KeyInput | undefined
   /** Key id of a single-key instance. Default: none for HMAC, the RFC 7638 thumbprint otherwise. */
-  kid?: string
+  kid?: string | undefined
   /** A key set for rotation, instead of `algorithm`/`secretKey`/`privateKey`/`publicKey`/`kid`. */
-  keys?: KeySetEntry[]
+  keys?: KeySetEntry[] | undefined
   /** Verify-only mode against a remote JWKS. */
-  jwksUrl?: string | URL
+  jwksUrl?: string | URL | undefined
   /** Default `'15m'`; `false` for access tokens without `exp`. */
-  accessTokenExpires?: Duration | false
+  accessTokenExpires?: Duration | false | undefined
   /** Default `'20d'`; `false` for refresh tokens without `exp`. */
-  refreshTokenExpires?: Duration | false
+  refreshTokenExpires?: Duration | false | undefined
   /** Written into every token as `iss`. */
-  issuer?: string
+  issuer?: string | undefined
   /** Written into every token as `aud`. */
-  audience?: string | string[]
-  verify?: VerifyOptions
+  audience?: string | string[] | undefined
+  verify?: VerifyOptions | undefined
   /** Milliseconds since the epoch; used for every time decision. Default `Date.now`. */
-  clock?: () => number
+  clock?: (() => number) | undefined
   /** Default `['headers']`. */
-  tokenLocation?: TokenLocation[]
-  header?: HeaderOptions
-  query?: QueryOptions
-  json?: JsonOptions
-  cookies?: CookieOptions
-  csrf?: CsrfOptions
-  implicitRefresh?: ImplicitRefreshOptions
+  tokenLocation?: TokenLocation[] | undefined
+  header?: HeaderOptions | undefined
+  query?: QueryOptions | undefined
+  json?: JsonOptions | undefined
+  cookies?: CookieOptions | undefined
+  csrf?: CsrfOptions | undefined
+  implicitRefresh?: ImplicitRefreshOptions | undefined
   /** Where revocations and refresh-token use are kept. Default: a new `MemoryStore`. */
-  store?: AuthXStore
-  revocation?: RevocationOptions
-  refreshRotation?: RefreshRotationOptions
-  cache?: CacheOptions
+  store?: AuthXStore | undefined
+  revocation?: RevocationOptions | undefined
+  refreshRotation?: RefreshRotationOptions | undefined
+  cache?: CacheOptions | undefined
 }

@@ -69,9 +69,12 @@ export async function checkRevoked(
   store: AuthXStore,
   payload: TokenPayload,
   options: { timeoutMs: number; isRevoked: ((payload: TokenPayload) => unknown) | undefined },
+  issuer: string | undefined,
 ): Promise<void> {
-  const keys = [jtiKey(payload.iss, payload.jti), subjectKey(payload.iss, payload.sub)]
-  if (payload.fid !== undefined) keys.push(familyKey(payload.iss, payload.fid))
+  // A jti is unique per token issuer; family and subject entries are written by this
+  // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
+  const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub)]
+  if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid))
   const values = await bounded(() => store.get(keys), options.timeoutMs)
   if (
     !Array.isArray(values) ||

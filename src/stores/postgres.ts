@@ -1,0 +1,155 @@
+/**
+ * `PostgresStore`: a store shared by every instance of a service, on PostgreSQL (pg 8).
+ * @module
+ */
+import type { AuthXStore } from 'authx'
+
+/** The part of a pg `Pool` the store uses. */
+export interface PgPoolLike {
+  query(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>
+  end(): Promise<void>
+}
+
+/** Options of `new PostgresStore()`: a pg `pool`, or a `connectionString`. */
+export interface PostgresStoreOptions {
+  /** A pg Pool (left open by `close()`). */
+  pool?: PgPoolLike
+  /** A connection string; the store creates (and closes) its own Pool. */
+  connectionString?: string
+  /** Table name, created on first use when missing. Default `'authx_store'`. */
+  table?: string
+  /** Milliseconds since the epoch. Default `Date.now`. */
+  clock?: () => number
+}
+
+const TABLE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+const SWEEP_EVERY = 1000
+/** Errors a concurrent `CREATE TABLE IF NOT EXISTS` can raise when another process wins. */
+const ALREADY_EXISTS = new Set(['23505', '42P07'])
+
+function ttlOf(ttlSeconds: number): number {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
+    throw new TypeError('ttlSeconds: expected a positive number')
+  return Math.ceil(ttlSeconds * 1000)
+}
+
+/**
+ * A store in a PostgreSQL table: `get` is one query for all keys, `setIfAbsent` one atomic
+ * `INSERT ... ON CONFLICT` statement. Expired rows are swept as writes happen.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { PostgresStore } from 'authx/stores/postgres'
+ * const auth = new AuthX({ secretKey, store: new PostgresStore({ pool: new pg.Pool() }) })
+ * ```
+ */
+export class PostgresStore implements AuthXStore {
+  readonly #table: string
+  readonly #clock: () => number
+  readonly #owned: boolean
+  readonly #pool: PgPoolLike | Promise<PgPoolLike>
+  #ready: Promise<PgPoolLike> | undefined
+  #writes = 0
+  #closed = false
+
+  constructor(options: PostgresStoreOptions) {
+    const { pool, connectionString } = options ?? {}
+    if ((pool === undefined) === (connectionString === undefined)) {
+      throw new TypeError('PostgresStore: give exactly one of pool or connectionString')
+    }
+    const table = options.table ?? 'authx_store'
+    if (!TABLE_RE.test(table)) throw new TypeError('table: expected an SQL identifier')
+    this.#table = `"${table}"`
+    this.#clock = options.clock ?? Date.now
+    this.#owned = pool === undefined
+    if (pool !== undefined) {
+      this.#pool = pool
+    } else {
+      // pg is an optional peer dependency, loaded only for `connectionString`.
+      const pending = import('pg').then((mod) => {
+        const pg =
+          (mod as unknown as { default?: typeof import('pg') }).default ?? (mod as typeof import('pg'))
+        return new pg.Pool({ connectionString }) as unknown as PgPoolLike
+      })
+      pending.catch(() => {})
+      this.#pool = pending
+    }
+  }
+
+  async get(keys: string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return []
+    const pool = await this.#db()
+    const { rows } = await pool.query(
+      `SELECT key, value FROM ${this.#table} WHERE key = ANY($1::text[]) AND expires_at > $2`,
+      [keys, this.#clock()],
+    )
+    const found = new Map(rows.map((r) => [r.key as string, r.value as string]))
+    return keys.map((k) => found.get(k) ?? null)
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    const pool = await this.#db()
+    await pool.query(
+      `INSERT INTO ${this.#table} (key, value, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+      [key, value, this.#clock() + ttlOf(ttlSeconds)],
+    )
+    await this.#maybeSweep(pool)
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const pool = await this.#db()
+    const now = this.#clock()
+    // One statement, so atomic: a live row wins; an expired row counts as absent and is replaced.
+    const result = await pool.query(
+      `INSERT INTO ${this.#table} AS t (key, value, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+       WHERE t.expires_at <= $4`,
+      [key, value, now + ttlOf(ttlSeconds), now],
+    )
+    await this.#maybeSweep(pool)
+    return result.rowCount === 1
+  }
+
+  async delete(key: string): Promise<void> {
+    const pool = await this.#db()
+    await pool.query(`DELETE FROM ${this.#table} WHERE key = $1`, [key])
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#owned) await (await this.#pool).end()
+  }
+
+  /** The pool, once the table exists; a failed creation is retried on the next call. */
+  #db(): Promise<PgPoolLike> {
+    if (this.#closed) return Promise.reject(new Error('PostgresStore is closed'))
+    this.#ready ??= (async () => {
+      const pool = await this.#pool
+      try {
+        await pool.query(
+          `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL)`,
+        )
+      } catch (err) {
+        if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '')) throw err
+      }
+      return pool
+    })()
+    const ready = this.#ready
+    ready.catch(() => {
+      if (this.#ready === ready) this.#ready = undefined
+    })
+    return ready
+  }
+
+  async #maybeSweep(pool: PgPoolLike): Promise<void> {
+    if (++this.#writes % SWEEP_EVERY === 0) {
+      await pool.query(`DELETE FROM ${this.#table} WHERE expires_at <= $1`, [this.#clock()])
+    }
+  }
+}
