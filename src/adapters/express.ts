@@ -19,7 +19,6 @@ import {
   parseCookieHeader,
   type TokenPayload,
 } from 'authx'
-import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
 
 declare global {
   namespace Express {
@@ -37,49 +36,115 @@ declare global {
   }
 }
 
-/** What `expressAuthX(auth)` returns: middleware values and cookie helpers. */
-export interface ExpressAuthX {
-  /** Requires a valid access token; sets `req.authx`. */
-  readonly accessRequired: RequestHandler
-  /** Requires a valid refresh token (for the refresh route). */
-  readonly refreshRequired: RequestHandler
-  /** Requires a valid, fresh access token. */
-  readonly freshRequired: RequestHandler
-  /** `req.authx` is the payload, or `null` when no token is sent; a bad token still fails. */
-  readonly accessOptional: RequestHandler
-  /** Authenticates and loads the subject into `req.authxSubject` with the subject getter. */
-  readonly currentSubject: RequestHandler
-  /** Renews an access cookie close to expiry (SPEC section 6); `app.use` it before the routes. */
-  readonly implicitRefresh: RequestHandler
-  /** Writes authx errors as JSON answers; passes every other error on. Register after the routes. */
-  readonly errorHandler: ErrorRequestHandler
-  /** Requires an access token holding every given scope. */
-  scopesRequired(...scopes: string[]): RequestHandler
-  /** Requires an access token holding at least one of the given scopes. */
-  anyScopeRequired(...scopes: string[]): RequestHandler
-  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
-  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): RequestHandler
-  /** Appends the access token cookie and its CSRF cookie to the response. */
-  setAccessCookies(res: Response, token: string, options?: CookieCallOptions): void
-  /** Appends the refresh token cookie and its CSRF cookie to the response. */
-  setRefreshCookies(res: Response, token: string, options?: CookieCallOptions): void
-  /** Appends cookies deleting every token and CSRF cookie. */
-  unsetCookies(res: Response): void
-  /** Appends cookies deleting the access cookies. */
-  unsetAccessCookies(res: Response): void
-  /** Appends cookies deleting the refresh cookies. */
-  unsetRefreshCookies(res: Response): void
-}
-
 /**
- * The core's view of an Express request. Nothing here throws for client input.
+ * The parts of a request the adapter uses. Express 4's and 5's `Request` both fit, so nothing
+ * here depends on which `@types/express` is installed (or whether one resolves at all).
  *
  * @example
  * ```ts
- * const payload = await auth.authenticate(requestView(req))
+ * const read = (req: ExpressRequest) => req.authx.sub
  * ```
  */
-export function requestView(req: Request): AuthXRequest {
+export interface ExpressRequest extends Express.Request {
+  readonly method: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly query?: unknown
+  readonly body?: unknown
+}
+
+/**
+ * The parts of a response the adapter uses (Express 4 and 5 `Response`).
+ *
+ * @example
+ * ```ts
+ * authx.unsetCookies(res satisfies ExpressResponse)
+ * ```
+ */
+export interface ExpressResponse {
+  readonly headersSent: boolean
+  append(field: string, value: string[]): unknown
+  status(code: number): ExpressResponse
+  set(headers: Record<string, string>): ExpressResponse
+  json(body: unknown): unknown
+}
+
+/**
+ * Express middleware, assignable to Express 4's and 5's `RequestHandler`.
+ *
+ * @example
+ * ```ts
+ * const guard: ExpressMiddleware = authx.accessRequired
+ * ```
+ */
+export type ExpressMiddleware = (
+  req: ExpressRequest,
+  res: ExpressResponse,
+  next: (err?: unknown) => void,
+) => void
+
+/**
+ * Express error middleware (four arguments), assignable to `ErrorRequestHandler`.
+ *
+ * @example
+ * ```ts
+ * app.use(authx.errorHandler satisfies ExpressErrorMiddleware)
+ * ```
+ */
+export type ExpressErrorMiddleware = (
+  err: unknown,
+  req: ExpressRequest,
+  res: ExpressResponse,
+  next: (err?: unknown) => void,
+) => void
+
+/**
+ * What `expressAuthX(auth)` returns: middleware values and cookie helpers (SPEC section 6).
+ *
+ * @example
+ * ```ts
+ * const authx: ExpressAuthX = expressAuthX(auth)
+ * app.post('/auth/refresh', authx.refreshRequired, handler)
+ * ```
+ */
+export interface ExpressAuthX {
+  /** Requires a valid access token; sets `req.authx`. */
+  readonly accessRequired: ExpressMiddleware
+  /** Requires a valid refresh token (for the refresh route). */
+  readonly refreshRequired: ExpressMiddleware
+  /** Requires a valid, fresh access token. */
+  readonly freshRequired: ExpressMiddleware
+  /** `req.authx` is the payload, or `null` when no token is sent; a bad token still fails. */
+  readonly accessOptional: ExpressMiddleware
+  /** Authenticates and loads the subject into `req.authxSubject` with the subject getter. */
+  readonly currentSubject: ExpressMiddleware
+  /**
+   * Renews an access cookie close to expiry (SPEC section 6). `app.use` it on the app before the
+   * routes: include/exclude lists match `req.path`, which inside a mounted router is relative.
+   */
+  readonly implicitRefresh: ExpressMiddleware
+  /** Writes authx errors as JSON answers; passes every other error on. Register after the routes. */
+  readonly errorHandler: ExpressErrorMiddleware
+  /** Requires an access token holding every given scope. */
+  scopesRequired(...scopes: string[]): ExpressMiddleware
+  /** Requires an access token holding at least one of the given scopes. */
+  anyScopeRequired(...scopes: string[]): ExpressMiddleware
+  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
+  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): ExpressMiddleware
+  /** Appends the access token cookie and its CSRF cookie to the response. */
+  setAccessCookies(res: ExpressResponse, token: string, options?: CookieCallOptions): void
+  /** Appends the refresh token cookie and its CSRF cookie to the response. */
+  setRefreshCookies(res: ExpressResponse, token: string, options?: CookieCallOptions): void
+  /** Appends cookies deleting every token and CSRF cookie. */
+  unsetCookies(res: ExpressResponse): void
+  /** Appends cookies deleting the access cookies. */
+  unsetAccessCookies(res: ExpressResponse): void
+  /** Appends cookies deleting the refresh cookies. */
+  unsetRefreshCookies(res: ExpressResponse): void
+}
+
+/** The core's view of an Express request. Nothing here throws for client input. */
+function requestView(req: ExpressRequest): AuthXRequest {
   let cookies: Map<string, string> | undefined
   const header = (name: string): string | undefined => {
     const value = req.headers[name.toLowerCase()]
@@ -116,19 +181,23 @@ export function requestView(req: Request): AuthXRequest {
 }
 
 /** Hands a rejection to Express. A primitive (`undefined`, `'route'`) would not stop the route. */
-function fail(next: NextFunction): (err: unknown) => void {
+function fail(next: (err?: unknown) => void): (err: unknown) => void {
   return (err) =>
-    next(typeof err === 'object' && err !== null ? err : new Error('authx: rejected with a non-error', { cause: err }))
+    next(
+      typeof err === 'object' && err !== null
+        ? err
+        : new Error('authx: rejected with a non-error', { cause: err }),
+    )
 }
 
 /** Middleware running `work`, then `next()`; a rejection goes to `next(err)`, never unhandled. */
-function middleware(work: (req: Request, res: Response) => Promise<void>): RequestHandler {
+function middleware(work: (req: ExpressRequest, res: ExpressResponse) => Promise<void>): ExpressMiddleware {
   return (req, res, next) => {
     work(req, res).then(() => next(), fail(next))
   }
 }
 
-function append(res: Response, cookies: string[]): void {
+function append(res: ExpressResponse, cookies: string[]): void {
   // append, not set: cookies the handler or other middleware set survive.
   if (cookies.length > 0) res.append('Set-Cookie', cookies)
 }
@@ -158,12 +227,13 @@ export function expressAuthX(auth: AuthX): ExpressAuthX {
     freshRequired: guard(auth.freshRequired),
     accessOptional: guard((view) => auth.authenticate(view, { optional: true })),
     currentSubject: middleware(async (req) => {
-      const view = requestView(req)
-      const payload = (await auth.authenticate(view)) as TokenPayload
-      req.authxSubject = await auth.getCurrentSubject(view)
+      const payload = (await auth.authenticate(requestView(req))) as TokenPayload
+      req.authxSubject = await auth.loadSubject(payload)
       req.authx = payload
     }),
-    implicitRefresh: middleware(async (req, res) => append(res, await auth.implicitRefreshCookies(requestView(req)))),
+    implicitRefresh: middleware(async (req, res) =>
+      append(res, await auth.implicitRefreshCookies(requestView(req))),
+    ),
     errorHandler: (err, _req, res, next) => {
       if (!isAuthXError(err) || res.headersSent) return next(err)
       const { status, headers, body } = errorResponse(err)

@@ -114,9 +114,11 @@ export function honoAuthX(auth: AuthX) {
       c.set('authx', await run(() => auth.authenticate(view(c), { optional: true })))
       await next()
     }) as MiddlewareHandler<{ Variables: { authx: TokenPayload | null } }>,
-    /** Authenticates and sets `authxSubject` to the subject getter's result. */
+    /** Authenticates, sets `authx`, and sets `authxSubject` to the subject getter's result. */
     currentSubject: (async (c, next) => {
-      c.set('authxSubject', await run(() => auth.getCurrentSubject(view(c))))
+      const payload = (await run(() => auth.authenticate(view(c)))) as TokenPayload
+      c.set('authx', payload)
+      c.set('authxSubject', await run(() => auth.loadSubject(payload)))
       await next()
     }) as MiddlewareHandler,
     /**

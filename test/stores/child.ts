@@ -1,0 +1,58 @@
+/**
+ * A child process for cross-process store tests: it builds a store and an AuthX instance from
+ * JSON on argv, performs one action, and prints one JSON line with the outcome.
+ */
+import { AuthX, type AuthXStore } from '../../src/index.js'
+import { PostgresStore } from '../../src/stores/postgres.js'
+import { RedisStore } from '../../src/stores/redis.js'
+import { SqliteStore } from '../../src/stores/sqlite.js'
+
+export interface ChildTask {
+  store: { kind: 'sqlite'; path: string } | { kind: 'redis'; url: string; prefix: string } | { kind: 'postgres'; connectionString: string; table: string }
+  secret: string
+  action: 'refresh' | 'revoke' | 'verify'
+  token: string
+  type?: 'access' | 'refresh'
+  /** Wait until this epoch millisecond before acting, so processes start together. */
+  startAt?: number
+}
+
+function makeStore(spec: ChildTask['store']): AuthXStore {
+  switch (spec.kind) {
+    case 'sqlite':
+      return new SqliteStore({ path: spec.path, busyTimeoutMs: 2000 })
+    case 'redis':
+      return new RedisStore({ url: spec.url, prefix: spec.prefix, commandTimeoutMs: 2000 })
+    case 'postgres':
+      return new PostgresStore({ connectionString: spec.connectionString, table: spec.table })
+  }
+}
+
+async function main(): Promise<void> {
+  const task = JSON.parse(process.argv[2] as string) as ChildTask
+  const store = makeStore(task.store)
+  const auth = new AuthX({ secretKey: task.secret, store, revocation: { timeoutMs: 5000 } })
+  if (task.startAt !== undefined) await new Promise((r) => setTimeout(r, Math.max(0, task.startAt! - Date.now())))
+  let result: Record<string, unknown>
+  try {
+    if (task.action === 'refresh') {
+      const pair = await auth.refresh(task.token)
+      result = { ok: true, refreshToken: pair.refreshToken }
+    } else if (task.action === 'revoke') {
+      await auth.revokeToken(task.token)
+      result = { ok: true }
+    } else {
+      const payload = await auth.verifyToken(task.token, { type: task.type ?? 'access' })
+      result = { ok: true, sub: payload.sub }
+    }
+  } catch (err) {
+    result = { ok: false, code: (err as { code?: string }).code ?? String(err) }
+  }
+  await auth.close()
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+}
+
+main().catch((err) => {
+  process.stdout.write(`${JSON.stringify({ ok: false, code: `crash: ${String(err)}` })}\n`)
+  process.exitCode = 1
+})
