@@ -4,7 +4,16 @@
  * elsewhere (then a bad PEM surfaces as a `ConfigError` from the first call that needs it).
  * @module
  */
-import { exportJWK, importJWK, importPKCS8, importSPKI, importX509, type JWK } from 'jose'
+import {
+  exportJWK,
+  importJWK,
+  importPKCS8,
+  importSPKI,
+  importX509,
+  type CryptoKey as JoseCryptoKey,
+  type KeyObject as JoseKeyObject,
+  type JWK,
+} from 'jose'
 import { ALGORITHMS, type Algorithm, type AlgorithmInfo } from './algorithms.js'
 import { encodeBase64url } from './base64url.js'
 import type { EngineKey } from './engine/types.js'
@@ -14,7 +23,8 @@ import type { NodeCrypto } from './runtime.js'
 type KeyObject = import('node:crypto').KeyObject
 
 /** A key as users give it: PEM string, JWK object, Node `KeyObject` or Web `CryptoKey`. */
-export type KeyInput = string | JWK | CryptoKey | KeyObject
+// jose's runtime-neutral key types: the published .d.ts needs neither the DOM lib nor @types/node.
+export type KeyInput = string | JWK | JoseCryptoKey | JoseKeyObject
 
 /** One key's settings, already checked for shape by the config module. */
 export interface KeySpec {
