@@ -71,6 +71,11 @@ export class AuthXError extends Error {
     this.name = new.target.name
   }
 
+  /** The same as `status`, under the name Fastify and http-errors read. */
+  get statusCode(): number {
+    return this.status
+  }
+
   /**
    * The `WWW-Authenticate` header value (RFC 6750, RFC 9470) for 401 and 403 answers,
    * `undefined` for other statuses.

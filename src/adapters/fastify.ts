@@ -1,0 +1,231 @@
+/**
+ * Fastify 5 adapter (SPEC section 6): a plugin that decorates `app.authx` with `preHandler`
+ * guards, puts the payload on `request.authx` and the subject on `request.authxSubject`, and
+ * installs an error handler that answers authx errors as SPEC section 5 says.
+ *
+ * Tokens in the body are read from `request.body`: Fastify parses JSON itself; register
+ * `@fastify/formbody` for the CSRF form field.
+ * @module
+ */
+import {
+  type AuthenticateOptions,
+  type AuthX,
+  type AuthXRequest,
+  type CookieCallOptions,
+  errorResponse,
+  isAuthXError,
+  isFormContentType,
+  isJsonContentType,
+  parseCookieHeader,
+  type TokenPayload,
+} from 'authx'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The authx guards and cookie helpers, added by the `fastifyAuthX` plugin. */
+    authx: FastifyAuthX
+  }
+  interface FastifyRequest {
+    /**
+     * The verified token payload, set by the authx guards. `null` after `accessOptional` when
+     * the request carries no token, and on routes without an authx guard.
+     */
+    authx: TokenPayload
+    /** The subject loaded by `app.authx.currentSubject` (what the subject getter returned). */
+    authxSubject: unknown
+  }
+}
+
+/**
+ * Options of the `fastifyAuthX` plugin.
+ *
+ * @example
+ * ```ts
+ * const options: FastifyAuthXOptions = { auth: new AuthX({ secretKey }) }
+ * await app.register(fastifyAuthX, options)
+ * ```
+ */
+export interface FastifyAuthXOptions {
+  /** The authx instance every guard uses. */
+  auth: AuthX
+}
+
+/**
+ * An authx hook: a `preHandler` for guards, an `onRequest` hook for `implicitRefresh`.
+ *
+ * @example
+ * ```ts
+ * const guard: FastifyAuthXHook = app.authx.accessRequired
+ * app.get('/p', { preHandler: guard }, async (request) => ({ sub: request.authx.sub }))
+ * ```
+ */
+export type FastifyAuthXHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/**
+ * What the plugin puts on `app.authx` (SPEC section 6).
+ *
+ * @example
+ * ```ts
+ * const authx: FastifyAuthX = app.authx
+ * app.post('/auth/refresh', { preHandler: authx.refreshRequired }, handler)
+ * ```
+ */
+export interface FastifyAuthX {
+  /** Requires a valid access token; sets `request.authx`. */
+  readonly accessRequired: FastifyAuthXHook
+  /** Requires a valid refresh token (for the refresh route). */
+  readonly refreshRequired: FastifyAuthXHook
+  /** Requires a valid, fresh access token. */
+  readonly freshRequired: FastifyAuthXHook
+  /** `request.authx` is the payload, or `null` without a token; a bad token still fails. */
+  readonly accessOptional: FastifyAuthXHook
+  /** Authenticates and loads the subject into `request.authxSubject` with the subject getter. */
+  readonly currentSubject: FastifyAuthXHook
+  /**
+   * An `onRequest` hook renewing an access cookie close to expiry. The cookies go on the reply
+   * before routing goes on, so every answer carries them, error answers included. Route lists
+   * match the registered path of static routes (so encoding, case or trailing-slash variants the
+   * router accepts still match), else the decoded request path without the query string.
+   */
+  readonly implicitRefresh: FastifyAuthXHook
+  /** Requires an access token holding every given scope. */
+  scopesRequired(...scopes: string[]): FastifyAuthXHook
+  /** Requires an access token holding at least one of the given scopes. */
+  anyScopeRequired(...scopes: string[]): FastifyAuthXHook
+  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
+  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): FastifyAuthXHook
+  /** Appends the access token cookie and its CSRF cookie to the reply. */
+  setAccessCookies(reply: FastifyReply, token: string, options?: CookieCallOptions): void
+  /** Appends the refresh token cookie and its CSRF cookie to the reply. */
+  setRefreshCookies(reply: FastifyReply, token: string, options?: CookieCallOptions): void
+  /** Appends cookies deleting every token and CSRF cookie. */
+  unsetCookies(reply: FastifyReply): void
+  /** Appends cookies deleting the access cookies. */
+  unsetAccessCookies(reply: FastifyReply): void
+  /** Appends cookies deleting the refresh cookies. */
+  unsetRefreshCookies(reply: FastifyReply): void
+}
+
+/** The path implicit-refresh route lists are matched against; see `implicitRefresh`. */
+function routePath(request: FastifyRequest): string {
+  const pattern = request.routeOptions.url
+  // A static route's registered path is what the router matched, whatever the spelling sent.
+  if (typeof pattern === 'string' && !/[:*]/.test(pattern)) return pattern
+  const url = request.url
+  const end = url.search(/[?#]/)
+  const raw = end < 0 ? url : url.slice(0, end)
+  try {
+    return decodeURI(raw)
+  } catch {
+    return raw
+  }
+}
+
+/** The core's view of a Fastify request. Nothing here throws for client input. */
+function view(request: FastifyRequest): AuthXRequest {
+  let cookies: Map<string, string> | undefined
+  const header = (name: string): string | undefined => {
+    const value = request.headers[name.toLowerCase()]
+    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
+  }
+  return {
+    method: request.method,
+    get path() {
+      return routePath(request)
+    },
+    header,
+    cookie: (name) => {
+      cookies ??= parseCookieHeader(header('cookie'))
+      return cookies.get(name)
+    },
+    query: (name) => {
+      const query: unknown = request.query
+      if (typeof query !== 'object' || query === null || !Object.hasOwn(query, name)) return undefined
+      const value: unknown = (query as Record<string, unknown>)[name]
+      return typeof value === 'string' ? value : undefined // repeated or nested: not a token
+    },
+    json: async () => (isJsonContentType(header('content-type')) ? request.body : undefined),
+    form: async () => {
+      const body: unknown = request.body
+      if (!isFormContentType(header('content-type')) || typeof body !== 'object' || body === null)
+        return undefined
+      const out: Record<string, unknown> = Object.create(null)
+      // @fastify/formbody gives repeated fields as arrays: the first counts, as in the core's Web view.
+      for (const [key, value] of Object.entries(body)) out[key] = Array.isArray(value) ? value[0] : value
+      return out
+    },
+  }
+}
+
+function append(reply: FastifyReply, cookies: string[]): void {
+  // Fastify appends to an existing set-cookie header, so cookies set elsewhere survive.
+  if (cookies.length > 0) reply.header('set-cookie', cookies)
+}
+
+const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => {
+  const auth = options?.auth
+  if (typeof auth?.authenticate !== 'function')
+    throw new TypeError('fastifyAuthX: options.auth must be an AuthX')
+  const guard =
+    (check: (view: AuthXRequest) => Promise<TokenPayload | null>): FastifyAuthXHook =>
+    async (request) => {
+      request.authx = (await check(view(request))) as TokenPayload
+    }
+  const tokenRequired = (o: Omit<AuthenticateOptions, 'optional'>) => guard(auth.tokenRequired(o))
+  app.decorateRequest('authx', null, [])
+  app.decorateRequest('authxSubject', null, [])
+  app.decorate('authx', {
+    accessRequired: guard(auth.accessRequired),
+    refreshRequired: guard(auth.refreshRequired),
+    freshRequired: guard(auth.freshRequired),
+    accessOptional: guard((v) => auth.authenticate(v, { optional: true })),
+    currentSubject: async (request) => {
+      const payload = (await auth.authenticate(view(request))) as TokenPayload
+      request.authxSubject = await auth.loadSubject(payload)
+      request.authx = payload
+    },
+    implicitRefresh: async (request, reply) => {
+      append(reply, await auth.implicitRefreshCookies(view(request)))
+    },
+    scopesRequired: (...scopes) => tokenRequired({ scopes }),
+    anyScopeRequired: (...scopes) => tokenRequired({ scopes, anyScope: true }),
+    tokenRequired,
+    setAccessCookies: (reply, token, o) => append(reply, auth.accessCookies(token, o)),
+    setRefreshCookies: (reply, token, o) => append(reply, auth.refreshCookies(token, o)),
+    unsetCookies: (reply) => append(reply, auth.unsetCookies()),
+    unsetAccessCookies: (reply) => append(reply, auth.unsetAccessCookies()),
+    unsetRefreshCookies: (reply) => append(reply, auth.unsetRefreshCookies()),
+  } satisfies FastifyAuthX)
+  // Fastify chains error handlers: one that rejects hands the error to the handler it replaced
+  // (the user's, or Fastify's default), so only authx errors are answered here. It is async on
+  // purpose: Fastify treats a rejection as an error even when the value is not an Error, whereas
+  // a synchronous throw of a non-Error would be sent as a 200 payload.
+  app.setErrorHandler(async function authxErrorHandler(err, request, reply) {
+    if (!isAuthXError(err)) throw err
+    const { status, headers, body } = errorResponse(err)
+    if (status >= 500) request.log.error({ err }, 'authx: request failed')
+    // A string body: a route's response schema must not reshape the error body.
+    return reply.code(status).headers(headers).send(JSON.stringify(body))
+  })
+}
+
+/**
+ * The authx plugin for Fastify 5 (wrapped with fastify-plugin, so it applies to the scope it is
+ * registered in, not a child one). Its error handler wraps any handler set before it; a handler
+ * you set later in the same scope runs first: rethrow the errors you do not handle.
+ *
+ * @example
+ * ```ts
+ * import { fastifyAuthX } from 'authx/fastify'
+ * await app.register(fastifyAuthX, { auth })
+ * app.addHook('onRequest', app.authx.implicitRefresh)
+ * app.get('/api/profile', { preHandler: app.authx.accessRequired }, async (req) => ({ user_id: req.authx.sub }))
+ * app.get('/admin', { preHandler: app.authx.scopesRequired('admin:*') }, async () => ({ ok: true }))
+ * ```
+ */
+export const fastifyAuthX: FastifyPluginAsync<FastifyAuthXOptions> = fp(plugin, {
+  name: 'authx',
+  fastify: '5.x',
+})
