@@ -129,7 +129,7 @@ function section(value: unknown, path: string, known: readonly string[]): Obj {
   // `secure: false`) must never fill in an option the user did not give.
   const own: Obj = Object.create(null)
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) fail(`${path}.${key}`, `unknown option (known: ${known.join(', ')})`)
+    if (!known.includes(key)) fail(path ? `${path}.${key}` : key, `unknown option (known: ${known.join(', ')})`)
     own[key] = value[key]
   }
   return own
@@ -314,7 +314,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
   keySpecs: readonly KeySpec[]
 } {
   if (input !== undefined && !isPlainObject(input)) fail('options', 'expected an object')
-  const options = section(input ?? {}, 'options', TOP_LEVEL)
+  const options = section(input ?? {}, '', TOP_LEVEL)
 
   let jwksUrl: URL | undefined
   if (options.jwksUrl !== undefined) {
