@@ -129,7 +129,8 @@ function section(value: unknown, path: string, known: readonly string[]): Obj {
   // `secure: false`) must never fill in an option the user did not give.
   const own: Obj = Object.create(null)
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) fail(path ? `${path}.${key}` : key, `unknown option (known: ${known.join(', ')})`)
+    if (!known.includes(key))
+      fail(path ? `${path}.${key}` : key, `unknown option (known: ${known.join(', ')})`)
     own[key] = value[key]
   }
   return own

@@ -94,7 +94,9 @@ function csrfOf(auth: AuthX, token: string): string {
 /**
  * Registers the scenario table as vitest tests. `setup` builds the app for an auth instance.
  */
-export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close?: () => Promise<void> }>): void {
+export function runScenarios(
+  setup: (auth: AuthX) => Promise<{ send: Send; close?: () => Promise<void> }>,
+): void {
   const withApp = async (fn: (send: Send, auth: AuthX) => Promise<void>, auth = makeAuth()) => {
     const app = await setup(auth)
     try {
@@ -111,7 +113,12 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       expect((await auth.decodeToken(refresh)).type).toBe('refresh')
       const names = cookies.map((c) => c.split('=')[0])
       expect(names).toEqual(
-        expect.arrayContaining(['access_token_cookie', 'csrf_access_token', 'refresh_token_cookie', 'csrf_refresh_token']),
+        expect.arrayContaining([
+          'access_token_cookie',
+          'csrf_access_token',
+          'refresh_token_cookie',
+          'csrf_refresh_token',
+        ]),
       )
       const accessCookie = cookies.find((c) => c.startsWith('access_token_cookie='))!
       expect(accessCookie).toContain('HttpOnly')
@@ -150,7 +157,11 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
         'ERR_WRONG_TOKEN_TYPE',
         'Bearer error="invalid_token"',
       )
-      expectError(await send({ method: 'POST', path: '/refresh', headers: bearer(access) }), 401, 'ERR_WRONG_TOKEN_TYPE')
+      expectError(
+        await send({ method: 'POST', path: '/refresh', headers: bearer(access) }),
+        401,
+        'ERR_WRONG_TOKEN_TYPE',
+      )
     }))
 
   it('seed flow: scoped routes answer 200 with the scope and 403 without, with required and provided', () =>
@@ -167,12 +178,20 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       expect(noScopes.body).toMatchObject({ provided: [] })
       const any = await login(send, 'user3', ['b'])
       expect((await send({ method: 'GET', path: '/any', headers: bearer(any.access) })).status).toBe(200)
-      expectError(await send({ method: 'GET', path: '/any', headers: bearer(user.access) }), 403, 'ERR_INSUFFICIENT_SCOPE')
+      expectError(
+        await send({ method: 'GET', path: '/any', headers: bearer(user.access) }),
+        403,
+        'ERR_INSUFFICIENT_SCOPE',
+      )
     }))
 
   it('authentication comes before authorisation: a bad token on a scoped route is 401', () =>
     withApp(async (send) => {
-      expectError(await send({ method: 'GET', path: '/admin', headers: bearer('x.y.z') }), 401, 'ERR_INVALID_TOKEN')
+      expectError(
+        await send({ method: 'GET', path: '/admin', headers: bearer('x.y.z') }),
+        401,
+        'ERR_INVALID_TOKEN',
+      )
       expectError(await send({ method: 'GET', path: '/admin' }), 401, 'ERR_MISSING_TOKEN', 'Bearer')
     }))
 
@@ -205,9 +224,10 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
   it('the Bearer scheme is case-insensitive', () =>
     withApp(async (send) => {
       const { access } = await login(send)
-      expect((await send({ method: 'GET', path: '/profile', headers: { authorization: `bearer ${access}` } })).status).toBe(
-        200,
-      )
+      expect(
+        (await send({ method: 'GET', path: '/profile', headers: { authorization: `bearer ${access}` } }))
+          .status,
+      ).toBe(200)
     }))
 
   it('an expired token is 401 ERR_TOKEN_EXPIRED', async () => {
@@ -216,7 +236,11 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       async (send) => {
         const { access } = await login(send)
         now += 16 * 60 * 1000
-        expectError(await send({ method: 'GET', path: '/profile', headers: bearer(access) }), 401, 'ERR_TOKEN_EXPIRED')
+        expectError(
+          await send({ method: 'GET', path: '/profile', headers: bearer(access) }),
+          401,
+          'ERR_TOKEN_EXPIRED',
+        )
       },
       makeAuth({ clock: () => now }),
     )
@@ -229,7 +253,11 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       expect(out.status).toBe(200)
       const cleared = setCookies(out)
       expect(cleared.some((c) => c.startsWith('access_token_cookie=;') && c.includes('Max-Age=0'))).toBe(true)
-      expectError(await send({ method: 'GET', path: '/profile', headers: bearer(access) }), 401, 'ERR_TOKEN_REVOKED')
+      expectError(
+        await send({ method: 'GET', path: '/profile', headers: bearer(access) }),
+        401,
+        'ERR_TOKEN_REVOKED',
+      )
     }))
 
   it('cookies: a GET with the access cookie needs no CSRF header', () =>
@@ -246,7 +274,11 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       const missing = await send({ method: 'POST', path: '/profile', headers: { cookie } })
       expectError(missing, 403, 'ERR_CSRF', 'Bearer')
       expect(missing.body).toMatchObject({ reason: 'missing' })
-      const wrong = await send({ method: 'POST', path: '/profile', headers: { cookie, 'x-csrf-token': 'nope' } })
+      const wrong = await send({
+        method: 'POST',
+        path: '/profile',
+        headers: { cookie, 'x-csrf-token': 'nope' },
+      })
       expectError(wrong, 403, 'ERR_CSRF')
       expect(wrong.body).toMatchObject({ reason: 'mismatch' })
       const right = await send({
@@ -259,7 +291,11 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
 
   it('cookies: an invalid cookie token without a CSRF header is 401, not 403', () =>
     withApp(async (send) => {
-      const res = await send({ method: 'POST', path: '/profile', headers: { cookie: 'access_token_cookie=bad.token.here' } })
+      const res = await send({
+        method: 'POST',
+        path: '/profile',
+        headers: { cookie: 'access_token_cookie=bad.token.here' },
+      })
       expectError(res, 401, 'ERR_INVALID_TOKEN')
     }))
 
@@ -283,7 +319,9 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
   it('a token in the JSON body works; a text/plain body is not read', () =>
     withApp(async (send) => {
       const { access } = await login(send)
-      expect((await send({ method: 'POST', path: '/profile', ...json({ access_token: access }) })).status).toBe(200)
+      expect(
+        (await send({ method: 'POST', path: '/profile', ...json({ access_token: access }) })).status,
+      ).toBe(200)
       const plain = await send({
         method: 'POST',
         path: '/profile',
@@ -305,9 +343,15 @@ export function runScenarios(setup: (auth: AuthX) => Promise<{ send: Send; close
       const none = await send({ method: 'GET', path: '/optional' })
       expect(none.status).toBe(200)
       expect(none.body).toEqual({ sub: null })
-      expectError(await send({ method: 'GET', path: '/optional', headers: bearer('a.b.c') }), 401, 'ERR_INVALID_TOKEN')
+      expectError(
+        await send({ method: 'GET', path: '/optional', headers: bearer('a.b.c') }),
+        401,
+        'ERR_INVALID_TOKEN',
+      )
       const { access } = await login(send)
-      expect((await send({ method: 'GET', path: '/optional', headers: bearer(access) })).body).toEqual({ sub: 'user123' })
+      expect((await send({ method: 'GET', path: '/optional', headers: bearer(access) })).body).toEqual({
+        sub: 'user123',
+      })
     }))
 
   it('currentSubject loads the subject with the getter', () =>

@@ -8,7 +8,10 @@ import { RedisStore } from '../../src/stores/redis.js'
 import { SqliteStore } from '../../src/stores/sqlite.js'
 
 export interface ChildTask {
-  store: { kind: 'sqlite'; path: string } | { kind: 'redis'; url: string; prefix: string } | { kind: 'postgres'; connectionString: string; table: string }
+  store:
+    | { kind: 'sqlite'; path: string }
+    | { kind: 'redis'; url: string; prefix: string }
+    | { kind: 'postgres'; connectionString: string; table: string }
   secret: string
   action: 'refresh' | 'revoke' | 'verify'
   token: string
@@ -32,7 +35,8 @@ async function main(): Promise<void> {
   const task = JSON.parse(process.argv[2] as string) as ChildTask
   const store = makeStore(task.store)
   const auth = new AuthX({ secretKey: task.secret, store, revocation: { timeoutMs: 5000 } })
-  if (task.startAt !== undefined) await new Promise((r) => setTimeout(r, Math.max(0, task.startAt! - Date.now())))
+  if (task.startAt !== undefined)
+    await new Promise((r) => setTimeout(r, Math.max(0, task.startAt! - Date.now())))
   let result: Record<string, unknown>
   try {
     if (task.action === 'refresh') {

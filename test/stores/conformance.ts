@@ -49,15 +49,16 @@ export function runStoreConformance(
       await fx?.cleanup?.()
     })
 
-    const withStore = (fn: (store: AuthXStore) => Promise<void>) => async (ctx: { skip: (note?: string) => void }) => {
-      if (fx === undefined) {
-        ctx.skip(missing)
-        return
+    const withStore =
+      (fn: (store: AuthXStore) => Promise<void>) => async (ctx: { skip: (note?: string) => void }) => {
+        if (fx === undefined) {
+          ctx.skip(missing)
+          return
+        }
+        const store = await fx.make()
+        stores.push(store)
+        await fn(store)
       }
-      const store = await fx.make()
-      stores.push(store)
-      await fn(store)
-    }
 
     it(
       'get returns the values in key order, null for absent keys, in one call',
@@ -113,7 +114,9 @@ export function runStoreConformance(
     it(
       'of 50 concurrent setIfAbsent calls on one key exactly one wins',
       withStore(async (store) => {
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.setIfAbsent('race', String(i), 60)))
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.setIfAbsent('race', String(i), 60)),
+        )
         expect(results.filter(Boolean)).toHaveLength(1)
       }),
     )
@@ -121,7 +124,7 @@ export function runStoreConformance(
     it(
       'keys and values with unusual characters round-trip',
       withStore(async (store) => {
-        const key = "jti:https%3A%2F%2Fiss:%27%3B DROP TABLE x;--\u00e9"
+        const key = 'jti:https%3A%2F%2Fiss:%27%3B DROP TABLE x;--\u00e9'
         await store.set(key, 'v\u00e9\'"', 60)
         expect(await store.get([key])).toEqual(['v\u00e9\'"'])
       }),
@@ -145,7 +148,9 @@ export function runStoreConformance(
         await expect(auth.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
         const other = await auth.createTokenPair({ uid: 'conformance-user-2' })
         await auth.revokeFamily((await auth.decodeToken(other.refreshToken)).fid!)
-        await expect(auth.verifyToken(other.refreshToken, { type: 'refresh' })).rejects.toBeInstanceOf(RevokedTokenError)
+        await expect(auth.verifyToken(other.refreshToken, { type: 'refresh' })).rejects.toBeInstanceOf(
+          RevokedTokenError,
+        )
         await expect(auth.verifyToken(other.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
       }),
     )
@@ -160,10 +165,14 @@ export function runStoreConformance(
         // Losers see reuse, or, once another loser revoked the family, a revoked token.
         for (const r of results) {
           if (r.status === 'rejected') {
-            expect(r.reason instanceof RefreshTokenReusedError || r.reason instanceof RevokedTokenError).toBe(true)
+            expect(r.reason instanceof RefreshTokenReusedError || r.reason instanceof RevokedTokenError).toBe(
+              true,
+            )
           }
         }
-        expect(results.some((r) => r.status === 'rejected' && r.reason instanceof RefreshTokenReusedError)).toBe(true)
+        expect(
+          results.some((r) => r.status === 'rejected' && r.reason instanceof RefreshTokenReusedError),
+        ).toBe(true)
       }),
     )
   })

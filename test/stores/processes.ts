@@ -44,13 +44,18 @@ export interface ChildResult {
 export async function runChild(task: ChildTask): Promise<ChildResult> {
   const script = await bundle()
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, JSON.stringify(task)], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {
-      const line = stdout.trim().split('\n').pop()
-      if (!line) {
-        reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
-        return
-      }
-      resolve(JSON.parse(line) as ChildResult)
-    })
+    execFile(
+      process.execPath,
+      [script, JSON.stringify(task)],
+      { cwd: root, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const line = stdout.trim().split('\n').pop()
+        if (!line) {
+          reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
+          return
+        }
+        resolve(JSON.parse(line) as ChildResult)
+      },
+    )
   })
 }
