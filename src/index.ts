@@ -77,7 +77,9 @@ export {
   fromWebRequest,
   isFormContentType,
   isJsonContentType,
+  type ParsedRequestParts,
   parseCookieHeader,
+  parsedRequestView,
   type RequestLike,
 } from './core/request.js'
 export { type ErrorResponseParts, errorResponse, errorToResponse, isAuthXError } from './core/response.js'

@@ -14,9 +14,7 @@ import {
   type CookieCallOptions,
   errorResponse,
   isAuthXError,
-  isFormContentType,
-  isJsonContentType,
-  parseCookieHeader,
+  parsedRequestView,
   type TokenPayload,
 } from 'authx'
 
@@ -145,39 +143,13 @@ export interface ExpressAuthX {
 
 /** The core's view of an Express request. Nothing here throws for client input. */
 function requestView(req: ExpressRequest): AuthXRequest {
-  let cookies: Map<string, string> | undefined
-  const header = (name: string): string | undefined => {
-    const value = req.headers[name.toLowerCase()]
-    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
-  }
-  const body = (): Record<string, unknown> | undefined => {
-    const value: unknown = req.body
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
-  }
-  return {
+  return parsedRequestView({
     method: req.method,
-    get path() {
-      return req.path
-    },
-    header,
-    cookie: (name) => {
-      cookies ??= parseCookieHeader(header('cookie'))
-      return cookies.get(name)
-    },
-    query: (name) => {
-      try {
-        const query: unknown = req.query
-        if (typeof query !== 'object' || query === null || !Object.hasOwn(query, name)) return undefined
-        const value: unknown = (query as Record<string, unknown>)[name]
-        // Repeated (`?token=a&token=b`) or nested (`?token[a]=b`) parameters are not a token.
-        return typeof value === 'string' ? value : undefined
-      } catch {
-        return undefined // a custom query parser that throws is not a token either
-      }
-    },
-    json: async () => (isJsonContentType(header('content-type')) ? body() : undefined),
-    form: async () => (isFormContentType(header('content-type')) ? body() : undefined),
-  }
+    path: () => req.path,
+    headers: req.headers,
+    query: () => req.query,
+    body: () => req.body,
+  })
 }
 
 /** Hands a rejection to Express. A primitive (`undefined`, `'route'`) would not stop the route. */

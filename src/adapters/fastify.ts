@@ -14,9 +14,7 @@ import {
   type CookieCallOptions,
   errorResponse,
   isAuthXError,
-  isFormContentType,
-  isJsonContentType,
-  parseCookieHeader,
+  parsedRequestView,
   type TokenPayload,
 } from 'authx'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
@@ -125,38 +123,13 @@ function routePath(request: FastifyRequest): string {
 
 /** The core's view of a Fastify request. Nothing here throws for client input. */
 function view(request: FastifyRequest): AuthXRequest {
-  let cookies: Map<string, string> | undefined
-  const header = (name: string): string | undefined => {
-    const value = request.headers[name.toLowerCase()]
-    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
-  }
-  return {
+  return parsedRequestView({
     method: request.method,
-    get path() {
-      return routePath(request)
-    },
-    header,
-    cookie: (name) => {
-      cookies ??= parseCookieHeader(header('cookie'))
-      return cookies.get(name)
-    },
-    query: (name) => {
-      const query: unknown = request.query
-      if (typeof query !== 'object' || query === null || !Object.hasOwn(query, name)) return undefined
-      const value: unknown = (query as Record<string, unknown>)[name]
-      return typeof value === 'string' ? value : undefined // repeated or nested: not a token
-    },
-    json: async () => (isJsonContentType(header('content-type')) ? request.body : undefined),
-    form: async () => {
-      const body: unknown = request.body
-      if (!isFormContentType(header('content-type')) || typeof body !== 'object' || body === null)
-        return undefined
-      const out: Record<string, unknown> = Object.create(null)
-      // @fastify/formbody gives repeated fields as arrays: the first counts, as in the core's Web view.
-      for (const [key, value] of Object.entries(body)) out[key] = Array.isArray(value) ? value[0] : value
-      return out
-    },
-  }
+    path: () => routePath(request),
+    headers: request.headers,
+    query: () => request.query,
+    body: () => request.body,
+  })
 }
 
 function append(reply: FastifyReply, cookies: string[]): void {

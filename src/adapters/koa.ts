@@ -14,9 +14,7 @@ import {
   type CookieCallOptions,
   errorResponse,
   isAuthXError,
-  isFormContentType,
-  isJsonContentType,
-  parseCookieHeader,
+  parsedRequestView,
   type TokenPayload,
 } from 'authx'
 import type { Context, Middleware } from 'koa'
@@ -106,44 +104,14 @@ export interface KoaAuthX {
 
 /** The core's view of a Koa request. Nothing here throws for client input. */
 function requestView(ctx: Context): AuthXRequest {
-  let cookies: Map<string, string> | undefined
-  const header = (name: string): string | undefined => {
-    const value = ctx.headers[name.toLowerCase()]
-    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
-  }
-  const body = (): Record<string, unknown> | undefined => {
-    // Set by a body parser; Koa itself has no `request.body`.
-    const value: unknown = (ctx.request as { body?: unknown }).body
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
-  }
-  return {
+  return parsedRequestView({
     method: ctx.method,
-    get path() {
-      try {
-        return ctx.path
-      } catch {
-        return undefined // a request target the URL parser refuses has no listed path
-      }
-    },
-    header,
-    cookie: (name) => {
-      cookies ??= parseCookieHeader(header('cookie'))
-      return cookies.get(name)
-    },
-    query: (name) => {
-      try {
-        const query: unknown = ctx.query
-        if (typeof query !== 'object' || query === null || !Object.hasOwn(query, name)) return undefined
-        const value: unknown = (query as Record<string, unknown>)[name]
-        // Repeated (`?token=a&token=b`) or nested (koa-qs) parameters are not a token.
-        return typeof value === 'string' ? value : undefined
-      } catch {
-        return undefined
-      }
-    },
-    json: async () => (isJsonContentType(header('content-type')) ? body() : undefined),
-    form: async () => (isFormContentType(header('content-type')) ? body() : undefined),
-  }
+    path: () => ctx.path,
+    headers: ctx.headers,
+    query: () => ctx.query,
+    // Set by a body parser; Koa itself has no `request.body`.
+    body: () => (ctx.request as { body?: unknown }).body,
+  })
 }
 
 /**

@@ -162,6 +162,84 @@ export function fromWebRequest(request: Request): AuthXRequest {
   }
 }
 
+/** What frameworks with parsed requests (Express, Fastify, Koa) give a request view. */
+export interface ParsedRequestParts {
+  readonly method: string
+  /** The path without the query string, read lazily; may throw (treated as unknown). */
+  path(): string | undefined
+  /** Node's lower-case header object. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  /** The parsed query object, read lazily; may throw (treated as absent). */
+  query(): unknown
+  /** The body a body parser left, read lazily. */
+  body(): unknown
+}
+
+function ownString(container: unknown, name: string): string | undefined {
+  if (typeof container !== 'object' || container === null || !Object.hasOwn(container, name)) return undefined
+  const value: unknown = (container as Record<string, unknown>)[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+function attempt<T>(read: () => T): T | undefined {
+  try {
+    return read()
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A request view over a framework's parsed request: lower-case headers (the first of repeated
+ * ones), cookies from the `Cookie` header, a query parameter only when it is one string (a
+ * repeated `?token=a&token=b` or nested `?token[a]=b` parameter is not a token), and the parsed
+ * body for JSON or form content types (the first of repeated form fields). Nothing throws.
+ *
+ * @example
+ * ```ts
+ * const view = parsedRequestView({
+ *   method: req.method,
+ *   path: () => req.path,
+ *   headers: req.headers,
+ *   query: () => req.query,
+ *   body: () => req.body,
+ * })
+ * ```
+ */
+export function parsedRequestView(parts: ParsedRequestParts): AuthXRequest {
+  let cookies: Map<string, string> | undefined
+  const header = (name: string): string | undefined => {
+    const value = parts.headers[name.toLowerCase()]
+    return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
+  }
+  const body = (): Record<string, unknown> | undefined => {
+    const value = attempt(parts.body)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
+  }
+  return {
+    method: parts.method,
+    get path() {
+      return attempt(parts.path)
+    },
+    header,
+    cookie: (name) => {
+      cookies ??= parseCookieHeader(header('cookie'))
+      return cookies.get(name)
+    },
+    query: (name) => ownString(attempt(parts.query), name),
+    json: async () => (isJsonContentType(header('content-type')) ? body() : undefined),
+    form: async () => {
+      const fields = isFormContentType(header('content-type')) ? body() : undefined
+      if (fields === undefined) return undefined
+      const out: Record<string, unknown> = Object.create(null)
+      for (const [key, value] of Object.entries(fields)) out[key] = Array.isArray(value) ? value[0] : value
+      return out
+    },
+  }
+}
+
 /**
  * The request view of a view or a Web `Request`.
  *
