@@ -101,6 +101,20 @@ export function isFormContentType(contentType: string | null | undefined): boole
 }
 
 /**
+ * A URL path percent-decoded as routers decode it, so `/pro%66ile` cannot slip past an excluded
+ * `/profile`. `decodeURI` keeps `%2F` (an encoded slash is not a separator); a malformed escape
+ * leaves the path as sent (routers do not route it to a named path either).
+ */
+function decodedPath(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined
+  try {
+    return decodeURI(raw)
+  } catch {
+    return raw
+  }
+}
+
+/**
  * A request view over a Web `Request`. The body is read from a clone, at most once, so the
  * handler can still read it.
  *
@@ -146,7 +160,7 @@ export function fromWebRequest(request: Request): AuthXRequest {
   return {
     method: request.method,
     get path() {
-      return parsedUrl()?.pathname
+      return decodedPath(parsedUrl()?.pathname)
     },
     header: (name) => request.headers.get(name) ?? undefined,
     cookie: (name) => {
