@@ -144,16 +144,6 @@ export class AuthX {
       pending.catch(() => {})
       this.#keys = pending
     }
-    if (
-      !config.jwksUrl &&
-      keySpecs.every(
-        (s) => s.secretKey === undefined && s.privateKey === undefined && s.publicKey === undefined,
-      )
-    ) {
-      throw new ConfigError(
-        'secretKey: required (or privateKey/publicKey for asymmetric algorithms, keys, or jwksUrl)',
-      )
-    }
     this.store = config.store ?? new MemoryStore({ clock: config.clock })
     this.#decode = createDecoder(
       {
