@@ -653,18 +653,24 @@ export class AuthX {
       return []
     }
     if (payload.timeUntilExpiry > settings.within * 1000) return []
-    const fresh = await this.#create(
-      {
-        type: 'access',
-        uid: payload.sub,
-        fresh: false,
-        data: { ...payload.extra },
-        scopes: payload.scopes && [...payload.scopes],
-        fid: payload.fid,
-      },
-      undefined,
-    )
-    return this.accessCookies(fresh)
+    try {
+      const renewed = await this.#create(
+        {
+          type: 'access',
+          uid: payload.sub,
+          fresh: false,
+          data: { ...payload.extra },
+          scopes: payload.scopes && [...payload.scopes],
+          fid: payload.fid,
+        },
+        undefined,
+      )
+      return this.accessCookies(renewed)
+    } catch {
+      // A token from another issuer may carry data authx would not mint (a `constructor` key,
+      // a value too deep): then it is simply not renewed, and the request goes on.
+      return []
+    }
   }
 
   /**
