@@ -41,3 +41,23 @@ describe('security: implicit refresh of tokens minted elsewhere', () => {
     expect((await auth.implicitRefreshCookies(control)).length).toBeGreaterThan(0)
   })
 })
+
+describe('security: refreshing tokens minted elsewhere', () => {
+  it('a refresh token whose custom data authx would refuse to mint is a 401 claims error and is not consumed', async () => {
+    const now = 1_800_000_000_000
+    const auth = new AuthX({ secretKey: SECRET, clock: () => now })
+    const base = {
+      sub: 'u1',
+      jti: 'r1',
+      iat: now / 1000 - 60,
+      exp: now / 1000 + 600,
+      type: 'refresh',
+      fid: 'f1',
+    }
+    const foreign = sign({ ...base, nested: { prototype: true } })
+    const err = await auth.refresh(foreign).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'ERR_INVALID_TOKEN', status: 401, reason: 'claims' })
+    // Not consumed: with new data given by the server, the same token still refreshes once.
+    await expect(auth.refresh(foreign, { data: {} })).resolves.toMatchObject({ tokenType: 'bearer' })
+  })
+})

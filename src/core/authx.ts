@@ -373,7 +373,21 @@ export class AuthX {
       uid: payload.sub,
       data: options.data ?? { ...payload.extra },
       scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
+      // Keep a narrowed audience narrow: the new tokens are for whom the old one was.
+      audience: typeof payload.aud === 'string' || payload.aud === undefined ? payload.aud : [...payload.aud],
       fid,
+    }
+    // Check everything before the token is consumed. Values the caller gave are a programming
+    // error (TypeError); values inherited from a verified token, perhaps minted elsewhere, that
+    // authx would not mint are the token's fault (401).
+    buildClaims(this.config, { type: 'access', uid: payload.sub, data: options.data, scopes: options.scopes })
+    try {
+      buildClaims(this.config, { ...spec, type: 'access' })
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err
+      throw new InvalidTokenError('claims', 'Refresh token data cannot be carried into new tokens', {
+        cause: err,
+      })
     }
     const { enabled, reuseGraceSeconds } = this.config.refreshRotation
     if (!enabled) {
@@ -393,8 +407,15 @@ export class AuthX {
     )
     if (typeof first !== 'boolean') throw new StoreUnavailableError('Store gave an answer of the wrong shape')
     if (!first) {
-      const [usedAt] = await bounded(() => this.store.get([key]), timeoutMs)
-      const within = usedAt != null && reuseGraceSeconds > 0 && now - Number(usedAt) <= reuseGraceSeconds
+      let within = false
+      if (reuseGraceSeconds > 0) {
+        const answer = await bounded(() => this.store.get([key]), timeoutMs)
+        const usedAt = Array.isArray(answer) && answer.length === 1 ? answer[0] : undefined
+        if (usedAt !== null && typeof usedAt !== 'string') {
+          throw new StoreUnavailableError('Store gave an answer of the wrong shape')
+        }
+        within = usedAt !== null && now - Number(usedAt) <= reuseGraceSeconds
+      }
       if (!within) {
         this.#events.emit('token.reused', { sub: payload.sub, fid, jti: payload.jti })
         await this.revokeFamily(fid)
