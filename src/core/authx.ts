@@ -37,7 +37,7 @@ import {
   StoreUnavailableError,
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
-import { extractToken, type GetTokenOptions, type RequestToken } from './extract.js'
+import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
 import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import type { AuthXOptions } from './options.js'
 import { TokenPayload, type TokenType } from './payload.js'
@@ -374,7 +374,7 @@ export class AuthX {
       data: options.data ?? { ...payload.extra },
       scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
       // Keep a narrowed audience narrow: the new tokens are for whom the old one was.
-      audience: typeof payload.aud === 'string' || payload.aud === undefined ? payload.aud : [...payload.aud],
+      audience: audienceOf(payload),
       fid,
     }
     // Check everything before the token is consumed. Values the caller gave are a programming
@@ -500,7 +500,7 @@ export class AuthX {
       this.checkGrants(payload, options)
       return payload as TokenPayload<Extra>
     } catch (err) {
-      this.#failed(err, found?.location)
+      this.#failed(err, found?.location ?? failedLocation(err))
       throw err
     }
   }
@@ -682,6 +682,7 @@ export class AuthX {
           fresh: false,
           data: { ...payload.extra },
           scopes: payload.scopes && [...payload.scopes],
+          audience: audienceOf(payload),
           fid: payload.fid,
         },
         undefined,
@@ -901,4 +902,9 @@ export class AuthX {
     const ttl = Math.max(1, Math.ceil(ttlSeconds + this.config.leeway))
     await bounded(() => this.store.set(key, value, ttl), this.config.revocation.timeoutMs)
   }
+}
+
+/** A token's audience, copied, so new tokens minted from it stay as narrow (never widened). */
+function audienceOf(payload: TokenPayload): string | string[] | undefined {
+  return typeof payload.aud === 'string' || payload.aud === undefined ? payload.aud : [...payload.aud]
 }

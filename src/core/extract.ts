@@ -38,6 +38,20 @@ export interface GetTokenOptions {
 }
 
 const LOCATIONS: ReadonlySet<string> = new Set(['headers', 'cookies', 'json', 'query'])
+/** Where a token that failed before it was returned was found (for the audit trail). */
+const refusedAt = new WeakMap<object, TokenLocation>()
+
+/**
+ * The location of a token that `extractToken` refused (a malformed header), if any.
+ *
+ * @example
+ * ```ts
+ * failedLocation(err) // 'headers'
+ * ```
+ */
+export function failedLocation(error: unknown): TokenLocation | undefined {
+  return typeof error === 'object' && error !== null ? refusedAt.get(error) : undefined
+}
 const SCHEME_RE = /^([^\s]+) +([^\s]+)$/
 
 function malformedHeader(name: string): InvalidTokenError {
@@ -109,7 +123,13 @@ export async function extractToken(
     switch (location) {
       case 'headers': {
         tried.push(`${config.header.name} header`)
-        const token = fromHeader(config, req)
+        let token: string | undefined
+        try {
+          token = fromHeader(config, req)
+        } catch (err) {
+          refusedAt.set(err as object, location)
+          throw err
+        }
         if (token !== undefined) return { token, type, location, csrfRequired: false }
         break
       }
