@@ -30,7 +30,7 @@ export type {
   TokenPair,
 } from './core/claims.js'
 export type { ResolvedConfig } from './core/config.js'
-export { serializeCookie } from './core/cookies.js'
+export { renewedCookiesFor, serializeCookie } from './core/cookies.js'
 export { type Duration, parseDuration } from './core/duration.js'
 export { ENV_NAMES, optionsFromEnv } from './core/env.js'
 export {

@@ -14,6 +14,7 @@ import {
   isFormContentType,
   isJsonContentType,
   parseCookieHeader,
+  renewedCookiesFor,
   type TokenPayload,
 } from 'authx'
 import type { Context, MiddlewareHandler } from 'hono'
@@ -128,7 +129,7 @@ export function honoAuthX(auth: AuthX) {
     implicitRefresh: (async (c, next) => {
       const cookies = await run(() => auth.implicitRefreshCookies(view(c)))
       await next()
-      appendCookies(c, cookies)
+      appendCookies(c, renewedCookiesFor(cookies, c.res.headers.getSetCookie()))
     }) as MiddlewareHandler,
     /** Appends the access token cookie and its CSRF cookie. */
     setAccessCookies: (c: Context, token: string, options?: CookieCallOptions): void =>
@@ -142,6 +143,20 @@ export function honoAuthX(auth: AuthX) {
     unsetAccessCookies: (c: Context): void => appendCookies(c, auth.unsetAccessCookies()),
     /** Appends cookies deleting the refresh cookies. */
     unsetRefreshCookies: (c: Context): void => appendCookies(c, auth.unsetRefreshCookies()),
+    /**
+     * An `app.onError` handler: authx errors thrown anywhere (a guard, or `auth.refresh()` in a
+     * handler) become their JSON answer; `HTTPException`s answer their own response; anything
+     * else is logged and answered 500, as Hono does by default.
+     */
+    onError: (err: Error, c: Context): Response => {
+      if (err instanceof HTTPException) return err.getResponse()
+      if (isAuthXError(err)) {
+        const { status, headers, body } = errorResponse(err)
+        return new Response(JSON.stringify(body), { status, headers })
+      }
+      console.error(err)
+      return c.text('Internal Server Error', 500)
+    },
   }
 }
 

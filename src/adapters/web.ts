@@ -16,6 +16,7 @@ import {
   errorToResponse,
   fromWebRequest,
   isAuthXError,
+  renewedCookiesFor,
   type TokenPayload,
 } from 'authx'
 
@@ -170,7 +171,8 @@ export function webAuthX(auth: AuthX) {
       const inner = withAuthXErrors(handler)
       return async (req: R, ...rest: Rest): Promise<Response> => {
         const cookies = await auth.implicitRefreshCookies(fromWebRequest(req))
-        return append(await inner(req, ...rest), cookies)
+        const response = await inner(req, ...rest)
+        return append(response, renewedCookiesFor(cookies, response.headers.getSetCookie()))
       }
     },
     /** Appends the access token cookie and its CSRF cookie; returns the target (or its copy). */

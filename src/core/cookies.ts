@@ -115,3 +115,19 @@ export function clearCookies(config: ResolvedConfig, type: 'access' | 'refresh')
   if (config.csrf.inCookies) out.push(serializeCookie(names.csrf, '', attrs, false))
   return out
 }
+
+/**
+ * The renewed cookies of implicit refresh, unless the response already sets a cookie of the same
+ * name: a handler that set or deleted it (a logout) decides, and a renewal appended after a
+ * deletion would keep the user signed in.
+ *
+ * @example
+ * ```ts
+ * const add = renewedCookiesFor(renewed, response.headers.getSetCookie())
+ * ```
+ */
+export function renewedCookiesFor(renewed: readonly string[], alreadySet: readonly string[]): string[] {
+  const nameOf = (cookie: string) => cookie.slice(0, Math.max(0, cookie.indexOf('='))).trim()
+  const taken = new Set(alreadySet.map(nameOf))
+  return renewed.some((cookie) => taken.has(nameOf(cookie))) ? [] : [...renewed]
+}

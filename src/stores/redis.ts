@@ -7,7 +7,8 @@ import type { AuthXStore } from 'authx'
 /** The ioredis commands the store uses. */
 export interface IoRedisLike {
   mget(...keys: string[]): Promise<(string | null)[]>
-  set(key: string, value: string, ...args: (string | number)[]): Promise<unknown>
+  set(key: string, value: string, secondsToken: 'EX', seconds: number): Promise<unknown>
+  set(key: string, value: string, secondsToken: 'EX', seconds: number, nx: 'NX'): Promise<unknown>
   del(key: string): Promise<unknown>
   quit(): Promise<unknown>
 }
@@ -23,17 +24,35 @@ export interface NodeRedisLike {
 
 /** Options of `new RedisStore()`: an ioredis or node-redis `client`, or a `url`. */
 export interface RedisStoreOptions {
-  /** An ioredis or node-redis client (left open by `close()`). */
+  /**
+   * An ioredis or node-redis client (left open by `close()`). While it is not connected, the
+   * store hands it no command (so nothing piles up in its offline queue) and waits at most
+   * `commandTimeoutMs` for it to connect. Give an ioredis client `socketTimeout` (so a
+   * connection that stops answering is replaced) and `autoResendUnfulfilledCommands: false`
+   * with `maxRetriesPerRequest: 0` (so a command that already failed, such as a refresh
+   * answered 503, is not sent again after a reconnect); give node-redis `socket.socketTimeout`
+   * with a shorter `pingInterval` (it is an idle timeout).
+   */
   client?: IoRedisLike | NodeRedisLike
-  /** A Redis URL; the store creates (and closes) its own ioredis client. */
+  /**
+   * A Redis URL; the store creates (and closes) its own ioredis client, which queues nothing
+   * while disconnected, fails a command that gets no reply within `commandTimeoutMs`, drops a
+   * connection that stops answering and reconnects.
+   */
   url?: string
   /** Prefix of every key. Default `'authx:'`. */
   prefix?: string
   /**
-   * With `url`: how long a command may wait, queued while disconnected, before it fails.
-   * Keep it at or below `revocation.timeoutMs`. Default `500`.
+   * How long a command may wait for the client to be connected (and, with `url`, for its
+   * reply) before it fails, in milliseconds. Keep it at or below `revocation.timeoutMs`.
+   * Default `500`.
    */
   commandTimeoutMs?: number
+  /**
+   * Most commands awaiting a reply at once. When Redis stops answering on an open connection,
+   * further commands fail at once instead of piling up in memory. Default `1000`.
+   */
+  maxPendingCommands?: number
 }
 
 interface Commands {
@@ -43,26 +62,114 @@ interface Commands {
   close(): Promise<unknown>
 }
 
-function commandsOf(client: IoRedisLike | NodeRedisLike): Commands {
+/** `unknown`: a client that does not say (a custom one): commands are sent as they come. */
+type State = 'ready' | 'connecting' | 'closed' | 'unknown'
+
+interface Connection extends Commands {
+  state(): State
+  /** Calls `listener` each time the client becomes ready; returns the unsubscribe function. */
+  onReady(listener: () => void): () => void
+}
+
+/** What ioredis and node-redis clients say about their connection; both are EventEmitters. */
+interface ClientState {
+  status?: unknown
+  isReady?: unknown
+  isOpen?: unknown
+  on?: (event: string, listener: () => void) => unknown
+  off?: (event: string, listener: () => void) => unknown
+  removeListener?: (event: string, listener: () => void) => unknown
+}
+
+const DEFAULT_TIMEOUT_MS = 500
+const DEFAULT_MAX_PENDING = 1000
+
+function stateOf(client: ClientState): State {
+  if (typeof client.status === 'string') {
+    // ioredis. `wait` (lazyConnect): the first command is what makes it connect.
+    if (client.status === 'ready' || client.status === 'wait') return 'ready'
+    return client.status === 'end' ? 'closed' : 'connecting'
+  }
+  if (typeof client.isReady === 'boolean') {
+    // node-redis: not open means never connected or closed; commands would be refused.
+    if (client.isReady) return 'ready'
+    return client.isOpen === false ? 'closed' : 'connecting'
+  }
+  return 'unknown'
+}
+
+function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise<unknown>): Connection {
+  const events = client as ClientState
+  const state = (): State => (typeof events.on === 'function' ? stateOf(events) : 'unknown')
+  const onReady = (listener: () => void) => {
+    events.on?.('ready', listener)
+    return () => {
+      if (typeof events.off === 'function') events.off('ready', listener)
+      else events.removeListener?.('ready', listener)
+    }
+  }
   if (typeof (client as NodeRedisLike).mGet === 'function') {
     const c = client as NodeRedisLike
     return {
+      state,
+      onReady,
       mget: (keys) => c.mGet(keys),
       set: (key, value, ttl, nx) => c.set(key, value, nx ? { EX: ttl, NX: true } : { EX: ttl }),
       del: (key) => c.del(key),
-      close: async () => (typeof c.close === 'function' ? c.close() : c.quit?.()),
+      close: close ?? (async () => (typeof c.close === 'function' ? c.close() : c.quit?.())),
     }
   }
   if (typeof (client as IoRedisLike).mget === 'function') {
     const c = client as IoRedisLike
     return {
+      state,
+      onReady,
       mget: (keys) => c.mget(...keys),
       set: (key, value, ttl, nx) => (nx ? c.set(key, value, 'EX', ttl, 'NX') : c.set(key, value, 'EX', ttl)),
       del: (key) => c.del(key),
-      close: () => c.quit(),
+      close: close ?? (() => c.quit()),
     }
   }
   throw new TypeError('client: expected an ioredis or node-redis client')
+}
+
+/** The part of an ioredis client the store's own connection uses beyond {@link IoRedisLike}. */
+interface OwnedIoRedis extends IoRedisLike {
+  status: string
+  disconnect(): void
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+}
+
+async function ownedConnection(url: string, timeoutMs: number): Promise<Connection> {
+  // ioredis is an optional peer dependency, loaded only for `url`.
+  const { Redis } = await import('ioredis')
+  const client = new Redis(url, {
+    // Never queue while disconnected (SPEC section 7): the store waits for `ready` itself, for
+    // at most `timeoutMs`, so a command cannot run long after its caller gave up.
+    enableOfflineQueue: false,
+    // A reply that does not come in time fails the command...
+    commandTimeout: timeoutMs,
+    // ...and a connection that stops answering (a network black hole keeps TCP open for
+    // minutes) is dropped, which fails what it still holds and starts a reconnect.
+    socketTimeout: Math.max(2 * timeoutMs, 1000),
+    connectTimeout: Math.max(timeoutMs, 1000),
+    // A closed connection fails its pending commands at once, and they are not sent again
+    // after a reconnect: a refresh answered 503 must not consume its token minutes later.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, 1000),
+  }) as unknown as OwnedIoRedis
+  // Errors reach callers as failed commands; without a listener ioredis logs each reconnect.
+  client.on('error', () => {})
+  return connectionOf(client, async () => {
+    try {
+      if (client.status === 'ready') await client.quit()
+    } catch {
+      // Closing anyway below.
+    } finally {
+      client.disconnect()
+    }
+  })
 }
 
 function ttlOf(ttlSeconds: number): number {
@@ -71,9 +178,20 @@ function ttlOf(ttlSeconds: number): number {
   return Math.max(1, Math.ceil(ttlSeconds))
 }
 
+function positive(value: unknown, name: string, integer: boolean): number {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value <= 0 ||
+    (integer && !Number.isInteger(value))
+  )
+    throw new TypeError(`${name}: expected a positive ${integer ? 'integer' : 'number'}`)
+  return value
+}
+
 /**
  * A store on Redis: `get` is one `MGET`, `setIfAbsent` is `SET NX EX`, every key is prefixed
- * and expires.
+ * and expires. Replies of the wrong shape are errors, never "absent".
  *
  * @example
  * ```ts
@@ -85,7 +203,12 @@ function ttlOf(ttlSeconds: number): number {
 export class RedisStore implements AuthXStore {
   readonly #prefix: string
   readonly #owned: boolean
-  #commands: Commands | Promise<Commands>
+  readonly #timeoutMs: number
+  readonly #maxPending: number
+  readonly #connection: Connection | Promise<Connection>
+  readonly #waiters = new Set<() => void>()
+  #unsubscribe: (() => void) | undefined
+  #pending = 0
   #closed = false
 
   constructor(options: RedisStoreOptions) {
@@ -95,55 +218,95 @@ export class RedisStore implements AuthXStore {
     const prefix = options.prefix ?? 'authx:'
     if (typeof prefix !== 'string') throw new TypeError('prefix: expected a string')
     this.#prefix = prefix
+    this.#timeoutMs = positive(options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS, 'commandTimeoutMs', false)
+    this.#maxPending = positive(options.maxPendingCommands ?? DEFAULT_MAX_PENDING, 'maxPendingCommands', true)
     this.#owned = client === undefined
     if (client !== undefined) {
-      this.#commands = commandsOf(client)
+      this.#connection = connectionOf(client)
     } else {
-      const timeout = options.commandTimeoutMs ?? 500
-      // ioredis is an optional peer dependency, loaded only for `url`.
-      const pending = import('ioredis').then(({ Redis }) =>
-        commandsOf(
-          new Redis(url as string, {
-            commandTimeout: timeout,
-            maxRetriesPerRequest: 1,
-            connectTimeout: Math.max(timeout, 1000),
-          }) as unknown as IoRedisLike,
-        ),
-      )
+      if (typeof url !== 'string') throw new TypeError('url: expected a string')
+      const pending = ownedConnection(url, this.#timeoutMs)
       pending.catch(() => {})
-      this.#commands = pending
+      this.#connection = pending
     }
   }
 
   async get(keys: string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return []
-    const values = await (await this.#client()).mget(keys.map((k) => this.#prefix + k))
-    if (!Array.isArray(values) || values.length !== keys.length)
+    const values = await this.#run((c) => c.mget(keys.map((k) => this.#prefix + k)))
+    if (
+      !Array.isArray(values) ||
+      values.length !== keys.length ||
+      !values.every((v) => v === null || typeof v === 'string')
+    )
       throw new Error('Redis MGET gave an answer of the wrong shape')
     return values as (string | null)[]
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    await (await this.#client()).set(this.#prefix + key, value, ttlOf(ttlSeconds), false)
+    const ttl = ttlOf(ttlSeconds)
+    const reply = await this.#run((c) => c.set(this.#prefix + key, value, ttl, false))
+    // Anything but OK leaves the write unknown: a revocation must not report success.
+    if (reply !== 'OK') throw new Error('Redis SET gave an answer of the wrong shape')
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
-    const reply = await (await this.#client()).set(this.#prefix + key, value, ttlOf(ttlSeconds), true)
-    return reply === 'OK'
+    const ttl = ttlOf(ttlSeconds)
+    const reply = await this.#run((c) => c.set(this.#prefix + key, value, ttl, true))
+    if (reply === 'OK') return true
+    if (reply === null) return false
+    // Not "already set": that would turn a store fault into refresh-token reuse.
+    throw new Error('Redis SET NX gave an answer of the wrong shape')
   }
 
   async delete(key: string): Promise<void> {
-    await (await this.#client()).del(this.#prefix + key)
+    await this.#run((c) => c.del(this.#prefix + key))
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#owned) await (await this.#commands).close()
+    this.#unsubscribe?.()
+    this.#wakeAll()
+    if (this.#owned) await (await this.#connection).close()
   }
 
-  async #client(): Promise<Commands> {
+  async #run<T>(command: (c: Connection) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('RedisStore is closed')
-    return this.#commands
+    const connection = await this.#connection
+    const state = connection.state()
+    if (state === 'closed') throw new Error('Redis client is closed')
+    if (state === 'connecting') await this.#whenReady(connection)
+    if (this.#closed) throw new Error('RedisStore is closed')
+    // Bounds what a hung server can make us hold, whatever the client's own settings.
+    if (this.#pending >= this.#maxPending) throw new Error('Too many Redis commands awaiting a reply')
+    this.#pending++
+    try {
+      return await command(connection)
+    } finally {
+      this.#pending--
+    }
+  }
+
+  /** Waits at most `commandTimeoutMs` for the client to connect, without queueing anything in it. */
+  #whenReady(connection: Connection): Promise<void> {
+    this.#unsubscribe ??= connection.onReady(() => this.#wakeAll())
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.#waiters.delete(wake)
+        reject(new Error(`Redis not connected within ${this.#timeoutMs} ms`))
+      }, this.#timeoutMs)
+      this.#waiters.add(wake)
+    })
+  }
+
+  #wakeAll(): void {
+    const waiters = [...this.#waiters]
+    this.#waiters.clear()
+    for (const wake of waiters) wake()
   }
 }

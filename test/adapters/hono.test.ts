@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { honoAuthX } from '../../src/adapters/hono.js'
 import { AuthX, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
 import { makeAuth, runScenarios, type Send, type TestRequest, type TestResponse } from './scenarios.js'
@@ -668,5 +668,27 @@ describe('security: hostile header and cookie values', () => {
       ),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('hono: authx.onError', () => {
+  it('answers an authx error thrown inside a handler (auth.refresh on a reused token) with its JSON, not a 500', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.onError(authx.onError)
+    const { refreshToken } = await auth.createTokenPair({ uid: 'u1' })
+    await auth.refresh(refreshToken)
+    app.post('/refresh', async (c) => c.json(await auth.refresh(refreshToken)))
+    app.get('/boom', () => {
+      throw new Error('boom')
+    })
+    const res = await app.request('/refresh', { method: 'POST' })
+    expect(res.status).toBe(401)
+    expect(await res.json()).toMatchObject({ code: 'ERR_REFRESH_TOKEN_REUSED' })
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
+    expect((await app.request('/boom')).status).toBe(500)
+    spy.mockRestore()
   })
 })

@@ -400,6 +400,24 @@ export function runScenarios(
     }, auth)
   })
 
+  it('implicit refresh never undoes a logout: the last access cookie in the answer is the deletion', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    await withApp(async (send) => {
+      const { access, cookies } = await login(send, 'user7')
+      now += 6 * 60 * 1000
+      const res = await send({
+        method: 'POST',
+        path: '/logout',
+        headers: { cookie: cookieHeader(cookies), 'x-csrf-token': csrfOf(auth, access) },
+      })
+      expect(res.status).toBe(200)
+      const accessCookies = setCookies(res).filter((c) => c.startsWith('access_token_cookie='))
+      expect(accessCookies.length).toBeGreaterThan(0)
+      expect(accessCookies.at(-1)).toContain('Max-Age=0')
+    }, auth)
+  })
+
   it('implicit refresh sets the cookie even when the handler answers an error', async () => {
     let now = Date.now()
     const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
