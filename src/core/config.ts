@@ -497,6 +497,28 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     cacheSize: integer(cache.verifiedTokens, 'cache.verifiedTokens', 10_000, 0, 10_000_000),
     csrfClaim: locations.includes('cookies') && protect,
   }
+  checkCookiePrefixes(config)
   // Key material stays out of the config object, so logging `auth.config` reveals no secret.
   return { config: Object.freeze(config), keySpecs: Object.freeze(specs) }
+}
+
+/**
+ * Browsers silently drop a `__Host-` cookie that is not Secure, has a Domain or a Path other than
+ * '/', and a `__Secure-` cookie that is not Secure (RFC 6265bis): refuse such settings up front.
+ */
+function checkCookiePrefixes(config: ResolvedConfig): void {
+  const { cookies, csrf } = config
+  const named: [string, string, string][] = [
+    ['cookies.accessName', cookies.accessName, cookies.accessPath],
+    ['csrf.accessCookieName', csrf.accessCookieName, cookies.accessPath],
+    ['cookies.refreshName', cookies.refreshName, cookies.refreshPath],
+    ['csrf.refreshCookieName', csrf.refreshCookieName, cookies.refreshPath],
+  ]
+  for (const [option, name, path] of named) {
+    if (name.startsWith('__Host-') && (!cookies.secure || cookies.domain !== undefined || path !== '/')) {
+      fail(option, "a __Host- cookie needs cookies.secure, no cookies.domain and path '/'")
+    }
+    if (name.startsWith('__Secure-') && !cookies.secure)
+      fail(option, 'a __Secure- cookie needs cookies.secure')
+  }
 }
