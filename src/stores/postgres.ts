@@ -15,10 +15,20 @@ export interface PgPoolLike {
 
 /** Options of `new PostgresStore()`: a pg `pool`, or a `connectionString`. */
 export interface PostgresStoreOptions {
-  /** A pg Pool (left open by `close()`). */
+  /**
+   * A pg Pool (left open by `close()`). Give it `connectionTimeoutMillis` and `query_timeout`,
+   * and an `'error'` listener: without them a server that stops answering holds its
+   * connections forever, and a dropped idle connection crashes the process.
+   */
   pool?: PgPoolLike
   /** A connection string; the store creates (and closes) its own Pool. */
   connectionString?: string
+  /**
+   * For `connectionString`: how long the store's own Pool waits for a connection and for a
+   * query's answer, in milliseconds. A server that stops answering then frees its connections,
+   * so the store recovers when the server does. Default `5000`.
+   */
+  timeoutMs?: number
   /** Table name, created on first use when missing. Default `'authx_store'`. */
   table?: string
   /** Milliseconds since the epoch. Default `Date.now`. */
@@ -27,6 +37,7 @@ export interface PostgresStoreOptions {
 
 const TABLE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 const SWEEP_EVERY = 1000
+const DEFAULT_TIMEOUT_MS = 5000
 /** Errors a concurrent `CREATE TABLE IF NOT EXISTS` can raise when another process wins. */
 const ALREADY_EXISTS = new Set(['23505', '42P07'])
 
@@ -44,7 +55,9 @@ function ttlOf(ttlSeconds: number): number {
  * ```ts
  * import pg from 'pg'
  * import { PostgresStore } from 'authx/stores/postgres'
- * const auth = new AuthX({ secretKey, store: new PostgresStore({ pool: new pg.Pool() }) })
+ * const pool = new pg.Pool({ connectionTimeoutMillis: 5000, query_timeout: 5000 })
+ * pool.on('error', () => {}) // a dropped idle connection is replaced, not a crash
+ * const auth = new AuthX({ secretKey, store: new PostgresStore({ pool }) })
  * ```
  */
 export class PostgresStore implements AuthXStore {
@@ -63,6 +76,9 @@ export class PostgresStore implements AuthXStore {
     }
     const table = options.table ?? 'authx_store'
     if (!TABLE_RE.test(table)) throw new TypeError('table: expected an SQL identifier')
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+      throw new TypeError('timeoutMs: expected a positive integer')
     this.#table = `"${table}"`
     this.#clock = options.clock ?? Date.now
     this.#owned = pool === undefined
@@ -73,7 +89,16 @@ export class PostgresStore implements AuthXStore {
       const pending = import('pg').then((mod) => {
         const pg =
           (mod as unknown as { default?: typeof import('pg') }).default ?? (mod as typeof import('pg'))
-        return new pg.Pool({ connectionString }) as unknown as PgPoolLike
+        // Without timeouts, connections to a server that stopped answering stay pending forever
+        // and fill the Pool, so the store would never recover. Without an 'error' listener, an
+        // idle connection the server drops (restart, failover) is an uncaught exception.
+        const own = new pg.Pool({
+          connectionString,
+          connectionTimeoutMillis: timeoutMs,
+          query_timeout: timeoutMs,
+        })
+        own.on('error', () => {})
+        return own as unknown as PgPoolLike
       })
       pending.catch(() => {})
       this.#pool = pending
@@ -136,7 +161,12 @@ export class PostgresStore implements AuthXStore {
           `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL)`,
         )
       } catch (err) {
-        if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '')) throw err
+        // Concurrent creations race in the catalog (unique_violation, duplicate_table, or a
+        // concurrent-update error): what matters is whether the table exists now.
+        if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '')) {
+          const { rows } = await pool.query('SELECT to_regclass($1) AS t', [this.#table])
+          if (rows[0]?.t == null) throw err
+        }
       }
       return pool
     })()

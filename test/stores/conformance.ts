@@ -141,7 +141,7 @@ export function runStoreConformance(
     it(
       'revocation through AuthX: a revoked token, family and subject stay revoked',
       withStore(async (store) => {
-        const auth = new AuthX({ secretKey: SECRET, store })
+        const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 5000 } })
         const pair = await auth.createTokenPair({ uid: 'conformance-user' })
         const access = await auth.verifyToken(pair.accessToken)
         await auth.revokeToken(access)
@@ -158,7 +158,7 @@ export function runStoreConformance(
     it(
       'rotation through AuthX: of 50 concurrent refreshes of one token exactly one succeeds',
       withStore(async (store) => {
-        const auth = new AuthX({ secretKey: SECRET, store })
+        const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 5000 } })
         const { refreshToken } = await auth.createTokenPair({ uid: 'rotation-user' })
         const results = await Promise.allSettled(Array.from({ length: 50 }, () => auth.refresh(refreshToken)))
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
