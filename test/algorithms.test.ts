@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { AuthX, type AuthXOptions, InvalidTokenError } from '../src/index.js'
+import { type AuthX, InvalidTokenError } from '../src/index.js'
+import { ENGINES, onEngine, rejection } from './support/engines.js'
 import {
   ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlg,
@@ -22,28 +23,6 @@ vi.mock('../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../src/core/runtime.js')>()
   return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
 })
-
-const ENGINES = ['node', 'jose'] as const
-type EngineName = (typeof ENGINES)[number]
-
-/** An instance on the given engine; the engine is chosen in the constructor. */
-function onEngine(engine: EngineName, options: Record<string, unknown>): AuthX {
-  if (engine === 'jose') process.env.FORCE_JOSE = '1'
-  try {
-    const auth = new AuthX(options as AuthXOptions)
-    expect(auth.engine).toBe(engine)
-    return auth
-  } finally {
-    delete process.env.FORCE_JOSE
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => new Error('expected a rejection, got a result'),
-    (err: unknown) => err,
-  )
-}
 
 async function expectInvalid(promise: Promise<unknown>, reason: string): Promise<void> {
   const err = await rejection(promise)

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify } from 'jose'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { AuthX, type AuthXOptions, InvalidTokenError, StoreUnavailableError } from '../src/index.js'
+import { InvalidTokenError, StoreUnavailableError } from '../src/index.js'
+import { ENGINES, onEngine, rejection } from './support/engines.js'
 import {
   ASYMMETRIC_ALGORITHMS,
   HMAC_ALGORITHMS,
@@ -19,27 +20,6 @@ vi.mock('../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../src/core/runtime.js')>()
   return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
 })
-
-const ENGINES = ['node', 'jose'] as const
-type EngineName = (typeof ENGINES)[number]
-
-function onEngine(engine: EngineName, options: Record<string, unknown>): AuthX {
-  if (engine === 'jose') process.env.FORCE_JOSE = '1'
-  try {
-    const auth = new AuthX(options as AuthXOptions)
-    expect(auth.engine).toBe(engine)
-    return auth
-  } finally {
-    delete process.env.FORCE_JOSE
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => new Error('expected a rejection, got a result'),
-    (err: unknown) => err,
-  )
-}
 
 /** JWK members that carry private or secret key material (RFC 7517, RFC 7518). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']

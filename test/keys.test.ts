@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, type JWK } from 'jose'
 import { describe, expect, it, vi } from 'vitest'
 import { AuthX, type AuthXOptions, ConfigError, InvalidTokenError } from '../src/index.js'
+import { ENGINES, type EngineName, onEngine, rejection } from './support/engines.js'
 import {
   ASYMMETRIC_ALGORITHMS,
   HMAC_ALGORITHMS,
@@ -21,27 +22,6 @@ vi.mock('../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../src/core/runtime.js')>()
   return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
 })
-
-const ENGINES = ['node', 'jose'] as const
-type EngineName = (typeof ENGINES)[number]
-
-function onEngine(engine: EngineName, options: Record<string, unknown>): AuthX {
-  if (engine === 'jose') process.env.FORCE_JOSE = '1'
-  try {
-    const auth = new AuthX(options as AuthXOptions)
-    expect(auth.engine).toBe(engine)
-    return auth
-  } finally {
-    delete process.env.FORCE_JOSE
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => new Error('expected a rejection, got a result'),
-    (err: unknown) => err,
-  )
-}
 
 function thrown(fn: () => unknown): unknown {
   try {
