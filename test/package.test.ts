@@ -207,6 +207,62 @@ describe('the installed package at run time', { timeout: 60_000 }, () => {
     expect(out.resolved).toMatch(/\/node_modules\/authx\/dist\/index\.cjs$/)
   })
 
+  /** Guards a request with the web adapter and reports whether its payload is the root's class. */
+  const subpathBody = `
+const auth = new AuthX({ secretKey: 'consumer-secret-'.repeat(2) })
+const token = await auth.createAccessToken({ uid: 'user-1' })
+let seen
+const handler = webAuthX(auth).accessRequired(async (_req, payload) => {
+  seen = payload
+  return new Response('ok')
+})
+const ok = await handler(new Request('http://x.test/', { headers: { authorization: 'Bearer ' + token } }))
+const denied = await handler(new Request('http://x.test/'))
+console.log(JSON.stringify({
+  ok: ok.status,
+  denied: denied.status,
+  shared: seen instanceof TokenPayload,
+  stores: [typeof RedisStore, typeof PostgresStore],
+  resolved: RESOLVED,
+}))
+`
+
+  it('loads the subpaths through import and shares one core with the root export', async () => {
+    const out = await runScript(
+      'use-subpath.mjs',
+      `import { AuthX, TokenPayload } from 'authx'\nimport { webAuthX } from 'authx/web'\nimport { RedisStore } from 'authx/stores/redis'\nimport { PostgresStore } from 'authx/stores/postgres'\n${subpathBody.replace(
+        'RESOLVED',
+        "import.meta.resolve('authx/web')",
+      )}`,
+    )
+    expect(out).toEqual({
+      ok: 200,
+      denied: 401,
+      shared: true,
+      stores: ['function', 'function'],
+      resolved: expect.any(String),
+    })
+    expect(out.resolved).toMatch(/\/node_modules\/authx\/dist\/web\.js$/)
+  })
+
+  it('loads the subpaths through require and shares one core with the root export', async () => {
+    const out = await runScript(
+      'use-subpath.cjs',
+      `const { AuthX, TokenPayload } = require('authx')\nconst { webAuthX } = require('authx/web')\nconst { RedisStore } = require('authx/stores/redis')\nconst { PostgresStore } = require('authx/stores/postgres')\n;(async () => {\n${subpathBody.replace(
+        'RESOLVED',
+        "require.resolve('authx/web')",
+      )}\n})().catch((err) => { console.error(err); process.exitCode = 1 })\n`,
+    )
+    expect(out).toEqual({
+      ok: 200,
+      denied: 401,
+      shared: true,
+      stores: ['function', 'function'],
+      resolved: expect.any(String),
+    })
+    expect(out.resolved).toMatch(/\/node_modules\/authx\/dist\/web\.cjs$/)
+  })
+
   it('falls back to the jose engine when the runtime offers no process.getBuiltinModule', async () => {
     // The nearest a Node process gets to a Web-standard runtime: no way to reach node:crypto.
     const out = await runScript(
