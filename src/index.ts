@@ -17,7 +17,6 @@ export {
   AuthX,
   type CookieCallOptions,
   type JwkSet,
-  type RefreshOptions,
   type RequestGuard,
   type SubjectGetter,
   type UnverifiedToken,
@@ -83,6 +82,7 @@ export {
   type RequestLike,
 } from './core/request.js'
 export { type ErrorResponseParts, errorResponse, errorToResponse, isAuthXError } from './core/response.js'
+export type { RefreshOptions } from './core/rotation.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
 export type { AuthXStore } from './core/store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

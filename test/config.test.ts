@@ -61,7 +61,6 @@ describe('resolved defaults', () => {
     expect(clock).toBe(Date.now)
     expect(store).toBeUndefined()
     expect(rest).toStrictEqual({
-      keySet: false,
       jwksUrl: undefined,
       algorithms: ['HS256'],
       accessTtl: 900,
@@ -275,7 +274,6 @@ describe('accepted options', () => {
         },
       ],
     })
-    expect(auth.config.keySet).toBe(true)
     const token = await auth.createAccessToken({ uid: 'u' })
     expect(auth.decodeUnverified(token).header.kid).toBe('new')
     expect((await auth.verifyToken(token)).sub).toBe('u')

@@ -3,9 +3,8 @@
  * imported in the constructor; the per-call paths only use what it prepared.
  * @module
  */
-import { createRemoteJWKSet, type JWK, errors as joseErrors } from 'jose'
+import type { JWK } from 'jose'
 import { MemoryStore } from '../stores/memory.js'
-import type { Algorithm } from './algorithms.js'
 import {
   buildClaims,
   type CreateAccessTokenOptions,
@@ -18,7 +17,7 @@ import {
 import { type ResolvedConfig, resolveConfig } from './config.js'
 import { clearCookies, tokenCookies } from './cookies.js'
 import { constantTimeEqual } from './csrf.js'
-import { createDecoder, type KeyResolver, parseSegment, parseToken } from './decode.js'
+import { createDecoder, parseSegment, parseToken } from './decode.js'
 import { type Duration, durationSeconds } from './duration.js'
 import { createJoseEngine } from './engine/jose.js'
 import { createNodeEngine } from './engine/node.js'
@@ -33,8 +32,6 @@ import {
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
-  RefreshTokenReusedError,
-  StoreUnavailableError,
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
@@ -42,8 +39,10 @@ import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys
 import type { AuthXOptions } from './options.js'
 import { TokenPayload, type TokenType } from './payload.js'
 import { type RequestLike, toRequestView } from './request.js'
-import { bounded, checkRevoked, familyKey, jtiKey, subjectKey, usedKey } from './revocation.js'
-import { type NodeCrypto, nodeCrypto } from './runtime.js'
+import { localResolver, remoteResolver } from './resolvers.js'
+import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
+import { audienceOf, type RefreshOptions, type RotationContext, rotate } from './rotation.js'
+import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import type { AuthXStore } from './store.js'
 
@@ -57,14 +56,6 @@ export interface VerifyTokenOptions {
   scopes?: string[]
   /** Default `false`. */
   anyScope?: boolean
-}
-
-/** Options of `refresh`. */
-export interface RefreshOptions<Data extends Record<string, unknown> = Record<string, unknown>> {
-  /** Custom data of both new tokens. Default: the refresh token's. */
-  data?: Data
-  /** Scopes of both new tokens. Default: the refresh token's. */
-  scopes?: string[]
 }
 
 /** Options of `authenticate` and `tokenRequired`. */
@@ -116,9 +107,9 @@ export class AuthX {
   readonly #engine: Engine
   readonly #keys: KeyEntry[] | Promise<KeyEntry[]>
   readonly #decode: (token: unknown) => Promise<TokenPayload>
-  readonly #crypto: NodeCrypto | undefined
   #subjectGetter: SubjectGetter | undefined
   readonly #events = new Emitter()
+  readonly #rotation: RotationContext
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -133,7 +124,6 @@ export class AuthX {
     const { config, keySpecs } = resolveConfig(options)
     this.config = config
     const crypto = nodeCrypto()
-    this.#crypto = crypto
     this.#engine = crypto ? createNodeEngine(crypto) : createJoseEngine()
     if (crypto) {
       this.#keys = keySpecs.map((spec) => importKeyNode(spec, crypto))
@@ -155,9 +145,19 @@ export class AuthX {
         requireExp: { access: config.accessTtl !== false, refresh: config.refreshTtl !== false },
         clock: config.clock,
       },
-      config.jwksUrl ? this.#remoteResolver(config.jwksUrl) : this.#localResolver(),
+      config.jwksUrl ? remoteResolver(config.jwksUrl, crypto) : localResolver(this.#keys),
       this.#engine,
     )
+    this.#rotation = {
+      config,
+      store: this.store,
+      events: this.#events,
+      longestLifetime: this.#longestLifetime(),
+      verifyRefresh: (token) => this.verifyToken(token, { type: 'refresh' }),
+      create: (spec) => this.#create(spec, undefined),
+      revokeFamily: (fid) => this.revokeFamily(fid),
+      jtiOf: (token) => this.decodeUnverified(token).payload.jti as string,
+    }
   }
 
   /**
@@ -367,70 +367,7 @@ export class AuthX {
     refreshToken: string,
     options: RefreshOptions<Data> = {},
   ): Promise<TokenPair> {
-    const payload = await this.verifyToken(refreshToken, { type: 'refresh' })
-    const fid = payload.fid ?? crypto.randomUUID()
-    const spec = {
-      uid: payload.sub,
-      data: options.data ?? { ...payload.extra },
-      scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
-      // Keep a narrowed audience narrow: the new tokens are for whom the old one was.
-      audience: audienceOf(payload),
-      fid,
-    }
-    // Check everything before the token is consumed. Values the caller gave are a programming
-    // error (TypeError); values inherited from a verified token, perhaps minted elsewhere, that
-    // authx would not mint are the token's fault (401).
-    buildClaims(this.config, { type: 'access', uid: payload.sub, data: options.data, scopes: options.scopes })
-    try {
-      buildClaims(this.config, { ...spec, type: 'access' })
-    } catch (err) {
-      if (!(err instanceof TypeError)) throw err
-      throw new InvalidTokenError('claims', 'Refresh token data cannot be carried into new tokens', {
-        cause: err,
-      })
-    }
-    const { enabled, reuseGraceSeconds } = this.config.refreshRotation
-    if (!enabled) {
-      const accessToken = await this.#create({ ...spec, type: 'access', fresh: false }, undefined)
-      return { accessToken, refreshToken, tokenType: 'bearer' }
-    }
-    const now = Math.floor(this.config.clock() / 1000)
-    const key = usedKey(payload.iss, payload.jti)
-    const ttl = Math.max(
-      1,
-      (payload.exp === undefined ? now + this.#longestLifetime() : Math.ceil(payload.exp)) - now,
-    )
-    const timeoutMs = this.config.revocation.timeoutMs
-    const first = await bounded(
-      () => this.store.setIfAbsent(key, String(now), ttl + this.config.leeway),
-      timeoutMs,
-    )
-    if (typeof first !== 'boolean') throw new StoreUnavailableError('Store gave an answer of the wrong shape')
-    if (!first) {
-      let within = false
-      if (reuseGraceSeconds > 0) {
-        const answer = await bounded(() => this.store.get([key]), timeoutMs)
-        const usedAt = Array.isArray(answer) && answer.length === 1 ? answer[0] : undefined
-        if (usedAt !== null && typeof usedAt !== 'string') {
-          throw new StoreUnavailableError('Store gave an answer of the wrong shape')
-        }
-        within = usedAt !== null && now - Number(usedAt) <= reuseGraceSeconds
-      }
-      if (!within) {
-        this.#events.emit('token.reused', { sub: payload.sub, fid, jti: payload.jti })
-        await this.revokeFamily(fid)
-        throw new RefreshTokenReusedError()
-      }
-    }
-    const [accessToken, newRefresh] = await Promise.all([
-      this.#create({ ...spec, type: 'access', fresh: false }, undefined),
-      this.#create({ ...spec, type: 'refresh' }, undefined),
-    ])
-    if (this.#events.has('token.refreshed')) {
-      const newJti = this.decodeUnverified(newRefresh).payload.jti as string
-      this.#events.emit('token.refreshed', { sub: payload.sub, fid, oldJti: payload.jti, newJti })
-    }
-    return { accessToken, refreshToken: newRefresh, tokenType: 'bearer' }
+    return rotate(this.#rotation, refreshToken, options)
   }
 
   /**
@@ -830,51 +767,6 @@ export class AuthX {
     return key
   }
 
-  #localResolver(): KeyResolver {
-    const { keySet } = this.config
-    const pick = (keys: KeyEntry[], kid: string | undefined): KeyEntry | undefined => {
-      if (keys.length === 1) {
-        const only = keys[0]!
-        // A single key accepts tokens without kid; with a configured kid, another kid is refused.
-        return kid === undefined || only.kid === undefined || only.kid === kid ? only : undefined
-      }
-      if (kid === undefined) return undefined
-      return keys.find((k) => k.kid === kid)
-    }
-    const keys = this.#keys
-    if (Array.isArray(keys)) {
-      const byKid = new Map(keys.map((k) => [k.kid, k]))
-      if (keySet && keys.length > 1) return (_alg, kid) => (kid === undefined ? undefined : byKid.get(kid))
-      return (_alg, kid) => pick(keys, kid)
-    }
-    return async (_alg, kid) => pick(await keys, kid)
-  }
-
-  #remoteResolver(url: URL): KeyResolver {
-    const remote = createRemoteJWKSet(url)
-    const crypto = this.#crypto
-    const converted = new WeakMap<object, EngineKey>()
-    return async (alg: Algorithm, kid) => {
-      let key: EngineKey
-      try {
-        key = (await remote(kid === undefined ? { alg } : { alg, kid })) as EngineKey
-      } catch (err) {
-        if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys)
-          return undefined
-        throw new StoreUnavailableError('Remote key set unavailable', { cause: err })
-      }
-      if (crypto && !(key instanceof crypto.KeyObject)) {
-        let keyObject = converted.get(key)
-        if (keyObject === undefined) {
-          keyObject = crypto.KeyObject.from(key as CryptoKey)
-          converted.set(key, keyObject)
-        }
-        key = keyObject
-      }
-      return { kid, alg, signKey: undefined, verifyKey: key, publicJwk: undefined, retireAt: undefined }
-    }
-  }
-
   async #decodeIgnoringExpiry(token: string): Promise<TokenPayload> {
     try {
       return await this.#decode(token)
@@ -902,9 +794,4 @@ export class AuthX {
     const ttl = Math.max(1, Math.ceil(ttlSeconds + this.config.leeway))
     await bounded(() => this.store.set(key, value, ttl), this.config.revocation.timeoutMs)
   }
-}
-
-/** A token's audience, copied, so new tokens minted from it stay as narrow (never widened). */
-function audienceOf(payload: TokenPayload): string | string[] | undefined {
-  return typeof payload.aud === 'string' || payload.aud === undefined ? payload.aud : [...payload.aud]
 }

@@ -14,8 +14,6 @@ import { type AuthXStore, isStore } from './store.js'
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedConfig {
-  /** `true` for a `keys` set (kid required on tokens unless it has one key). */
-  readonly keySet: boolean
   readonly jwksUrl: URL | undefined
   readonly algorithms: readonly Algorithm[]
   readonly accessTtl: number | false
@@ -218,23 +216,20 @@ function kidText(value: unknown, path: string): string | undefined {
   return value
 }
 
-function keySpecs(options: Obj): { specs: KeySpec[]; keySet: boolean } {
+function keySpecs(options: Obj): KeySpec[] {
   if (options.keys === undefined) {
-    if (options.jwksUrl !== undefined) return { specs: [], keySet: false }
-    return {
-      keySet: false,
-      specs: [
-        {
-          path: '',
-          alg: algorithm(options.algorithm ?? 'HS256', 'algorithm'),
-          kid: kidText(options.kid, 'kid'),
-          secretKey: secret(options.secretKey, 'secretKey'),
-          privateKey: keyInput(options.privateKey),
-          publicKey: keyInput(options.publicKey),
-          retireAt: undefined,
-        },
-      ],
-    }
+    if (options.jwksUrl !== undefined) return []
+    return [
+      {
+        path: '',
+        alg: algorithm(options.algorithm ?? 'HS256', 'algorithm'),
+        kid: kidText(options.kid, 'kid'),
+        secretKey: secret(options.secretKey, 'secretKey'),
+        privateKey: keyInput(options.privateKey),
+        publicKey: keyInput(options.publicKey),
+        retireAt: undefined,
+      },
+    ]
   }
   for (const name of ['algorithm', 'secretKey', 'privateKey', 'publicKey', 'kid', 'jwksUrl']) {
     if (options[name] !== undefined) fail(name, 'cannot be combined with keys; set it on each key')
@@ -266,7 +261,7 @@ function keySpecs(options: Obj): { specs: KeySpec[]; keySet: boolean } {
       retireAt,
     }
   })
-  return { specs, keySet: true }
+  return specs
 }
 
 function allowedAlgorithms(
@@ -330,7 +325,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     if (jwksUrl.protocol !== 'https:' && jwksUrl.protocol !== 'http:')
       fail('jwksUrl', 'expected an http(s) URL')
   }
-  const { specs, keySet } = keySpecs(options)
+  const specs = keySpecs(options)
 
   const verify = section(options.verify, 'verify', [
     'issuer',
@@ -426,7 +421,6 @@ export function resolveConfig(input: AuthXOptions | undefined): {
 
   const protect = bool(csrf.protect, 'csrf.protect', true)
   const config: ResolvedConfig = {
-    keySet,
     jwksUrl,
     algorithms: Object.freeze(algorithms),
     accessTtl: lifetime(options.accessTokenExpires, 'accessTokenExpires', 900),

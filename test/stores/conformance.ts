@@ -32,7 +32,6 @@ export function runStoreConformance(
   describe(`${name}: store conformance`, () => {
     let fx: StoreFixture | undefined
     let missing: string | undefined
-    const stores: AuthXStore[] = []
 
     beforeAll(async () => {
       missing = await available()
@@ -45,7 +44,6 @@ export function runStoreConformance(
     })
 
     afterAll(async () => {
-      for (const store of stores) await store.close?.()
       await fx?.cleanup?.()
     })
 
@@ -56,8 +54,12 @@ export function runStoreConformance(
           return
         }
         const store = await fx.make()
-        stores.push(store)
-        await fn(store)
+        try {
+          await fn(store)
+        } finally {
+          // Close now, not after the suite: a store that owns a pool holds its connections.
+          await store.close?.()
+        }
       }
 
     it(

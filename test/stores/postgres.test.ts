@@ -77,10 +77,13 @@ async function warm(store: PostgresStore): Promise<PostgresStore> {
   return store
 }
 
-/** A new pool on the real server; ended after the tests. */
+/**
+ * A new pool on the real server; ended after the tests. At most 5 connections each, so this
+ * file stays far below the server's max_connections (100) even beside other test files.
+ */
 const pools: pg.Pool[] = []
 function newPool(config: pg.PoolConfig = { connectionString: PG_URL }): pg.Pool {
-  const pool = new pg.Pool(config)
+  const pool = new pg.Pool({ max: 5, ...config })
   pool.on('error', noop)
   pools.push(pool)
   return pool

@@ -1,0 +1,72 @@
+/**
+ * Finding the verification key of a token: by `kid` only, never by trying every key.
+ * @module
+ */
+import { createRemoteJWKSet, errors as joseErrors } from 'jose'
+import type { Algorithm } from './algorithms.js'
+import type { KeyResolver } from './decode.js'
+import type { EngineKey } from './engine/types.js'
+import { StoreUnavailableError } from './errors.js'
+import type { KeyEntry } from './keys.js'
+import type { NodeCrypto } from './runtime.js'
+
+function pick(keys: readonly KeyEntry[], kid: string | undefined): KeyEntry | undefined {
+  if (keys.length === 1) {
+    const only = keys[0]!
+    // A single key accepts tokens without kid; with a configured kid, another kid is refused.
+    return kid === undefined || only.kid === undefined || only.kid === kid ? only : undefined
+  }
+  return kid === undefined ? undefined : keys.find((k) => k.kid === kid)
+}
+
+/**
+ * The resolver of configured keys (imported already, or still importing off Node).
+ *
+ * @example
+ * ```ts
+ * const resolve = localResolver(keys)
+ * resolve('HS256', undefined) // the only key
+ * ```
+ */
+export function localResolver(keys: readonly KeyEntry[] | Promise<readonly KeyEntry[]>): KeyResolver {
+  if (!Array.isArray(keys)) return async (_alg, kid) => pick(await keys, kid)
+  const list = keys as readonly KeyEntry[]
+  if (list.length === 1) return (_alg, kid) => pick(list, kid)
+  const byKid = new Map(list.map((k) => [k.kid, k]))
+  return (_alg, kid) => (kid === undefined ? undefined : byKid.get(kid))
+}
+
+/**
+ * The resolver of a remote JWKS (cached by jose). A fetch failure is `StoreUnavailableError`
+ * (503): the key set could not be consulted, which says nothing about the token.
+ *
+ * @example
+ * ```ts
+ * const resolve = remoteResolver(new URL('https://issuer.example/.well-known/jwks.json'), nodeCrypto())
+ * ```
+ */
+export function remoteResolver(url: URL, crypto: NodeCrypto | undefined): KeyResolver {
+  const remote = createRemoteJWKSet(url)
+  const converted = new WeakMap<object, EngineKey>()
+  return async (alg: Algorithm, kid) => {
+    let key: EngineKey
+    try {
+      key = (await remote(kid === undefined ? { alg } : { alg, kid })) as EngineKey
+    } catch (err) {
+      if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+        return undefined
+      }
+      throw new StoreUnavailableError('Remote key set unavailable', { cause: err })
+    }
+    // The node engine verifies with KeyObjects; convert each remote CryptoKey once.
+    if (crypto && !(key instanceof crypto.KeyObject)) {
+      let keyObject = converted.get(key)
+      if (keyObject === undefined) {
+        keyObject = crypto.KeyObject.from(key as CryptoKey)
+        converted.set(key, keyObject)
+      }
+      key = keyObject
+    }
+    return { kid, alg, signKey: undefined, verifyKey: key, publicJwk: undefined, retireAt: undefined }
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Refresh-token rotation with reuse detection (SPEC section 8, RFC 9700 section 4.14).
+ * @module
+ */
+import { buildClaims, type TokenPair, type TokenSpec } from './claims.js'
+import type { ResolvedConfig } from './config.js'
+import { InvalidTokenError, RefreshTokenReusedError, StoreUnavailableError } from './errors.js'
+import type { Emitter } from './events.js'
+import type { TokenPayload } from './payload.js'
+import { bounded, usedKey } from './revocation.js'
+import type { AuthXStore } from './store.js'
+
+/** Options of `auth.refresh`. */
+export interface RefreshOptions<Data extends Record<string, unknown> = Record<string, unknown>> {
+  /** Custom data of both new tokens. Default: the refresh token's. */
+  data?: Data | undefined
+  /** Scopes of both new tokens. Default: the refresh token's. */
+  scopes?: string[] | undefined
+}
+
+/** What rotation needs of its `AuthX` instance. */
+export interface RotationContext {
+  readonly config: ResolvedConfig
+  readonly store: AuthXStore
+  readonly events: Emitter
+  /** Lifetime of a consumption entry for a token without `exp`, in seconds. */
+  readonly longestLifetime: number
+  verifyRefresh(token: string): Promise<TokenPayload>
+  create(spec: TokenSpec): Promise<string>
+  revokeFamily(fid: string): Promise<void>
+  jtiOf(token: string): string
+}
+
+/**
+ * A token's audience, copied, so new tokens minted from it stay as narrow (never widened to the
+ * instance's audience).
+ *
+ * @example
+ * ```ts
+ * audienceOf(payload) // 'api2'
+ * ```
+ */
+export function audienceOf(payload: TokenPayload): string | string[] | undefined {
+  return typeof payload.aud === 'string' || payload.aud === undefined ? payload.aud : [...payload.aud]
+}
+
+/**
+ * Exchanges a refresh token for new tokens: verify, check what will be minted, consume the token
+ * atomically (`setIfAbsent`), then mint. A consumed token presented again revokes its family.
+ *
+ * @example
+ * ```ts
+ * const pair = await rotate(context, refreshToken, {})
+ * ```
+ */
+export async function rotate(
+  ctx: RotationContext,
+  refreshToken: string,
+  options: RefreshOptions,
+): Promise<TokenPair> {
+  const { config, store, events } = ctx
+  const payload = await ctx.verifyRefresh(refreshToken)
+  const fid = payload.fid ?? crypto.randomUUID()
+  const spec = {
+    uid: payload.sub,
+    data: options.data ?? { ...payload.extra },
+    scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
+    audience: audienceOf(payload),
+    fid,
+  }
+  // Check everything before the token is consumed. Values the caller gave are a programming
+  // error (TypeError); values inherited from a verified token, perhaps minted elsewhere, that
+  // authx would not mint are the token's fault (401).
+  buildClaims(config, { type: 'access', uid: payload.sub, data: options.data, scopes: options.scopes })
+  try {
+    buildClaims(config, { ...spec, type: 'access' })
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err
+    throw new InvalidTokenError('claims', 'Refresh token data cannot be carried into new tokens', {
+      cause: err,
+    })
+  }
+
+  const { enabled, reuseGraceSeconds } = config.refreshRotation
+  if (!enabled) {
+    const accessToken = await ctx.create({ ...spec, type: 'access', fresh: false })
+    return { accessToken, refreshToken, tokenType: 'bearer' }
+  }
+  const now = Math.floor(config.clock() / 1000)
+  const key = usedKey(payload.iss, payload.jti)
+  const expiry = payload.exp === undefined ? now + ctx.longestLifetime : Math.ceil(payload.exp)
+  const ttl = Math.max(1, expiry - now) + config.leeway
+  const timeoutMs = config.revocation.timeoutMs
+  const first = await bounded(() => store.setIfAbsent(key, String(now), ttl), timeoutMs)
+  if (typeof first !== 'boolean') throw new StoreUnavailableError('Store gave an answer of the wrong shape')
+  if (!first && !(await withinGrace(ctx, key, now, reuseGraceSeconds))) {
+    events.emit('token.reused', { sub: payload.sub, fid, jti: payload.jti })
+    await ctx.revokeFamily(fid)
+    throw new RefreshTokenReusedError()
+  }
+  const [accessToken, newRefresh] = await Promise.all([
+    ctx.create({ ...spec, type: 'access', fresh: false }),
+    ctx.create({ ...spec, type: 'refresh' }),
+  ])
+  if (events.has('token.refreshed')) {
+    events.emit('token.refreshed', {
+      sub: payload.sub,
+      fid,
+      oldJti: payload.jti,
+      newJti: ctx.jtiOf(newRefresh),
+    })
+  }
+  return { accessToken, refreshToken: newRefresh, tokenType: 'bearer' }
+}
+
+/** Whether a replay falls within the grace window of the token's first use. */
+async function withinGrace(
+  ctx: RotationContext,
+  key: string,
+  now: number,
+  graceSeconds: number,
+): Promise<boolean> {
+  if (graceSeconds <= 0) return false
+  const answer = await bounded(() => ctx.store.get([key]), ctx.config.revocation.timeoutMs)
+  const usedAt = Array.isArray(answer) && answer.length === 1 ? answer[0] : undefined
+  if (usedAt !== null && typeof usedAt !== 'string') {
+    throw new StoreUnavailableError('Store gave an answer of the wrong shape')
+  }
+  return usedAt !== null && now - Number(usedAt) <= graceSeconds
+}
