@@ -593,14 +593,6 @@ describe('koa: implicit refresh', () => {
     return { auth, send, cookie, csrf, advance: (ms: number) => (now += ms) }
   }
 
-  it('a token far from expiry is not renewed', async () => {
-    const { send } = await serve(makeAuth({ implicitRefresh: { enabled: true } }))
-    const { cookies } = await login(send)
-    const res = await send({ method: 'GET', path: '/profile', headers: { cookie: cookieHeader(cookies) } })
-    expect(res.status).toBe(200)
-    expect(renewed(res)).toBe(false)
-  })
-
   it('the renewed cookies are exactly the access and CSRF cookies of a token for the same subject', async () => {
     const { auth, send, cookie } = await nearExpiry({})
     const res = await send({ method: 'GET', path: '/profile', headers: { cookie } })
@@ -609,46 +601,6 @@ describe('koa: implicit refresh', () => {
     const token = cookies[0]!.split(';')[0]!.slice('access_token_cookie='.length)
     expect(cookies).toEqual(auth.accessCookies(token))
     expect((await auth.verifyToken(token)).sub).toBe('user123')
-  })
-
-  it('include routes match the exact path, ignoring the query string', async () => {
-    const { send, cookie } = await nearExpiry({ includeRoutes: ['/profile'] })
-    expect(renewed(await send({ method: 'GET', path: '/profile?x=1', headers: { cookie } }))).toBe(true)
-    const slash = await send({ method: 'GET', path: '/profile/', headers: { cookie } })
-    expect(slash.status).toBe(200) // @koa/router routes it (not strict), but it is not the listed path
-    expect(renewed(slash)).toBe(false)
-    expect(renewed(await send({ method: 'GET', path: '/optional', headers: { cookie } }))).toBe(false)
-  })
-
-  it('exclude routes win over include routes', async () => {
-    const { send, cookie } = await nearExpiry({ includeRoutes: ['/profile'], excludeRoutes: ['/profile'] })
-    expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
-  })
-
-  it('exclude routes ignore the query string too', async () => {
-    const { send, cookie } = await nearExpiry({ excludeRoutes: ['/profile'] })
-    expect(renewed(await send({ method: 'GET', path: '/profile?a=b', headers: { cookie } }))).toBe(false)
-    expect(renewed(await send({ method: 'GET', path: '/optional', headers: { cookie } }))).toBe(true)
-  })
-
-  it('include methods are an allow-list', async () => {
-    const { send, cookie, csrf } = await nearExpiry({ includeMethods: ['POST'] })
-    expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
-    const post = await send({ method: 'POST', path: '/profile', headers: { cookie, 'x-csrf-token': csrf } })
-    expect(post.status).toBe(200)
-    expect(renewed(post)).toBe(true)
-  })
-
-  it('exclude methods win over include methods', async () => {
-    const { send, cookie } = await nearExpiry({ includeMethods: ['GET'], excludeMethods: ['GET'] })
-    expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
-  })
-
-  it('it does not need the CSRF header, and the cookie is set although the guard answers 403', async () => {
-    const { send, cookie } = await nearExpiry({})
-    const res = await send({ method: 'POST', path: '/profile', headers: { cookie } })
-    expectError(res, 403, 'ERR_CSRF')
-    expect(renewed(res)).toBe(true)
   })
 
   it('the cookie reaches a 404 answer for an unknown route', async () => {

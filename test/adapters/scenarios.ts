@@ -400,6 +400,74 @@ export function runScenarios(
     }, auth)
   })
 
+  /** Logs in with implicit refresh on, then moves the clock so 9 of the 15 minutes are left. */
+  const nearExpiry = (
+    implicitRefresh: Record<string, unknown>,
+    fn: (send: Send, cookie: string, csrf: string) => Promise<void>,
+  ) => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true, ...implicitRefresh } })
+    return withApp(async (send) => {
+      const { access, cookies } = await login(send)
+      now += 6 * 60 * 1000
+      await fn(send, cookieHeader(cookies), csrfOf(auth, access))
+    }, auth)
+  }
+  const renewed = (res: TestResponse) =>
+    setCookies(res).some((c) => c.startsWith('access_token_cookie=') && !c.includes('Max-Age=0'))
+
+  it('implicit refresh leaves a token far from expiry alone', () =>
+    withApp(
+      async (send) => {
+        const { cookies } = await login(send)
+        const res = await send({
+          method: 'GET',
+          path: '/profile',
+          headers: { cookie: cookieHeader(cookies) },
+        })
+        expect(res.status).toBe(200)
+        expect(renewed(res)).toBe(false)
+      },
+      makeAuth({ implicitRefresh: { enabled: true } }),
+    ))
+
+  it('implicit refresh: include routes are an allow-list of exact paths, the query string ignored', () =>
+    nearExpiry({ includeRoutes: ['/profile'] }, async (send, cookie) => {
+      expect(renewed(await send({ method: 'GET', path: '/profile?x=1', headers: { cookie } }))).toBe(true)
+      expect(renewed(await send({ method: 'GET', path: '/optional', headers: { cookie } }))).toBe(false)
+    }))
+
+  it('implicit refresh: exclude routes are never refreshed, the query string ignored', () =>
+    nearExpiry({ excludeRoutes: ['/profile'] }, async (send, cookie) => {
+      expect(renewed(await send({ method: 'GET', path: '/profile?a=b', headers: { cookie } }))).toBe(false)
+      expect(renewed(await send({ method: 'GET', path: '/optional', headers: { cookie } }))).toBe(true)
+    }))
+
+  it('implicit refresh: an exclude wins over an include for the same route', () =>
+    nearExpiry({ includeRoutes: ['/profile'], excludeRoutes: ['/profile'] }, async (send, cookie) => {
+      expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
+    }))
+
+  it('implicit refresh: include methods are an allow-list (Python AuthX inverts it)', () =>
+    nearExpiry({ includeMethods: ['POST'] }, async (send, cookie, csrf) => {
+      expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
+      const post = await send({ method: 'POST', path: '/profile', headers: { cookie, 'x-csrf-token': csrf } })
+      expect(post.status).toBe(200)
+      expect(renewed(post)).toBe(true)
+    }))
+
+  it('implicit refresh: exclude methods win over include methods', () =>
+    nearExpiry({ includeMethods: ['GET'], excludeMethods: ['GET'] }, async (send, cookie) => {
+      expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
+    }))
+
+  it('implicit refresh needs no CSRF header, and renews although the guard answers 403', () =>
+    nearExpiry({}, async (send, cookie) => {
+      const res = await send({ method: 'POST', path: '/profile', headers: { cookie } })
+      expectError(res, 403, 'ERR_CSRF')
+      expect(renewed(res)).toBe(true)
+    }))
+
   it('implicit refresh never undoes a logout: the last access cookie in the answer is the deletion', async () => {
     let now = Date.now()
     const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
