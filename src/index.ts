@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+export type { AuthXAdapter } from './core/adapter.js'
 export type { Algorithm } from './core/algorithms.js'
 export {
   type AuthenticateOptions,

@@ -10,8 +10,8 @@
 import {
   type AuthenticateOptions,
   type AuthX,
+  type AuthXAdapter,
   type AuthXRequest,
-  type CookieCallOptions,
   errorResponse,
   isAuthXError,
   parsedRequestView,
@@ -105,17 +105,7 @@ export type ExpressErrorMiddleware = (
  * app.post('/auth/refresh', authx.refreshRequired, handler)
  * ```
  */
-export interface ExpressAuthX {
-  /** Requires a valid access token; sets `req.authx`. */
-  readonly accessRequired: ExpressMiddleware
-  /** Requires a valid refresh token (for the refresh route). */
-  readonly refreshRequired: ExpressMiddleware
-  /** Requires a valid, fresh access token. */
-  readonly freshRequired: ExpressMiddleware
-  /** `req.authx` is the payload, or `null` when no token is sent; a bad token still fails. */
-  readonly accessOptional: ExpressMiddleware
-  /** Authenticates and loads the subject into `req.authxSubject` with the subject getter. */
-  readonly currentSubject: ExpressMiddleware
+export interface ExpressAuthX extends AuthXAdapter<ExpressMiddleware, ExpressResponse> {
   /**
    * Renews an access cookie close to expiry (SPEC section 6). `app.use` it on the app before the
    * routes: include/exclude lists match `req.path`, which inside a mounted router is relative.
@@ -123,22 +113,6 @@ export interface ExpressAuthX {
   readonly implicitRefresh: ExpressMiddleware
   /** Writes authx errors as JSON answers; passes every other error on. Register after the routes. */
   readonly errorHandler: ExpressErrorMiddleware
-  /** Requires an access token holding every given scope. */
-  scopesRequired(...scopes: string[]): ExpressMiddleware
-  /** Requires an access token holding at least one of the given scopes. */
-  anyScopeRequired(...scopes: string[]): ExpressMiddleware
-  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
-  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): ExpressMiddleware
-  /** Appends the access token cookie and its CSRF cookie to the response. */
-  setAccessCookies(res: ExpressResponse, token: string, options?: CookieCallOptions): void
-  /** Appends the refresh token cookie and its CSRF cookie to the response. */
-  setRefreshCookies(res: ExpressResponse, token: string, options?: CookieCallOptions): void
-  /** Appends cookies deleting every token and CSRF cookie. */
-  unsetCookies(res: ExpressResponse): void
-  /** Appends cookies deleting the access cookies. */
-  unsetAccessCookies(res: ExpressResponse): void
-  /** Appends cookies deleting the refresh cookies. */
-  unsetRefreshCookies(res: ExpressResponse): void
 }
 
 /** The core's view of an Express request. Nothing here throws for client input. */

@@ -10,8 +10,8 @@
 import {
   type AuthenticateOptions,
   type AuthX,
+  type AuthXAdapter,
   type AuthXRequest,
-  type CookieCallOptions,
   errorResponse,
   isAuthXError,
   parsedRequestView,
@@ -70,17 +70,7 @@ export type FastifyAuthXHook = (request: FastifyRequest, reply: FastifyReply) =>
  * app.post('/auth/refresh', { preHandler: authx.refreshRequired }, handler)
  * ```
  */
-export interface FastifyAuthX {
-  /** Requires a valid access token; sets `request.authx`. */
-  readonly accessRequired: FastifyAuthXHook
-  /** Requires a valid refresh token (for the refresh route). */
-  readonly refreshRequired: FastifyAuthXHook
-  /** Requires a valid, fresh access token. */
-  readonly freshRequired: FastifyAuthXHook
-  /** `request.authx` is the payload, or `null` without a token; a bad token still fails. */
-  readonly accessOptional: FastifyAuthXHook
-  /** Authenticates and loads the subject into `request.authxSubject` with the subject getter. */
-  readonly currentSubject: FastifyAuthXHook
+export interface FastifyAuthX extends AuthXAdapter<FastifyAuthXHook, FastifyReply> {
   /**
    * An `onRequest` hook renewing an access cookie close to expiry. The cookies go on the reply
    * before routing goes on, so every answer carries them, error answers included. Route lists
@@ -88,22 +78,6 @@ export interface FastifyAuthX {
    * router accepts still match), else the decoded request path without the query string.
    */
   readonly implicitRefresh: FastifyAuthXHook
-  /** Requires an access token holding every given scope. */
-  scopesRequired(...scopes: string[]): FastifyAuthXHook
-  /** Requires an access token holding at least one of the given scopes. */
-  anyScopeRequired(...scopes: string[]): FastifyAuthXHook
-  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
-  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): FastifyAuthXHook
-  /** Appends the access token cookie and its CSRF cookie to the reply. */
-  setAccessCookies(reply: FastifyReply, token: string, options?: CookieCallOptions): void
-  /** Appends the refresh token cookie and its CSRF cookie to the reply. */
-  setRefreshCookies(reply: FastifyReply, token: string, options?: CookieCallOptions): void
-  /** Appends cookies deleting every token and CSRF cookie. */
-  unsetCookies(reply: FastifyReply): void
-  /** Appends cookies deleting the access cookies. */
-  unsetAccessCookies(reply: FastifyReply): void
-  /** Appends cookies deleting the refresh cookies. */
-  unsetRefreshCookies(reply: FastifyReply): void
 }
 
 /** The path implicit-refresh route lists are matched against; see `implicitRefresh`. */

@@ -10,8 +10,8 @@
 import {
   type AuthenticateOptions,
   type AuthX,
+  type AuthXAdapter,
   type AuthXRequest,
-  type CookieCallOptions,
   errorResponse,
   isAuthXError,
   parsedRequestView,
@@ -60,17 +60,7 @@ export type KoaCookieTarget = Pick<Context, 'append'>
  * router.post('/auth/refresh', authx.refreshRequired, handler)
  * ```
  */
-export interface KoaAuthX {
-  /** Requires a valid access token; sets `ctx.state.authx`. */
-  readonly accessRequired: KoaMiddleware
-  /** Requires a valid refresh token (for the refresh route). */
-  readonly refreshRequired: KoaMiddleware
-  /** Requires a valid, fresh access token. */
-  readonly freshRequired: KoaMiddleware
-  /** `ctx.state.authx` is the payload, or `null` when no token is sent; a bad token still fails. */
-  readonly accessOptional: KoaMiddleware
-  /** Authenticates, then loads the subject into `ctx.state.authxSubject` with the subject getter. */
-  readonly currentSubject: KoaMiddleware
+export interface KoaAuthX extends AuthXAdapter<KoaMiddleware, KoaCookieTarget> {
   /**
    * Renews an access cookie close to expiry (SPEC section 6). `app.use` it after `errorHandler`
    * and before the routes; include/exclude lists match `ctx.path` (relative under `koa-mount`).
@@ -84,22 +74,6 @@ export interface KoaAuthX {
    * first: Koa's own error handling clears every header, renewed cookies included.
    */
   readonly errorHandler: KoaMiddleware
-  /** Requires an access token holding every given scope. */
-  scopesRequired(...scopes: string[]): KoaMiddleware
-  /** Requires an access token holding at least one of the given scopes. */
-  anyScopeRequired(...scopes: string[]): KoaMiddleware
-  /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
-  tokenRequired(options: Omit<AuthenticateOptions, 'optional'>): KoaMiddleware
-  /** Appends the access token cookie and its CSRF cookie to the response. */
-  setAccessCookies(ctx: KoaCookieTarget, token: string, options?: CookieCallOptions): void
-  /** Appends the refresh token cookie and its CSRF cookie to the response. */
-  setRefreshCookies(ctx: KoaCookieTarget, token: string, options?: CookieCallOptions): void
-  /** Appends cookies deleting every token and CSRF cookie. */
-  unsetCookies(ctx: KoaCookieTarget): void
-  /** Appends cookies deleting the access cookies. */
-  unsetAccessCookies(ctx: KoaCookieTarget): void
-  /** Appends cookies deleting the refresh cookies. */
-  unsetRefreshCookies(ctx: KoaCookieTarget): void
 }
 
 /** The core's view of a Koa request. Nothing here throws for client input. */
