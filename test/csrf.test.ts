@@ -4,79 +4,12 @@
  * with `checkForm`).
  */
 import fc from 'fast-check'
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { constantTimeEqual } from '../src/core/csrf.js'
-import {
-  AuthX,
-  type AuthXOptions,
-  type AuthXRequest,
-  CSRFError,
-  MissingTokenError,
-  type RequestLike,
-} from '../src/index.js'
-
-/** Any UTF-16 string, lone surrogates included (fast-check's 'binary' unit is slow to generate). */
-function anyUtf16(maxLength: number): fc.Arbitrary<string> {
-  return fc
-    .array(fc.integer({ min: 0, max: 0xffff }), { maxLength })
-    .map((codes) => String.fromCharCode(...codes))
-}
+import { AuthX, type AuthXOptions, CSRFError, MissingTokenError } from '../src/index.js'
+import { anyUtf16, KINDS, type Spec, view, web } from './support/requests.js'
 
 const SECRET = 'csrf-test-secret-0123456789abcdef-xyz'
-
-interface Spec {
-  method?: string
-  url?: string
-  headers?: Record<string, string>
-  body?: string | FormData
-}
-
-function web(spec: Spec): Request {
-  const init: RequestInit = { method: spec.method ?? 'GET' }
-  if (spec.headers !== undefined) init.headers = spec.headers
-  if (spec.body !== undefined) init.body = spec.body
-  return new Request(new URL(spec.url ?? '/api', 'https://app.test'), init)
-}
-
-/** A hand-made request view; `form` is a spy so tests can tell whether the body was read. */
-function view(spec: Spec): AuthXRequest & { form: ReturnType<typeof vi.fn> } {
-  const url = new URL(spec.url ?? '/api', 'https://app.test')
-  const headers = new Map(Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
-  const cookies = new Map<string, string>()
-  for (const pair of (headers.get('cookie') ?? '').split(';')) {
-    const eq = pair.indexOf('=')
-    const name = pair.slice(0, eq).trim()
-    if (eq > 0 && !cookies.has(name)) cookies.set(name, pair.slice(eq + 1).trim())
-  }
-  const type = (headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
-  const body = spec.body
-  return {
-    method: spec.method ?? 'GET',
-    path: url.pathname,
-    header: (name) => headers.get(name.toLowerCase()),
-    cookie: (name) => cookies.get(name),
-    query: (name) => url.searchParams.get(name) ?? undefined,
-    json: async () => {
-      if (type !== 'application/json' || typeof body !== 'string') return undefined
-      try {
-        return JSON.parse(body)
-      } catch {
-        return undefined
-      }
-    },
-    form: vi.fn(async () => {
-      if (body instanceof FormData) return Object.fromEntries(body)
-      if (type === 'application/x-www-form-urlencoded' && typeof body === 'string')
-        return Object.fromEntries(new URLSearchParams(body))
-      return undefined
-    }),
-  }
-}
-
-const KINDS: [string, (spec: Spec) => RequestLike][] = [
-  ['Web Request', web],
-  ['request view', view],
-]
 
 function makeAuth(options: AuthXOptions = {}): AuthX {
   return new AuthX({ secretKey: SECRET, tokenLocation: ['headers', 'cookies', 'json', 'query'], ...options })

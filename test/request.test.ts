@@ -24,81 +24,18 @@ import {
   RateLimitError,
   RefreshTokenRequiredError,
   RefreshTokenReusedError,
-  type RequestLike,
   RevokedTokenError,
   StoreUnavailableError,
   TokenExpiredError,
   TokenPayload,
   TokenTypeError,
 } from '../src/index.js'
-
-/** Any UTF-16 string, lone surrogates included (fast-check's 'binary' unit is slow to generate). */
-function anyUtf16(maxLength: number): fc.Arbitrary<string> {
-  return fc
-    .array(fc.integer({ min: 0, max: 0xffff }), { maxLength })
-    .map((codes) => String.fromCharCode(...codes))
-}
+import { anyUtf16, KINDS, type Spec, view, web } from './support/requests.js'
 
 const SECRET = 'request-test-secret-0123456789abcdef'
 const OTHER_SECRET = 'another-secret-0123456789abcdef-xyz'
 const START = 1_700_000_000_000
 const ALL_LOCATIONS = ['headers', 'cookies', 'json', 'query'] as const
-
-/** A neutral description of a request, turned into a Web `Request` or a request view. */
-interface Spec {
-  method?: string
-  /** Path and query string. Default `/api`. */
-  url?: string
-  headers?: Record<string, string>
-  body?: string | FormData
-}
-
-function web(spec: Spec): Request {
-  const init: RequestInit = { method: spec.method ?? 'GET' }
-  if (spec.headers !== undefined) init.headers = spec.headers
-  if (spec.body !== undefined) init.body = spec.body
-  return new Request(new URL(spec.url ?? '/api', 'https://app.test'), init)
-}
-
-/** A request view built by hand, the way an adapter would build one. */
-function view(spec: Spec): AuthXRequest {
-  const url = new URL(spec.url ?? '/api', 'https://app.test')
-  const headers = new Map(Object.entries(spec.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]))
-  const cookies = new Map<string, string>()
-  for (const pair of (headers.get('cookie') ?? '').split(';')) {
-    const eq = pair.indexOf('=')
-    const name = pair.slice(0, eq).trim()
-    if (eq > 0 && !cookies.has(name)) cookies.set(name, pair.slice(eq + 1).trim())
-  }
-  const type = (headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
-  const body = spec.body
-  return {
-    method: spec.method ?? 'GET',
-    path: url.pathname,
-    header: (name) => headers.get(name.toLowerCase()),
-    cookie: (name) => cookies.get(name),
-    query: (name) => url.searchParams.get(name) ?? undefined,
-    json: async () => {
-      if (type !== 'application/json' || typeof body !== 'string') return undefined
-      try {
-        return JSON.parse(body)
-      } catch {
-        return undefined
-      }
-    },
-    form: async () => {
-      if (body instanceof FormData) return Object.fromEntries(body)
-      if (type === 'application/x-www-form-urlencoded' && typeof body === 'string')
-        return Object.fromEntries(new URLSearchParams(body))
-      return undefined
-    },
-  }
-}
-
-const KINDS: [string, (spec: Spec) => RequestLike][] = [
-  ['Web Request', web],
-  ['request view', view],
-]
 
 function setup(options: AuthXOptions = {}) {
   let now = START
