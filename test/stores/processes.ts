@@ -7,6 +7,8 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { expect } from 'vitest'
+import type { AuthX } from '../../src/index.js'
 import type { ChildTask } from './child.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -58,4 +60,36 @@ export async function runChild(task: ChildTask): Promise<ChildResult> {
       },
     )
   })
+}
+
+/**
+ * Refreshes one token 50 times at the same moment, 4 times in child processes and 46 times in
+ * this one, and checks that exactly one succeeds and every other call lost to the rotation (reuse,
+ * or a family already revoked by another loser), not to a crash. The lead time lets the children
+ * start first; 1.5 s proved too short on a loaded 2-CPU machine.
+ */
+export async function expectOneRefreshWins(
+  store: ChildTask['store'],
+  auth: AuthX,
+  refreshToken: string,
+  secret: string,
+): Promise<void> {
+  const startAt = Date.now() + 3000
+  const children = Array.from({ length: 4 }, () =>
+    runChild({ store, secret, action: 'refresh', token: refreshToken, startAt }),
+  )
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - Date.now())))
+  const local = Array.from({ length: 46 }, () =>
+    auth.refresh(refreshToken).then(
+      (): ChildResult => ({ ok: true }),
+      (err: { code?: string }): ChildResult => ({ ok: false, code: err.code ?? String(err) }),
+    ),
+  )
+  const results = [...(await Promise.all(children)), ...(await Promise.all(local))]
+  expect(results).toHaveLength(50)
+  expect(results.filter((r) => r.ok)).toHaveLength(1)
+  for (const r of results.filter((r) => !r.ok)) {
+    expect(['ERR_REFRESH_TOKEN_REUSED', 'ERR_TOKEN_REVOKED']).toContain(r.code)
+  }
+  expect(results.some((r) => r.code === 'ERR_REFRESH_TOKEN_REUSED')).toBe(true)
 }
