@@ -1,6 +1,5 @@
 import cookiePlugin from '@fastify/cookie'
 import formbody from '@fastify/formbody'
-import fc from 'fast-check'
 import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
@@ -881,42 +880,4 @@ describe('security: a subject getter cannot skip the guard by rejecting with a n
       expect(ran).toBe(false)
     })
   }
-})
-
-describe('security: hostile header and cookie values', () => {
-  const printable = fc.string({
-    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
-    maxLength: 80,
-  })
-
-  it('never answers 500 and never echoes the token, whatever the Authorization, Cookie and CSRF headers hold', async () => {
-    const auth = makeAuth()
-    const send = await serve(auth)
-    const token = await auth.createAccessToken({ uid: 'fuzz' })
-    const mutated = fc
-      .tuple(fc.nat({ max: token.length }), fc.nat({ max: 8 }), printable)
-      .map(([at, cut, insert]) => token.slice(0, at) + insert + token.slice(at + cut))
-    const value = fc.oneof(printable, mutated, fc.constant(token))
-    await fc.assert(
-      fc.asyncProperty(
-        fc.option(value),
-        value,
-        fc.option(value),
-        fc.constantFrom('GET', 'POST'),
-        async (authorization, cookieValue, csrf, method) => {
-          const headers: Record<string, string> = {
-            cookie: `access_token_cookie=${cookieValue}; ${cookieValue}`,
-          }
-          if (authorization !== null) headers.authorization = authorization
-          if (csrf !== null) headers['x-csrf-token'] = csrf
-          const res = await send({ method, path: '/profile', headers })
-          expect([200, 401, 403]).toContain(res.status)
-          expect(JSON.stringify(res.body)).not.toContain(token)
-          if (res.status === 200) expect((res.body as { sub: string }).sub).toBe('fuzz')
-          else expect(res.headers['cache-control']).toBe('no-store')
-        },
-      ),
-      { numRuns: 300 },
-    )
-  })
 })

@@ -1,4 +1,3 @@
-import fc from 'fast-check'
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { describe, expect, it, vi } from 'vitest'
@@ -559,43 +558,6 @@ describe('security: exclusion bypass through path encoding', () => {
     const res = await send({ method: 'GET', path: '/pro%66ile', headers: { cookie } })
     expect(res.status).toBe(200)
     expect(renewed(res)).toHaveLength(0)
-  })
-})
-
-describe('security: hostile header and cookie values', () => {
-  const printable = fc.string({
-    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
-    maxLength: 80,
-  })
-
-  it('never answers 500 and never echoes the token, whatever the Authorization and Cookie headers hold', async () => {
-    const auth = makeAuth()
-    const send = sender(buildApp(auth))
-    const token = await auth.createAccessToken({ uid: 'fuzz' })
-    const mutated = fc
-      .tuple(fc.nat({ max: token.length }), fc.nat({ max: 8 }), printable)
-      .map(([at, cut, insert]) => token.slice(0, at) + insert + token.slice(at + cut))
-    const value = fc.oneof(printable, mutated)
-    await fc.assert(
-      fc.asyncProperty(
-        fc.option(value),
-        value,
-        fc.constantFrom('GET', 'POST'),
-        async (authorization, cookieValue, method) => {
-          const headers: Record<string, string> = {
-            cookie: `access_token_cookie=${cookieValue}; ${cookieValue}`,
-          }
-          if (authorization !== null) headers.authorization = authorization
-          const res = await send({ method, path: '/profile', headers })
-          expect(res.status).not.toBe(500)
-          expect([200, 401, 403]).toContain(res.status)
-          expect(JSON.stringify(res.body)).not.toContain(token)
-          if (res.status === 200) expect((res.body as { sub: string }).sub).toBe('fuzz')
-          if (res.status !== 200) expect(res.headers['cache-control']).toBe('no-store')
-        },
-      ),
-      { numRuns: 300 },
-    )
   })
 })
 

@@ -1,4 +1,3 @@
-import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { webAuthX, withAuthXErrors } from '../../src/adapters/web.js'
 import {
@@ -534,41 +533,5 @@ describe('security: exclusion bypass through path encoding', () => {
   it('an encoded slash stays encoded and a malformed escape is left as sent, never a 500', async () => {
     expect(await renewedAt('/a%2Fb', { excludeRoutes: ['/a/b'] })).toBe(1)
     expect(await renewedAt('/a%E0%A4%A', { excludeRoutes: ['/a'] })).toBe(1)
-  })
-})
-
-describe('security: hostile header and cookie values', () => {
-  const printable = fc.string({
-    unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)),
-    maxLength: 80,
-  })
-
-  it('never answers 500 and never echoes the token, whatever the Authorization and Cookie headers hold', async () => {
-    const auth = makeAuth({ implicitRefresh: { enabled: true } })
-    const send = sender(buildApp(auth).handle)
-    const token = await auth.createAccessToken({ uid: 'fuzz' })
-    const mutated = fc
-      .tuple(fc.nat({ max: token.length }), fc.nat({ max: 8 }), printable)
-      .map(([at, cut, insert]) => token.slice(0, at) + insert + token.slice(at + cut))
-    const value = fc.oneof(printable, mutated)
-    await fc.assert(
-      fc.asyncProperty(
-        fc.option(value),
-        value,
-        fc.constantFrom('GET', 'POST'),
-        async (authorization, cookieValue, method) => {
-          const headers: Record<string, string> = {
-            cookie: `access_token_cookie=${cookieValue}; ${cookieValue}`,
-          }
-          if (authorization !== null) headers.authorization = authorization
-          const res = await send({ method, path: '/profile', headers })
-          expect([200, 401, 403]).toContain(res.status)
-          expect(JSON.stringify(res.body)).not.toContain(token)
-          if (res.status === 200) expect((res.body as { sub: string }).sub).toBe('fuzz')
-          else expect(res.headers['cache-control']).toBe('no-store')
-        },
-      ),
-      { numRuns: 300 },
-    )
   })
 })
