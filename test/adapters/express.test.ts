@@ -5,7 +5,18 @@ import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { expressAuthX } from '../../src/adapters/express.js'
 import { AuthX, type AuthXStore, TokenPayload } from '../../src/index.js'
-import { makeAuth, runScenarios, SECRET, type Send, type TestResponse } from './scenarios.js'
+import {
+  cookieHeader,
+  expectError,
+  jsonBody,
+  login,
+  makeAuth,
+  runScenarios,
+  SECRET,
+  type Send,
+  setCookies,
+  type TestResponse,
+} from './scenarios.js'
 
 /**
  * Both Express majors are driven through Express 5's types: `@types/express4` brings its own
@@ -123,32 +134,6 @@ function sender(server: http.Server): Send {
 
 async function serve(factory: Factory, auth: AuthX, extra?: (app: Express) => void): Promise<Send> {
   return sender(await listen(scenarioApp(factory, auth, extra)))
-}
-
-function setCookies(res: TestResponse): string[] {
-  const value = res.headers['set-cookie']
-  return value === undefined ? [] : Array.isArray(value) ? value : [value]
-}
-
-function cookieHeader(cookies: string[]): string {
-  return cookies.map((c) => c.split(';')[0]).join('; ')
-}
-
-function jsonBody(body: unknown) {
-  return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
-}
-
-async function login(send: Send, uid = 'user123', scopes?: string[]) {
-  const res = await send({ method: 'POST', path: '/login', ...jsonBody({ uid, scopes }) })
-  expect(res.status).toBe(200)
-  const body = res.body as { access_token: string; refresh_token: string }
-  return { access: body.access_token, refresh: body.refresh_token, cookies: setCookies(res) }
-}
-
-function expectError(res: TestResponse, status: number, code: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status)
-  expect((res.body as { code?: string }).code).toBe(code)
-  expect(res.headers['cache-control']).toBe('no-store')
 }
 
 function renewed(res: TestResponse): boolean {

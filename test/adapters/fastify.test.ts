@@ -8,7 +8,18 @@ import Fastify, {
 import { describe, expect, it } from 'vitest'
 import { fastifyAuthX } from '../../src/adapters/fastify.js'
 import { AuthX, type AuthXStore, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
-import { makeAuth, runScenarios, type Send, type TestRequest, type TestResponse } from './scenarios.js'
+import {
+  bearer,
+  cookieHeader,
+  csrfOf,
+  expectError,
+  makeAuth,
+  runScenarios,
+  type Send,
+  setCookies,
+  type TestRequest,
+  type TestResponse,
+} from './scenarios.js'
 
 /** The scenario app of test/adapters/scenarios.ts. `extra` adds routes before `ready()`. */
 async function buildApp(
@@ -94,31 +105,8 @@ async function serve(auth: AuthX, extra?: (app: FastifyInstance) => unknown): Pr
   return sender(await buildApp(auth, extra))
 }
 
-function setCookies(res: TestResponse): string[] {
-  const value = res.headers['set-cookie']
-  return value === undefined ? [] : Array.isArray(value) ? value : [value]
-}
-
-function cookieHeader(cookies: string[]): string {
-  return cookies.map((c) => c.split(';')[0]).join('; ')
-}
-
 function renewed(res: TestResponse): string[] {
   return setCookies(res).filter((c) => c.startsWith('access_token_cookie='))
-}
-
-function expectError(res: TestResponse, status: number, code: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status)
-  expect((res.body as { code?: string }).code).toBe(code)
-  expect(res.headers['cache-control']).toBe('no-store')
-}
-
-function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
-}
-
-function csrfOf(auth: AuthX, token: string): string {
-  return auth.decodeUnverified(token).payload.csrf as string
 }
 
 async function loginCookies(send: Send, uid = 'user1'): Promise<{ access: string; cookie: string }> {

@@ -3,7 +3,14 @@ import { HTTPException } from 'hono/http-exception'
 import { describe, expect, it, vi } from 'vitest'
 import { honoAuthX } from '../../src/adapters/hono.js'
 import { AuthX, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
-import { makeAuth, runScenarios, type Send, type TestRequest, type TestResponse } from './scenarios.js'
+import {
+  cookieHeader,
+  makeAuth,
+  runScenarios,
+  type Send,
+  type TestRequest,
+  type TestResponse,
+} from './scenarios.js'
 
 /** The scenario app of test/adapters/scenarios.ts, built with Hono. */
 function buildApp(auth: AuthX): Hono {
@@ -72,10 +79,6 @@ function sender(app: Hono): Send {
 function cookies(res: TestResponse): string[] {
   const value = res.headers['set-cookie']
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
-}
-
-function cookieHeader(setCookies: string[]): string {
-  return setCookies.map((c) => c.split(';')[0]).join('; ')
 }
 
 async function loginCookies(send: Send, uid = 'user1'): Promise<{ access: string; cookie: string }> {

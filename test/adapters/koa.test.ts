@@ -6,7 +6,19 @@ import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { koaAuthX } from '../../src/adapters/koa.js'
 import { AuthX, type AuthXStore, TokenPayload } from '../../src/index.js'
-import { makeAuth, runScenarios, SECRET, type Send, type TestResponse } from './scenarios.js'
+import {
+  bearer,
+  cookieHeader,
+  expectError,
+  jsonBody,
+  login,
+  makeAuth,
+  runScenarios,
+  SECRET,
+  type Send,
+  setCookies,
+  type TestResponse,
+} from './scenarios.js'
 
 /** A Koa app whose unhandled errors are collected instead of logged. */
 function newApp(): { app: Koa; errors: unknown[] } {
@@ -117,39 +129,8 @@ async function serve(auth: AuthX, extra?: (router: Router) => void) {
   return { send: sender(await listen(built.app)), errors: built.errors, authx: built.authx }
 }
 
-function setCookies(res: TestResponse): string[] {
-  const value = res.headers['set-cookie']
-  return value === undefined ? [] : Array.isArray(value) ? value : [value]
-}
-
-function cookieHeader(cookies: string[]): string {
-  return cookies.map((c) => c.split(';')[0]).join('; ')
-}
-
-function jsonBody(body: unknown) {
-  return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
-}
-
-async function login(send: Send, uid = 'user123', scopes?: string[]) {
-  const res = await send({ method: 'POST', path: '/login', ...jsonBody({ uid, scopes }) })
-  expect(res.status).toBe(200)
-  const body = res.body as { access_token: string; refresh_token: string }
-  return { access: body.access_token, refresh: body.refresh_token, cookies: setCookies(res) }
-}
-
-function expectError(res: TestResponse, status: number, code: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status)
-  expect((res.body as { code?: string }).code).toBe(code)
-  expect(res.headers['cache-control']).toBe('no-store')
-  expect(res.headers['content-type']).toMatch(/^application\/json/)
-}
-
 function renewed(res: TestResponse): boolean {
   return setCookies(res).some((c) => c.startsWith('access_token_cookie='))
-}
-
-function bearer(token: string): Record<string, string> {
-  return { authorization: `Bearer ${token}` }
 }
 
 /** A store whose every call fails, as an unreachable Redis would. */

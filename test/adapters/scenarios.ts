@@ -57,38 +57,38 @@ function header(res: TestResponse, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value
 }
 
-function setCookies(res: TestResponse): string[] {
+export function setCookies(res: TestResponse): string[] {
   const value = res.headers['set-cookie']
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
 }
 
-function bearer(token: string): Record<string, string> {
+export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` }
 }
 
-function json(body: unknown): { headers: Record<string, string>; body: string } {
+export function jsonBody(body: unknown): { headers: Record<string, string>; body: string } {
   return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }
 }
 
-function expectError(res: TestResponse, status: number, code: string, www?: string): void {
+export function expectError(res: TestResponse, status: number, code: string, www?: string): void {
   expect(res.status, JSON.stringify(res.body)).toBe(status)
   expect((res.body as { code?: string }).code).toBe(code)
   expect(header(res, 'cache-control')).toBe('no-store')
   if (www !== undefined) expect(header(res, 'www-authenticate')).toBe(www)
 }
 
-async function login(send: Send, uid = 'user123', scopes?: string[]) {
-  const res = await send({ method: 'POST', path: '/login', ...json({ uid, scopes }) })
+export async function login(send: Send, uid = 'user123', scopes?: string[]) {
+  const res = await send({ method: 'POST', path: '/login', ...jsonBody({ uid, scopes }) })
   expect(res.status).toBe(200)
   const body = res.body as { access_token: string; refresh_token: string }
   return { access: body.access_token, refresh: body.refresh_token, cookies: setCookies(res) }
 }
 
-function cookieHeader(cookies: string[]): string {
+export function cookieHeader(cookies: string[]): string {
   return cookies.map((c) => c.split(';')[0]).join('; ')
 }
 
-function csrfOf(auth: AuthX, token: string): string {
+export function csrfOf(auth: AuthX, token: string): string {
   return auth.decodeUnverified(token).payload.csrf as string
 }
 
@@ -321,7 +321,7 @@ export function runScenarios(
     withApp(async (send) => {
       const { access } = await login(send)
       expect(
-        (await send({ method: 'POST', path: '/profile', ...json({ access_token: access }) })).status,
+        (await send({ method: 'POST', path: '/profile', ...jsonBody({ access_token: access }) })).status,
       ).toBe(200)
       const plain = await send({
         method: 'POST',

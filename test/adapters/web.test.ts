@@ -8,7 +8,14 @@ import {
   RefreshTokenReusedError,
   TokenPayload,
 } from '../../src/index.js'
-import { makeAuth, runScenarios, type Send, type TestRequest, type TestResponse } from './scenarios.js'
+import {
+  cookieHeader,
+  makeAuth,
+  runScenarios,
+  type Send,
+  type TestRequest,
+  type TestResponse,
+} from './scenarios.js'
 
 type Handler = (req: Request) => Promise<Response>
 
@@ -104,10 +111,6 @@ function sender(handle: Handler): Send {
 function cookies(res: TestResponse): string[] {
   const value = res.headers['set-cookie']
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
-}
-
-function cookieHeader(setCookies: string[]): string {
-  return setCookies.map((c) => c.split(';')[0]).join('; ')
 }
 
 async function loginCookies(send: Send, uid = 'user1'): Promise<{ access: string; cookie: string }> {
