@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { MemoryStore } from '../src/index.js'
+import { AuthX, ConfigError, MemoryStore, RevokedTokenError, StoreUnavailableError } from '../src/index.js'
 
 function fakeClock(start = 5_000_000) {
   let now = start
@@ -152,56 +152,81 @@ describe('MemoryStore atomicity', () => {
 })
 
 describe('MemoryStore bounds', () => {
-  it('never holds more than maxEntries', async () => {
+  it('never holds more than maxEntries: a new key in a full store is refused', async () => {
     const store = new MemoryStore({ maxEntries: 10 })
-    for (let i = 0; i < 11; i++) await store.set(`k${i}`, 'v', 3600)
-    expect(store.size).toBeLessThanOrEqual(10)
-    for (let i = 11; i < 1000; i++) {
-      await store.set(`k${i}`, 'v', 3600 + i)
-      expect(store.size).toBeLessThanOrEqual(10)
+    for (let i = 0; i < 10; i++) await store.set(`k${i}`, 'v', 3600)
+    for (let i = 10; i < 100; i++) {
+      await expect(store.set(`k${i}`, 'v', 3600 + i)).rejects.toThrow(/full/)
+      await expect(store.setIfAbsent(`n${i}`, 'v', 3600 + i)).rejects.toThrow(/full/)
+      expect(store.size).toBe(10)
     }
-    expect(await store.get(['k999'])).toEqual(['v'])
+    expect(await store.get(['k0', 'k9', 'k10'])).toEqual(['v', 'v', null])
   })
 
-  it('evicts the soonest-expiring entries first, keeping the long-lived ones', async () => {
+  it('keeps every live entry when full, the soonest-expiring too: nothing is evicted', async () => {
     const store = new MemoryStore({ maxEntries: 10 })
-    // Long-lived entries first, so an oldest-first policy would wrongly evict them.
     for (let i = 0; i < 5; i++) await store.set(`long${i}`, 'L', 86_400)
     for (let i = 0; i < 5; i++) await store.set(`short${i}`, 'S', 10 + i)
-    await store.set('newest', 'N', 86_400)
-    expect(store.size).toBeLessThanOrEqual(10)
-    const longs = await store.get(Array.from({ length: 5 }, (_, i) => `long${i}`))
-    expect(longs).toEqual(['L', 'L', 'L', 'L', 'L'])
-    expect(await store.get(['newest'])).toEqual(['N'])
-    // short0 expires soonest: it goes first.
-    expect(await store.get(['short0'])).toEqual([null])
-    // Whatever else was evicted, it was evicted in expiry order: the survivors are the latest-expiring shorts.
-    const shorts = await store.get(Array.from({ length: 5 }, (_, i) => `short${i}`))
-    const firstKept = shorts.findIndex((v) => v !== null)
-    if (firstKept >= 0) expect(shorts.slice(firstKept).every((v) => v === 'S')).toBe(true)
+    await expect(store.set('newest', 'N', 86_400)).rejects.toThrow()
+    await expect(store.setIfAbsent('newest', 'N', 86_400)).rejects.toThrow()
+    expect(store.size).toBe(10)
+    expect(await store.get(Array.from({ length: 5 }, (_, i) => `long${i}`))).toEqual([
+      'L',
+      'L',
+      'L',
+      'L',
+      'L',
+    ])
+    expect(await store.get(Array.from({ length: 5 }, (_, i) => `short${i}`))).toEqual([
+      'S',
+      'S',
+      'S',
+      'S',
+      'S',
+    ])
+    expect(await store.get(['newest'])).toEqual([null])
   })
 
-  it('evicts by expiry also through setIfAbsent', async () => {
-    const store = new MemoryStore({ maxEntries: 4 })
-    await store.setIfAbsent('long', 'L', 86_400)
-    await store.setIfAbsent('s1', 'S', 5)
-    await store.setIfAbsent('s2', 'S', 50)
-    await store.setIfAbsent('s3', 'S', 500)
-    expect(await store.setIfAbsent('new', 'N', 86_400)).toBe(true)
-    expect(store.size).toBeLessThanOrEqual(4)
-    expect(await store.get(['long', 'new', 's1'])).toEqual(['L', 'N', null])
+  it('still overwrites a key it holds when full, and setIfAbsent still answers false for one', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ maxEntries: 3, clock })
+    await store.set('a', '1', 60)
+    await store.set('b', '1', 60)
+    await store.set('c', '1', 5)
+    await store.set('a', '2', 120)
+    expect(await store.setIfAbsent('b', '2', 60)).toBe(false)
+    advance(5_000)
+    // `c` expired: taking its key again does not grow the store.
+    expect(await store.setIfAbsent('c', '2', 60)).toBe(true)
+    expect(await store.get(['a', 'b', 'c'])).toEqual(['2', '1', '2'])
+    expect(store.size).toBe(3)
   })
 
-  it('sweeps expired entries before evicting live ones when full', async () => {
+  it('sweeps expired entries before refusing when full', async () => {
     const { clock, advance } = fakeClock()
     const store = new MemoryStore({ maxEntries: 10, clock })
     await store.set('live', 'v', 3600)
     for (let i = 0; i < 9; i++) await store.set(`gone${i}`, 'v', 1)
     expect(store.size).toBe(10)
-    advance(2_000)
+    await expect(store.set('early', 'v', 3600)).rejects.toThrow()
+    advance(1_000)
     await store.set('next', 'v', 3600)
     expect(store.size).toBe(2)
     expect(await store.get(['live', 'next'])).toEqual(['v', 'v'])
+  })
+
+  it('takes new keys again once entries expire or are deleted', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ maxEntries: 2, clock })
+    await store.set('a', 'v', 10)
+    await store.set('b', 'v', 20)
+    await expect(store.set('c', 'v', 60)).rejects.toThrow()
+    await store.delete('b')
+    await store.set('c', 'v', 60)
+    await expect(store.set('d', 'v', 60)).rejects.toThrow()
+    advance(10_000)
+    expect(await store.setIfAbsent('d', 'v', 60)).toBe(true)
+    expect(await store.get(['a', 'b', 'c', 'd'])).toEqual([null, null, 'v', 'v'])
   })
 
   it('sweeps expired entries over time even when never full', async () => {
@@ -220,6 +245,91 @@ describe('MemoryStore bounds', () => {
     advance(1_000)
     expect(await store.get(['k'])).toEqual([null])
     expect(store.size).toBe(0)
+  })
+
+  it('refuses writes to a full store of 100000 live entries cheaply, without scanning it each time', async () => {
+    const store = new MemoryStore({ maxEntries: 100_000 })
+    for (let i = 0; i < 100_000; i++) await store.set(`k${i}`, 'v', 3600 + (i % 1000))
+    const started = performance.now()
+    let refused = 0
+    for (let i = 0; i < 20_000; i++) await store.set(`flood${i}`, 'v', 1_728_000).catch(() => refused++)
+    expect(refused).toBe(20_000)
+    // A scan of 100000 entries per write would take minutes; refusing is constant time.
+    expect(performance.now() - started).toBeLessThan(2_000)
+    expect(store.size).toBe(100_000)
+  })
+
+  it('stays bounded and correct while one key is overwritten many times and others expire', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ maxEntries: 50, clock })
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 500; i++) await store.set('hot', String(i), 1 + (i % 7))
+      await store.set(`r${round}`, 'v', 2)
+      advance(1_000)
+      expect(store.size).toBeLessThanOrEqual(50)
+    }
+    expect(await store.get(['hot', 'r199', 'r197'])).toEqual(['499', 'v', null])
+  })
+})
+
+describe('security: a full MemoryStore never forgets a revocation', () => {
+  it('a client refreshing in a loop fills the store and gets 503s; a revoked token stays revoked', async () => {
+    const store = new MemoryStore({ maxEntries: 20 })
+    const auth = new AuthX({ secretKey: 'memory-store-secret-0123456789abcdef', store })
+    // A short-lived token revoked first: the soonest-expiring entry, the first an evicting store drops.
+    const victim = await auth.createAccessToken({ uid: 'victim', expiry: '1m' })
+    await auth.revokeToken(victim)
+    let { refreshToken } = await auth.createTokenPair({ uid: 'looper' })
+    let refused: unknown
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      try {
+        refreshToken = (await auth.refresh(refreshToken)).refreshToken
+      } catch (err) {
+        refused = err
+      }
+    }
+    expect(refused).toBeInstanceOf(StoreUnavailableError)
+    expect(refused).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE', status: 503 })
+    expect(store.size).toBe(20)
+    await expect(auth.verifyToken(victim)).rejects.toBeInstanceOf(RevokedTokenError)
+    // The refused refresh did not consume its token: it works once there is room again.
+    await expect(auth.verifyToken(refreshToken, { type: 'refresh' })).resolves.toBeDefined()
+  })
+
+  it('a revocation of a full store answers 503 (unknown, retry) rather than dropping another', async () => {
+    const store = new MemoryStore({ maxEntries: 3 })
+    const auth = new AuthX({ secretKey: 'memory-store-secret-0123456789abcdef', store })
+    const tokens = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((uid) => auth.createAccessToken({ uid, expiry: '1m' })),
+    )
+    for (const token of tokens.slice(0, 3)) await auth.revokeToken(token)
+    await expect(auth.revokeToken(tokens[3]!)).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' })
+    for (const token of tokens.slice(0, 3))
+      await expect(auth.verifyToken(token)).rejects.toBeInstanceOf(RevokedTokenError)
+  })
+})
+
+describe('MemoryStore options', () => {
+  it('refuses an unknown option name with a ConfigError naming it', () => {
+    for (const options of [{ maxEntires: 10 }, { maxEntries: 10, clok: Date.now }, { evict: false }]) {
+      const name = Object.keys(options).find((k) => k !== 'maxEntries')!
+      let error: unknown
+      try {
+        new MemoryStore(options as never)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect(error).toMatchObject({ code: 'ERR_CONFIG', status: 500 })
+      expect((error as Error).message).toContain(name)
+    }
+  })
+
+  it('takes its known options, and no options at all', () => {
+    expect(() => new MemoryStore({ maxEntries: 5, clock: Date.now })).not.toThrow()
+    expect(() => new MemoryStore({})).not.toThrow()
+    expect(() => new MemoryStore()).not.toThrow()
+    expect(() => new MemoryStore(undefined)).not.toThrow()
   })
 })
 
