@@ -97,6 +97,8 @@ describe('resolved defaults', () => {
         checkForm: false,
         accessFieldName: 'csrf_token',
         refreshFieldName: 'csrf_token',
+        accessCookiePath: '/',
+        refreshCookiePath: '/',
       },
       implicitRefresh: {
         enabled: false,
@@ -181,6 +183,8 @@ describe('accepted options', () => {
         checkForm: true,
         accessFieldName: 'fa',
         refreshFieldName: 'fr',
+        accessCookiePath: '/app',
+        refreshCookiePath: '/auth',
       },
       implicitRefresh: {
         enabled: true,
@@ -233,6 +237,8 @@ describe('accepted options', () => {
       checkForm: true,
       accessFieldName: 'fa',
       refreshFieldName: 'fr',
+      accessCookiePath: '/app',
+      refreshCookiePath: '/auth',
     })
     expect(c.implicitRefresh).toEqual({
       enabled: true,

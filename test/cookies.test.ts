@@ -107,16 +107,33 @@ describe('configured cookie attributes', () => {
     const token = await auth.createAccessToken({ uid: 'u1' })
     expect(auth.accessCookies(token)).toEqual([
       `at=${token}; Path=/api; Domain=example.com; Max-Age=3600; SameSite=Strict`,
-      `xa=${csrfOf(auth, token)}; Path=/api; Domain=example.com; Max-Age=3600; SameSite=Strict`,
+      `xa=${csrfOf(auth, token)}; Path=/; Domain=example.com; Max-Age=3600; SameSite=Strict`,
     ])
   })
 
-  it('applies them to both refresh cookies, with the refresh path', async () => {
+  it('applies them to both refresh cookies: the refresh path to the token, the CSRF path to its CSRF cookie', async () => {
     const { auth } = setup(custom)
     const token = await auth.createRefreshToken({ uid: 'u1' })
     expect(auth.refreshCookies(token)).toEqual([
       `rt=${token}; Path=/auth/refresh; Domain=example.com; Max-Age=3600; SameSite=Strict`,
-      `xr=${csrfOf(auth, token)}; Path=/auth/refresh; Domain=example.com; Max-Age=3600; SameSite=Strict`,
+      `xr=${csrfOf(auth, token)}; Path=/; Domain=example.com; Max-Age=3600; SameSite=Strict`,
+    ])
+  })
+
+  it('gives each CSRF cookie its own path (csrf.accessCookiePath, csrf.refreshCookiePath)', async () => {
+    const { auth } = setup({
+      ...custom,
+      csrf: { ...custom.csrf, accessCookiePath: '/app', refreshCookiePath: '/auth' },
+    })
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    expect(auth.accessCookies(pair.accessToken)[1]).toContain('; Path=/app;')
+    expect(auth.refreshCookies(pair.refreshToken)[1]).toContain('; Path=/auth;')
+    expect(auth.refreshCookies(pair.refreshToken)[0]).toContain('; Path=/auth/refresh;')
+    expect(auth.unsetCookies().map((c) => c.split('; ')[1])).toEqual([
+      'Path=/api',
+      'Path=/app',
+      'Path=/auth/refresh',
+      'Path=/auth',
     ])
   })
 
@@ -133,9 +150,9 @@ describe('configured cookie attributes', () => {
     const { auth } = setup(custom)
     const access = await auth.createAccessToken({ uid: 'u1' })
     const refresh = await auth.createRefreshToken({ uid: 'u1' })
-    for (const cookie of auth.accessCookies(access, { maxAge: 60 })) {
-      expect(attributes(cookie)).toEqual(['Path=/api', 'Domain=example.com', 'Max-Age=60', 'SameSite=Strict'])
-    }
+    const [token, csrf] = auth.accessCookies(access, { maxAge: 60 })
+    expect(attributes(token!)).toEqual(['Path=/api', 'Domain=example.com', 'Max-Age=60', 'SameSite=Strict'])
+    expect(attributes(csrf!)).toEqual(['Path=/', 'Domain=example.com', 'Max-Age=60', 'SameSite=Strict'])
     for (const cookie of auth.refreshCookies(refresh, { maxAge: '2d' })) {
       expect(attributes(cookie)).toContain('Max-Age=172800')
     }
@@ -158,7 +175,7 @@ describe('configured cookie attributes', () => {
     }
   })
 
-  it('shares Path, Domain, Secure, SameSite and Max-Age between a token cookie and its CSRF cookie', async () => {
+  it('shares Domain, Secure, SameSite and Max-Age between a token cookie and its CSRF cookie', async () => {
     const variants: AuthXOptions[] = [
       {},
       custom,
@@ -173,7 +190,9 @@ describe('configured cookie attributes', () => {
         auth.refreshCookies(pairTokens.refreshToken),
         auth.accessCookies(pairTokens.accessToken, { maxAge: 30 }),
       ] as [string, string][]) {
-        expect(attributes(csrf)).toEqual(attributes(token).filter((a) => a !== 'HttpOnly'))
+        const withoutPath = (c: string) => attributes(c).filter((a) => !a.startsWith('Path='))
+        expect(withoutPath(csrf)).toEqual(withoutPath(token).filter((a) => a !== 'HttpOnly'))
+        expect(attributes(csrf)).toContain('Path=/')
         expect(attributes(csrf)).not.toContain('HttpOnly')
       }
     }
@@ -264,9 +283,9 @@ describe('unset cookies', () => {
     })
     expect(auth.unsetCookies()).toEqual([
       `at=; Path=/api; Domain=example.com; Max-Age=0; ${EPOCH}; HttpOnly; SameSite=Strict`,
-      `xa=; Path=/api; Domain=example.com; Max-Age=0; ${EPOCH}; SameSite=Strict`,
+      `xa=; Path=/; Domain=example.com; Max-Age=0; ${EPOCH}; SameSite=Strict`,
       `rt=; Path=/auth/refresh; Domain=example.com; Max-Age=0; ${EPOCH}; HttpOnly; SameSite=Strict`,
-      `xr=; Path=/auth/refresh; Domain=example.com; Max-Age=0; ${EPOCH}; SameSite=Strict`,
+      `xr=; Path=/; Domain=example.com; Max-Age=0; ${EPOCH}; SameSite=Strict`,
     ])
     // Every cookie set is matched by one deletion with the same name, Path and Domain.
     const pairTokens = await auth.createTokenPair({ uid: 'u1' })

@@ -469,7 +469,7 @@ describe('overrides', () => {
 })
 
 describe('unused variables', () => {
-  it.each(['JWT_PREVIOUS_SECRET_KEY', 'JWT_FOO', 'JWT_ACCESS_CSRF_COOKIE_PATH', 'JWT_SESSION_COOKIE'])(
+  it.each(['JWT_PREVIOUS_SECRET_KEY', 'JWT_FOO', 'JWT_SESSION_COOKIE'])(
     'reports %s with process.emitWarning code AUTHX_UNUSED_ENV',
     (name) => {
       const auth = AuthX.fromEnv({ JWT_SECRET_KEY: SECRET, [name]: 'x' })

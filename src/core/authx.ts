@@ -6,6 +6,18 @@
 import type { JWK } from 'jose'
 import { MemoryStore } from '../stores/memory.js'
 import {
+  AUTHENTICATE_CHECKS,
+  checkCallOptions,
+  GET_TOKEN_CHECKS,
+  isAny,
+  isBoolean,
+  isDuration,
+  isExpiry,
+  isScopeList,
+  scopeArguments,
+  VERIFY_CHECKS,
+} from './call-options.js'
+import {
   buildClaims,
   type CreateAccessTokenOptions,
   type CreateRefreshTokenOptions,
@@ -32,6 +44,7 @@ import {
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
+  RevokedTokenError,
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
@@ -42,6 +55,15 @@ import { type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
 import { audienceOf, type RefreshOptions, type RotationContext, rotate } from './rotation.js'
+import {
+  type LogoutAnswer,
+  logoutAnswer,
+  type RefreshRouteOptions,
+  type RouteAnswer,
+  type RouteContext,
+  refreshAnswer,
+  refreshRouteOptions,
+} from './routes.js'
 import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import type { AuthXStore } from './store.js'
@@ -88,6 +110,33 @@ export interface JwkSet {
 }
 
 const ONE_YEAR = 365 * 86_400
+/** The default options object of the hot paths: known to be valid, so not checked per call. */
+const NO_OPTIONS = Object.freeze({})
+/** Options objects already checked by `guardOptions`: guards skip the per-request check. */
+const checkedOptions = new WeakSet<object>()
+/** Route options already checked by `refreshRouteOptions`. */
+const checkedRouteOptions = new WeakSet<object>()
+
+const CREATE_CHECKS = {
+  uid: isAny,
+  fresh: isBoolean,
+  expiry: isExpiry,
+  data: isAny,
+  scopes: isScopeList,
+  audience: isAny,
+  headers: isAny,
+}
+const { fresh: _fresh, ...CREATE_REFRESH_CHECKS } = CREATE_CHECKS
+const PAIR_CHECKS = {
+  uid: isAny,
+  fresh: isBoolean,
+  data: isAny,
+  scopes: isScopeList,
+  accessExpiry: isExpiry,
+  refreshExpiry: isExpiry,
+}
+const REFRESH_CHECKS = { data: isAny, scopes: isScopeList }
+const COOKIE_CHECKS = { maxAge: isDuration }
 
 /**
  * The authx instance.
@@ -110,6 +159,9 @@ export class AuthX {
   #subjectGetter: SubjectGetter | undefined
   readonly #events = new Emitter()
   readonly #rotation: RotationContext
+  /** The token string of every payload this instance verified, so `refresh(payload)` can trust it. */
+  readonly #verifiedTokens = new WeakMap<TokenPayload, string>()
+  readonly #routes: RouteContext
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -153,10 +205,21 @@ export class AuthX {
       store: this.store,
       events: this.#events,
       longestLifetime: this.#longestLifetime(),
-      verifyRefresh: (token) => this.verifyToken(token, { type: 'refresh' }),
       create: (spec) => this.#create(spec, undefined),
       revokeFamily: (fid) => this.revokeFamily(fid),
       jtiOf: (token) => this.decodeUnverified(token).payload.jti as string,
+    }
+    this.#routes = {
+      config,
+      authenticate: (request, options) => this.authenticate(request, options),
+      refresh: (payload, options) => this.refresh(payload, options),
+      accessCookies: (token) => this.accessCookies(token),
+      refreshCookies: (token) => this.refreshCookies(token),
+      unsetCookies: () => this.unsetCookies(),
+      decodeIgnoringExpiry: (token) => this.#decodeIgnoringExpiry(token),
+      isRevoked: (payload) => this.isRevoked(payload),
+      revokeFamily: (fid) => this.revokeFamily(fid),
+      revokeToken: (payload) => this.revokeToken(payload),
     }
   }
 
@@ -193,7 +256,9 @@ export class AuthX {
   async createAccessToken<Data extends Record<string, unknown>>(
     options: CreateAccessTokenOptions<Data>,
   ): Promise<string> {
-    const o = options as Partial<CreateAccessTokenOptions<Data>>
+    const o = checkCallOptions(options, 'createAccessToken', CREATE_CHECKS) as Partial<
+      CreateAccessTokenOptions<Data>
+    >
     return this.#create(
       {
         type: 'access',
@@ -219,9 +284,11 @@ export class AuthX {
   async createRefreshToken<Data extends Record<string, unknown>>(
     options: CreateRefreshTokenOptions<Data>,
   ): Promise<string> {
-    const o = options as Partial<CreateAccessTokenOptions<Data>>
-    if (o !== undefined && o !== null && 'fresh' in o)
-      throw new TypeError('fresh: refresh tokens are never fresh')
+    if (typeof options === 'object' && options !== null && 'fresh' in options)
+      throw new TypeError('createRefreshToken: refresh tokens are never fresh (no fresh option)')
+    const o = checkCallOptions(options, 'createRefreshToken', CREATE_REFRESH_CHECKS) as Partial<
+      CreateAccessTokenOptions<Data>
+    >
     return this.#create(
       {
         type: 'refresh',
@@ -247,14 +314,32 @@ export class AuthX {
   async createTokenPair<Data extends Record<string, unknown>>(
     options: CreateTokenPairOptions<Data>,
   ): Promise<TokenPair> {
-    const o = (options ?? {}) as Partial<CreateTokenPairOptions<Data>>
+    const o = checkCallOptions(options, 'createTokenPair', PAIR_CHECKS) as Partial<
+      CreateTokenPairOptions<Data>
+    >
     const fid = crypto.randomUUID()
     const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid }
     const [accessToken, refreshToken] = await Promise.all([
       this.#create({ ...common, type: 'access', fresh: o.fresh, expiry: o.accessExpiry }, undefined),
       this.#create({ ...common, type: 'refresh', expiry: o.refreshExpiry }, undefined),
     ])
-    return { accessToken, refreshToken, tokenType: 'bearer' }
+    return this.#pair(accessToken, refreshToken)
+  }
+
+  /**
+   * The CSRF value of a token (its `csrf` claim), for a page that sends it back in the
+   * `X-CSRF-TOKEN` header, or `undefined` when the token has none. Reads the claim without
+   * verifying the token: use it on tokens this instance just made.
+   *
+   * @example
+   * ```ts
+   * const csrf = auth.getCsrfToken(pair.accessToken)
+   * ```
+   */
+  getCsrfToken(token: string): string | undefined {
+    if (typeof token !== 'string') throw new TypeError('getCsrfToken: token must be a string')
+    const csrf = this.decodeUnverified(token).payload.csrf
+    return typeof csrf === 'string' ? csrf : undefined
   }
 
   /**
@@ -282,9 +367,10 @@ export class AuthX {
    */
   async verifyToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
     token: string,
-    options: VerifyTokenOptions = {},
+    options: VerifyTokenOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra>> {
     try {
+      if (options !== NO_OPTIONS) checkCallOptions(options, 'verifyToken', VERIFY_CHECKS)
       const payload = await this.#verified(token, options.type ?? 'access')
       this.checkGrants(payload, options)
       return payload as TokenPayload<Extra>
@@ -306,6 +392,7 @@ export class AuthX {
     payload: TokenPayload,
     options: Pick<VerifyTokenOptions, 'fresh' | 'scopes' | 'anyScope'>,
   ): void {
+    if (!(payload instanceof TokenPayload)) throw new TypeError('checkGrants: payload must be a TokenPayload')
     if (options.fresh === true && payload.fresh !== true) throw new FreshTokenRequiredError()
     const scopes = options.scopes
     if (scopes !== undefined && scopes.length > 0) {
@@ -364,10 +451,78 @@ export class AuthX {
    * ```
    */
   async refresh<Data extends Record<string, unknown>>(
-    refreshToken: string,
+    refreshToken: string | TokenPayload,
     options: RefreshOptions<Data> = {},
   ): Promise<TokenPair> {
-    return rotate(this.#rotation, refreshToken, options)
+    checkCallOptions(options, 'refresh', REFRESH_CHECKS)
+    let payload: TokenPayload
+    let token: string
+    if (typeof refreshToken === 'string') {
+      payload = await this.verifyToken(refreshToken, { type: 'refresh' })
+      token = refreshToken
+    } else {
+      const known = refreshToken instanceof TokenPayload ? this.#verifiedTokens.get(refreshToken) : undefined
+      if (known === undefined) {
+        // A hand-made payload must never mint tokens: only one this instance verified.
+        throw new TypeError(
+          'refresh: expected a refresh token string or a payload this instance verified (req.authx after refreshRequired)',
+        )
+      }
+      if (refreshToken.type !== 'refresh') throw new RefreshTokenRequiredError(refreshToken.type)
+      // Checked again: the token may have been revoked since the guard ran.
+      await checkRevoked(this.store, refreshToken, this.config.revocation, this.#revocationIssuer())
+      payload = refreshToken
+      token = known
+    }
+    const { accessToken, refreshToken: newRefresh } = await rotate(this.#rotation, payload, token, options)
+    return this.#pair(accessToken, newRefresh)
+  }
+
+  /**
+   * Checks the options of a refresh route once (a `TypeError` for an unknown name or a wrong
+   * type), for adapters that make the route.
+   *
+   * @example
+   * ```ts
+   * const options = auth.refreshRouteOptions({ scopes: ['users:read'] })
+   * ```
+   */
+  refreshRouteOptions(options?: RefreshRouteOptions): RefreshRouteOptions {
+    return refreshRouteOptions(options)
+  }
+
+  /**
+   * What the ready-made refresh route answers (SPEC section 6): the refresh token is verified
+   * from any enabled location (CSRF included) and rotated; the answer carries the new pair,
+   * `Cache-Control: no-store`, and both cookies when cookies are a location. Throws the usual
+   * errors. Adapters' `refreshRoute` write this answer.
+   *
+   * @example
+   * ```ts
+   * const answer = await auth.refreshFromRequest(request)
+   * answer.body // { access_token, refresh_token, token_type: 'bearer' }
+   * ```
+   */
+  refreshFromRequest(request: RequestLike, options: RefreshRouteOptions = {}): Promise<RouteAnswer> {
+    const checked = checkedRouteOptions.has(options) ? options : this.refreshRouteOptions(options)
+    checkedRouteOptions.add(checked)
+    return refreshAnswer(this.#routes, request, checked)
+  }
+
+  /**
+   * What the ready-made logout route does (SPEC section 6): revokes the family (or the token) of
+   * the access token, expired ones included (signature still checked), and of the refresh
+   * token the request carries, and gives the cookies that clear every token and CSRF cookie.
+   * Never throws for request input; `error` is set when the store could not record the
+   * revocation (answer it; the cookies are still cleared).
+   *
+   * @example
+   * ```ts
+   * const { cookies, error } = await auth.logoutFromRequest(request)
+   * ```
+   */
+  logoutFromRequest(request: RequestLike): Promise<LogoutAnswer> {
+    return logoutAnswer(this.#routes, request)
   }
 
   /**
@@ -405,7 +560,11 @@ export class AuthX {
    * found?.location // 'cookies'
    * ```
    */
-  getTokenFromRequest(request: RequestLike, options: GetTokenOptions = {}): Promise<RequestToken | null> {
+  async getTokenFromRequest(
+    request: RequestLike,
+    options: GetTokenOptions = NO_OPTIONS,
+  ): Promise<RequestToken | null> {
+    if (options !== NO_OPTIONS) checkCallOptions(options, 'getTokenFromRequest', GET_TOKEN_CHECKS)
     return extractToken(this.config, toRequestView(request), options)
   }
 
@@ -420,9 +579,12 @@ export class AuthX {
    */
   async authenticate<Extra extends Record<string, unknown> = Record<string, unknown>>(
     request: RequestLike,
-    options: AuthenticateOptions = {},
+    options: AuthenticateOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra> | null> {
     let found: RequestToken | null = null
+    if (options !== NO_OPTIONS && !checkedOptions.has(options)) {
+      checkCallOptions(options, 'authenticate', AUTHENTICATE_CHECKS)
+    }
     try {
       found = await extractToken(this.config, toRequestView(request), options)
       if (found === null) return null
@@ -452,8 +614,28 @@ export class AuthX {
    * ```
    */
   tokenRequired(options: Omit<AuthenticateOptions, 'optional'> = {}): RequestGuard {
-    const fixed = { ...options, optional: false }
+    const fixed = this.guardOptions(options, 'tokenRequired')
     return (request) => this.authenticate(request, fixed) as Promise<TokenPayload>
+  }
+
+  /**
+   * Checks a guard's options once, where the guard is made (an unknown name or a wrong type is
+   * a `TypeError` at route definition), and returns them ready for `authenticate`. Adapters
+   * build their `tokenRequired` on this.
+   *
+   * @example
+   * ```ts
+   * const options = auth.guardOptions({ scopes: ['admin:*'] }, 'tokenRequired')
+   * ```
+   */
+  guardOptions(options: Omit<AuthenticateOptions, 'optional'>, call = 'tokenRequired'): AuthenticateOptions {
+    if (typeof options === 'object' && options !== null && 'optional' in options) {
+      throw new TypeError(`${call}: unknown option 'optional' (use accessOptional for optional tokens)`)
+    }
+    checkCallOptions(options, call, AUTHENTICATE_CHECKS)
+    const fixed = Object.freeze({ ...options, optional: false })
+    checkedOptions.add(fixed)
+    return fixed
   }
 
   /**
@@ -465,7 +647,7 @@ export class AuthX {
    * ```
    */
   scopesRequired(...scopes: string[]): RequestGuard {
-    return this.tokenRequired({ scopes })
+    return this.tokenRequired({ scopes: scopeArguments(scopes, 'scopesRequired') })
   }
 
   /**
@@ -495,6 +677,7 @@ export class AuthX {
     options: AuthenticateOptions = {},
   ): Promise<Subject> {
     if (this.#subjectGetter === undefined) throw new ConfigError('setSubjectGetter: no subject getter is set')
+    checkCallOptions(options, 'getCurrentSubject', AUTHENTICATE_CHECKS)
     const payload = (await this.authenticate(request, { ...options, optional: false })) as TokenPayload
     return this.loadSubject<Subject>(payload)
   }
@@ -606,7 +789,7 @@ export class AuthX {
     try {
       payload = await this.#decode(token)
       if (payload.type !== 'access') return []
-      await this.isRevoked(payload)
+      await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
     } catch {
       return []
     }
@@ -633,18 +816,24 @@ export class AuthX {
   }
 
   /**
-   * Throws `RevokedTokenError` when the payload is revoked (jti, family, subject cut-off or the
-   * `revocation.isRevoked` callback), `StoreUnavailableError` when that cannot be known.
-   * Resolves to `false` otherwise.
+   * Whether the payload is revoked (jti, family, subject cut-off or the `revocation.isRevoked`
+   * callback): the same check as verification. Throws only `StoreUnavailableError`, when the
+   * store or the callback cannot answer.
    *
    * @example
    * ```ts
-   * await auth.isRevoked(payload)
+   * if (await auth.isRevoked(payload)) console.log('signed out')
    * ```
    */
-  async isRevoked(payload: TokenPayload): Promise<false> {
-    await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
-    return false
+  async isRevoked(payload: TokenPayload): Promise<boolean> {
+    if (!(payload instanceof TokenPayload)) throw new TypeError('isRevoked: payload must be a TokenPayload')
+    try {
+      await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+      return false
+    } catch (err) {
+      if (err instanceof RevokedTokenError) return true
+      throw err
+    }
   }
 
   /**
@@ -657,6 +846,9 @@ export class AuthX {
    * ```
    */
   async revokeToken(token: string | TokenPayload): Promise<void> {
+    if (typeof token !== 'string' && !(token instanceof TokenPayload)) {
+      throw new TypeError('revokeToken: expected a token string or a TokenPayload')
+    }
     const payload = typeof token === 'string' ? await this.#decodeIgnoringExpiry(token) : token
     const ttl =
       payload.exp === undefined
@@ -708,7 +900,19 @@ export class AuthX {
     await this.store.close?.()
   }
 
+  #pair(accessToken: string, refreshToken: string): TokenPair {
+    const pair: TokenPair = { accessToken, refreshToken, tokenType: 'bearer' }
+    if (this.config.csrfClaim) {
+      const access = this.getCsrfToken(accessToken)
+      const refresh = this.getCsrfToken(refreshToken)
+      if (access !== undefined && refresh !== undefined) pair.csrf = { access, refresh }
+    }
+    return pair
+  }
+
   #tokenCookies(type: 'access' | 'refresh', token: string, options: CookieCallOptions): string[] {
+    checkCallOptions(options, type === 'access' ? 'accessCookies' : 'refreshCookies', COOKIE_CHECKS)
+    if (typeof token !== 'string') throw new TypeError(`${type}Cookies: token must be a string`)
     const maxAge = options.maxAge === undefined ? undefined : durationSeconds(options.maxAge, 'maxAge')
     const csrf = this.decodeUnverified(token).payload.csrf
     return tokenCookies(this.config, type, token, typeof csrf === 'string' ? csrf : undefined, maxAge)
@@ -743,7 +947,8 @@ export class AuthX {
         ? new AccessTokenRequiredError(payload.type)
         : new RefreshTokenRequiredError(payload.type)
     }
-    await this.isRevoked(payload)
+    await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+    this.#verifiedTokens.set(payload, token)
     return payload
   }
 

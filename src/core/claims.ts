@@ -60,6 +60,11 @@ export interface TokenPair {
   accessToken: string
   refreshToken: string
   tokenType: 'bearer'
+  /**
+   * The double-submit CSRF values of both tokens (their `csrf` claims), present when cookies are
+   * a location and CSRF protection is on: what the page sends back in `X-CSRF-TOKEN`.
+   */
+  csrf?: { access: string; refresh: string }
 }
 
 /** Header fields a caller may not set: they choose keys or algorithms, or change semantics. */

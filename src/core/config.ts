@@ -51,6 +51,8 @@ export interface ResolvedConfig {
     readonly checkForm: boolean
     readonly accessFieldName: string
     readonly refreshFieldName: string
+    readonly accessCookiePath: string
+    readonly refreshCookiePath: string
   }
   readonly implicitRefresh: {
     readonly enabled: boolean
@@ -396,6 +398,8 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     'checkForm',
     'accessFieldName',
     'refreshFieldName',
+    'accessCookiePath',
+    'refreshCookiePath',
   ])
   const implicit = section(options.implicitRefresh, 'implicitRefresh', [
     'enabled',
@@ -469,6 +473,8 @@ export function resolveConfig(input: AuthXOptions | undefined): {
       checkForm: bool(csrf.checkForm, 'csrf.checkForm', false),
       accessFieldName: text(csrf.accessFieldName, 'csrf.accessFieldName', 'csrf_token'),
       refreshFieldName: text(csrf.refreshFieldName, 'csrf.refreshFieldName', 'csrf_token'),
+      accessCookiePath: text(csrf.accessCookiePath, 'csrf.accessCookiePath', '/', PATH_RE),
+      refreshCookiePath: text(csrf.refreshCookiePath, 'csrf.refreshCookiePath', '/', PATH_RE),
     },
     implicitRefresh: {
       enabled: bool(implicit.enabled, 'implicitRefresh.enabled', false),
@@ -504,9 +510,9 @@ function checkCookiePrefixes(config: ResolvedConfig): void {
   const { cookies, csrf } = config
   const named: [string, string, string][] = [
     ['cookies.accessName', cookies.accessName, cookies.accessPath],
-    ['csrf.accessCookieName', csrf.accessCookieName, cookies.accessPath],
+    ['csrf.accessCookieName', csrf.accessCookieName, csrf.accessCookiePath],
     ['cookies.refreshName', cookies.refreshName, cookies.refreshPath],
-    ['csrf.refreshCookieName', csrf.refreshCookieName, cookies.refreshPath],
+    ['csrf.refreshCookieName', csrf.refreshCookieName, csrf.refreshCookiePath],
   ]
   for (const [option, name, path] of named) {
     if (name.startsWith('__Host-') && (!cookies.secure || cookies.domain !== undefined || path !== '/')) {

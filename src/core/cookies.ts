@@ -51,15 +51,25 @@ export function serializeCookie(
   return `${cookie}; SameSite=${SAME_SITE[attrs.sameSite]}`
 }
 
-/** The names and path of one token kind's cookies. */
+/** The names and paths of one token kind's cookies. */
 export function cookieNames(
   config: ResolvedConfig,
   type: 'access' | 'refresh',
-): { token: string; csrf: string; path: string } {
+): { token: string; csrf: string; path: string; csrfPath: string } {
   const { cookies, csrf } = config
   return type === 'access'
-    ? { token: cookies.accessName, csrf: csrf.accessCookieName, path: cookies.accessPath }
-    : { token: cookies.refreshName, csrf: csrf.refreshCookieName, path: cookies.refreshPath }
+    ? {
+        token: cookies.accessName,
+        csrf: csrf.accessCookieName,
+        path: cookies.accessPath,
+        csrfPath: csrf.accessCookiePath,
+      }
+    : {
+        token: cookies.refreshName,
+        csrf: csrf.refreshCookieName,
+        path: cookies.refreshPath,
+        csrfPath: csrf.refreshCookiePath,
+      }
 }
 
 /**
@@ -87,8 +97,9 @@ export function tokenCookies(
   }
   const out = [serializeCookie(names.token, token, attrs, config.cookies.httpOnly)]
   if (config.csrf.inCookies && csrfValue !== undefined && csrfValue !== '') {
-    // Never HttpOnly: the page reads it to send the X-CSRF-TOKEN header.
-    out.push(serializeCookie(names.csrf, csrfValue, attrs, false))
+    // Never HttpOnly: the page reads it to send the X-CSRF-TOKEN header. Its own path, so the
+    // page can read the refresh value while the refresh cookie goes only to the refresh route.
+    out.push(serializeCookie(names.csrf, csrfValue, { ...attrs, path: names.csrfPath }, false))
   }
   return out
 }
@@ -112,7 +123,8 @@ export function clearCookies(config: ResolvedConfig, type: 'access' | 'refresh')
     maxAge: 0,
   }
   const out = [serializeCookie(names.token, '', attrs, config.cookies.httpOnly)]
-  if (config.csrf.inCookies) out.push(serializeCookie(names.csrf, '', attrs, false))
+  if (config.csrf.inCookies)
+    out.push(serializeCookie(names.csrf, '', { ...attrs, path: names.csrfPath }, false))
   return out
 }
 

@@ -101,6 +101,8 @@ const READERS: Record<string, readonly [path: string, convert: (name: string, va
   JWT_CSRF_METHODS: ['csrf.methods', asList],
   JWT_ACCESS_CSRF_COOKIE_NAME: ['csrf.accessCookieName', asText],
   JWT_REFRESH_CSRF_COOKIE_NAME: ['csrf.refreshCookieName', asText],
+  JWT_ACCESS_CSRF_COOKIE_PATH: ['csrf.accessCookiePath', asText],
+  JWT_REFRESH_CSRF_COOKIE_PATH: ['csrf.refreshCookiePath', asText],
   JWT_ACCESS_CSRF_HEADER_NAME: ['csrf.accessHeaderName', asText],
   JWT_REFRESH_CSRF_HEADER_NAME: ['csrf.refreshHeaderName', asText],
   JWT_CSRF_CHECK_FORM: ['csrf.checkForm', asBool],

@@ -51,6 +51,12 @@ export interface AuthXErrorJSON {
 }
 
 /**
+ * The brand every authx error carries, under a registry symbol: adapters recognise authx errors
+ * by it, so an ESM core with a CJS adapter (or two copies of authx) still map each other's errors.
+ */
+export const AUTHX_ERROR_BRAND: unique symbol = Symbol.for('authx.error') as never
+
+/**
  * Base class of every authx error.
  *
  * @example
@@ -63,6 +69,8 @@ export class AuthXError extends Error {
   readonly code: AuthXErrorCode
   /** HTTP status an adapter answers with. */
   readonly status: number
+  /** See {@link AUTHX_ERROR_BRAND}. */
+  readonly [AUTHX_ERROR_BRAND] = true
 
   constructor(code: AuthXErrorCode, status: number, message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -199,7 +207,12 @@ export class TokenTypeError extends AuthXError {
   readonly received: string
 
   constructor(expected: 'access' | 'refresh', received: string, options?: { cause?: unknown }) {
-    super('ERR_WRONG_TOKEN_TYPE', 401, `An ${expected} token is required`, options)
+    super(
+      'ERR_WRONG_TOKEN_TYPE',
+      401,
+      `${expected === 'access' ? 'An access' : 'A refresh'} token is required`,
+      options,
+    )
     this.expected = expected
     this.received = received
   }

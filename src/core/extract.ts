@@ -54,8 +54,9 @@ export function failedLocation(error: unknown): TokenLocation | undefined {
 }
 const SCHEME_RE = /^([^\s]+) +([^\s]+)$/
 
-function malformedHeader(name: string): InvalidTokenError {
-  return new InvalidTokenError('malformed', `${name} header must be '<scheme> <token>'`)
+function malformedHeader(name: string, type: string): InvalidTokenError {
+  const expected = type === '' ? 'the token alone' : `'${type} <token>'`
+  return new InvalidTokenError('malformed', `${name} header must be ${expected}`)
 }
 
 /** Reads the header location: `undefined` when the header is absent. */
@@ -63,14 +64,14 @@ function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | undefin
   const { name, type } = config.header
   const value = req.header(name)
   if (value === undefined || value === null) return undefined
-  if (typeof value !== 'string') throw malformedHeader(name)
+  if (typeof value !== 'string') throw malformedHeader(name, type)
   if (type === '') {
-    if (value.trim() === '' || /\s/.test(value)) throw malformedHeader(name)
+    if (value.trim() === '' || /\s/.test(value)) throw malformedHeader(name, type)
     return value
   }
   const match = SCHEME_RE.exec(value.trim())
   // Scheme names are case-insensitive (RFC 7235); exactly one token after it.
-  if (match === null || match[1]!.toLowerCase() !== type.toLowerCase()) throw malformedHeader(name)
+  if (match === null || match[1]!.toLowerCase() !== type.toLowerCase()) throw malformedHeader(name, type)
   return match[2]!
 }
 

@@ -105,6 +105,16 @@ export interface CsrfOptions {
   accessFieldName?: string | undefined
   /** Default `'csrf_token'`. */
   refreshFieldName?: string | undefined
+  /**
+   * `Path` of the access CSRF cookie. Default `'/'`: the page can read it wherever it is, while
+   * the access cookie itself may be narrower.
+   */
+  accessCookiePath?: string | undefined
+  /**
+   * `Path` of the refresh CSRF cookie. Default `'/'`: the page reads it to call the refresh and
+   * logout routes, while the refresh cookie itself goes only to `cookies.refreshPath`.
+   */
+  refreshCookiePath?: string | undefined
 }
 
 /** Implicit refresh of access cookies close to expiry. */

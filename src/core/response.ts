@@ -2,14 +2,26 @@
  * How an error becomes an HTTP answer (SPEC section 5): the same for every adapter.
  * @module
  */
-import { AuthXError, type AuthXErrorJSON, RateLimitError, StoreUnavailableError } from './errors.js'
+import { AUTHX_ERROR_BRAND, type AuthXError, type AuthXErrorJSON } from './errors.js'
+import { emitWarning } from './runtime.js'
 
 /** Status, headers and JSON body of an error answer. */
-export interface ErrorResponseParts {
+export interface ErrorResponseParts<Body = AuthXErrorJSON> {
   status: number
   headers: Record<string, string>
-  body: AuthXErrorJSON
+  body: Body
 }
+
+/**
+ * Reshapes the JSON body of error answers (an adapter's `errorBody` option), as flask-jwt-extended's
+ * loaders and Python AuthX's `handle_errors` do. Status and headers stay authx's.
+ *
+ * @example
+ * ```ts
+ * const errorBody: ErrorBodyFormatter = (err) => ({ error: { code: err.code, detail: err.message } })
+ * ```
+ */
+export type ErrorBodyFormatter = (error: AuthXError) => unknown
 
 /**
  * The response for an `AuthXError`: status, `{ code, message, ... }`, `Cache-Control: no-store`,
@@ -21,17 +33,42 @@ export interface ErrorResponseParts {
  * res.status(status).set(headers).json(body)
  * ```
  */
-export function errorResponse(error: AuthXError): ErrorResponseParts {
+export function errorResponse(error: AuthXError): ErrorResponseParts
+export function errorResponse(
+  error: AuthXError,
+  errorBody: ErrorBodyFormatter | undefined,
+): ErrorResponseParts<unknown>
+export function errorResponse(
+  error: AuthXError,
+  errorBody?: ErrorBodyFormatter,
+): ErrorResponseParts<unknown> {
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
     'cache-control': 'no-store',
   }
   const www = error.wwwAuthenticate
   if (www !== undefined) headers['www-authenticate'] = www
-  if (error instanceof StoreUnavailableError || error instanceof RateLimitError) {
-    headers['retry-after'] = String(error.retryAfter)
+  const retryAfter = (error as { retryAfter?: unknown }).retryAfter
+  if ((error.status === 503 || error.status === 429) && typeof retryAfter === 'number') {
+    headers['retry-after'] = String(retryAfter)
   }
-  return { status: error.status, headers, body: error.toJSON() }
+  return { status: error.status, headers, body: formatBody(error, errorBody) }
+}
+
+function formatBody(error: AuthXError, errorBody: ErrorBodyFormatter | undefined): unknown {
+  const standard: AuthXErrorJSON = error.toJSON()
+  if (errorBody === undefined) return standard
+  try {
+    const body = errorBody(error)
+    if (body !== undefined) return body
+  } catch (err) {
+    // A formatter bug must not turn a 401 into a 500, nor hide the answer: the standard body goes.
+    emitWarning(
+      `authx: errorBody threw (${err instanceof Error ? err.message : String(err)}); sent the standard body`,
+      'AUTHX_ERROR_BODY',
+    )
+  }
+  return standard
 }
 
 /**
@@ -42,8 +79,8 @@ export function errorResponse(error: AuthXError): ErrorResponseParts {
  * return errorToResponse(err)
  * ```
  */
-export function errorToResponse(error: AuthXError): Response {
-  const { status, headers, body } = errorResponse(error)
+export function errorToResponse(error: AuthXError, errorBody?: ErrorBodyFormatter): Response {
+  const { status, headers, body } = errorResponse(error, errorBody)
   return new Response(JSON.stringify(body), { status, headers })
 }
 
@@ -56,5 +93,9 @@ export function errorToResponse(error: AuthXError): Response {
  * ```
  */
 export function isAuthXError(value: unknown): value is AuthXError {
-  return value instanceof AuthXError
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[AUTHX_ERROR_BRAND] === true
+  )
 }

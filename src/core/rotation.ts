@@ -25,10 +25,23 @@ export interface RotationContext {
   readonly events: Emitter
   /** Lifetime of a consumption entry for a token without `exp`, in seconds. */
   readonly longestLifetime: number
-  verifyRefresh(token: string): Promise<TokenPayload>
   create(spec: TokenSpec): Promise<string>
   revokeFamily(fid: string): Promise<void>
   jtiOf(token: string): string
+}
+
+/**
+ * The family of a refresh token. Tokens minted without `fid` (by Python AuthX sharing the
+ * secret) get one derived from their issuer and `jti`, so a reuse revokes exactly the tokens the
+ * first use minted (RFC 9700 section 4.14.2), never a new random family.
+ *
+ * @example
+ * ```ts
+ * familyOf(payload) // payload.fid, or 'jti:<iss>:<jti>'
+ * ```
+ */
+export function familyOf(payload: TokenPayload): string {
+  return payload.fid ?? `jti:${encodeURIComponent(payload.iss ?? '')}:${payload.jti}`
 }
 
 /**
@@ -45,22 +58,23 @@ export function audienceOf(payload: TokenPayload): string | string[] | undefined
 }
 
 /**
- * Exchanges a refresh token for new tokens: verify, check what will be minted, consume the token
- * atomically (`setIfAbsent`), then mint. A consumed token presented again revokes its family.
+ * Exchanges a verified refresh token for new tokens: check what will be minted, consume the
+ * token atomically (`setIfAbsent`), then mint. A consumed token presented again revokes its
+ * family.
  *
  * @example
  * ```ts
- * const pair = await rotate(context, refreshToken, {})
+ * const pair = await rotate(context, payload, refreshToken, {})
  * ```
  */
 export async function rotate(
   ctx: RotationContext,
+  payload: TokenPayload,
   refreshToken: string,
   options: RefreshOptions,
 ): Promise<TokenPair> {
   const { config, store, events } = ctx
-  const payload = await ctx.verifyRefresh(refreshToken)
-  const fid = payload.fid ?? crypto.randomUUID()
+  const fid = familyOf(payload)
   const spec = {
     uid: payload.sub,
     data: options.data ?? { ...payload.extra },
