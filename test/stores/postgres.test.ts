@@ -13,6 +13,7 @@ import {
   AuthX,
   AuthXError,
   type AuthXStore,
+  ConfigError,
   errorToResponse,
   RevokedTokenError,
   StoreUnavailableError,
@@ -324,6 +325,27 @@ describe('security: PostgresStore table names and options', () => {
       expect(() => new PostgresStore({ connectionString: PG_URL, timeoutMs })).toThrow(TypeError)
     }
     expect(pool.query).not.toHaveBeenCalled()
+  })
+
+  it('refuses an unknown option name with a ConfigError naming it, before any query', () => {
+    const pool = { query: vi.fn(), end: vi.fn() }
+    for (const [name, options] of [
+      ['tabel', { pool, tabel: 'authx_store' }],
+      ['timeout', { connectionString: PG_URL, timeout: 100 }],
+      ['sweep', { pool, sweep: false }],
+    ] as const) {
+      let error: unknown
+      try {
+        new PostgresStore(options as never)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect(error).toMatchObject({ code: 'ERR_CONFIG', status: 500 })
+      expect((error as Error).message).toContain(name)
+    }
+    expect(pool.query).not.toHaveBeenCalled()
+    expect(() => new PostgresStore({ pool, table: 't', timeoutMs: 100, clock: Date.now })).not.toThrow()
   })
 })
 
