@@ -1,18 +1,22 @@
 /**
- * SqliteStore (issue 4): the conformance suite on a temporary file (once with `path`, once with
- * an open better-sqlite3 database), then what is particular to SQLite: WAL, durability across
- * reopening and across processes, sweeping, table names, closing, lock contention, and a store
- * answering garbage.
+ * SqliteStore (issues 4 and 8): the conformance suite on a temporary file, for each driver this
+ * runtime has (better-sqlite3 always, `node:sqlite` from Node 22.5), once with `path` and once
+ * with an open database; then what is particular to SQLite: choosing the driver, WAL, durability
+ * across reopening and across processes, sweeping outside the calls, table names and options,
+ * closing, lock contention, and a store answering garbage.
  */
+import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Sqlite from 'better-sqlite3'
-import { afterAll, describe, expect, it } from 'vitest'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import {
   AuthX,
   type AuthXStore,
+  ConfigError,
   errorToResponse,
   RevokedTokenError,
   StoreUnavailableError,
@@ -20,7 +24,9 @@ import {
 import { SqliteStore } from '../../src/stores/sqlite.js'
 import { runStoreConformance, SECRET } from './conformance.js'
 import { expectOneRefreshWins, runChild } from './processes.js'
+import { DatabaseSync, defaultDriver, drivers, nodeSqliteExpected } from './sqlite-drivers.js'
 
+const root = fileURLToPath(new URL('../..', import.meta.url))
 const base = join(tmpdir(), `authx-sqlite-${process.pid}-${randomUUID()}`)
 const files: string[] = []
 /** The file the tests share (each with its own table). */
@@ -68,70 +74,187 @@ async function statusOf(auth: AuthX, token: string): Promise<number> {
   }
 }
 
-runStoreConformance(
-  'SqliteStore (path)',
-  async () => undefined,
-  async () => ({ make: async () => new SqliteStore({ path: shared, table: table('conf_path') }) }),
-)
+/** What a synchronous call threw. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a throw')
+}
 
-runStoreConformance(
-  'SqliteStore (database)',
-  async () => undefined,
-  async () => {
-    const db = new Sqlite(shared)
-    return {
-      make: async () => new SqliteStore({ database: db, table: table('conf_db') }),
-      // Runs after every store of the suite was closed: the database they were given stays open.
-      cleanup: async () => {
-        const open = db.open
-        const works = open && db.prepare('SELECT 1').pluck().get() === 1
-        if (open) db.close()
-        if (!works) throw new Error('SqliteStore.close() closed a database it was given')
-      },
-    }
-  },
-)
+describe('SqliteStore: choosing the driver', () => {
+  it(`finds node:sqlite on this Node (${process.versions.node}) exactly when it must have it`, () => {
+    // Only Node 22.5 to 22.12 and 23.0 to 23.3 have it behind a flag; the matrix runs none of them.
+    expect(DatabaseSync !== undefined).toBe(nodeSqliteExpected())
+    expect(nodeSqliteExpected('20.19.0')).toBe(false)
+    expect(nodeSqliteExpected('22.12.0')).toBe(false)
+    expect(nodeSqliteExpected('22.13.0')).toBe(true)
+    expect(nodeSqliteExpected('24.0.0')).toBe(true)
+  })
 
-describe('SqliteStore: WAL and durability', () => {
-  it('puts the file it opens in WAL mode', async () => {
-    const path = tempFile('wal-path')
-    const store = new SqliteStore({ path })
-    const other = new Sqlite(path, { readonly: true })
-    expect(other.pragma('journal_mode', { simple: true })).toBe('wal')
-    other.close()
+  it('opens a path with node:sqlite where the runtime has it, else with better-sqlite3', async () => {
+    const store = new SqliteStore({ path: shared, table: table('auto') })
+    expect(store.driver).toBe(defaultDriver)
     await store.close()
   })
 
-  it('puts a database it is given in WAL mode', async () => {
-    const db = new Sqlite(tempFile('wal-db'))
-    expect(db.pragma('journal_mode', { simple: true })).toBe('delete')
-    const store = new SqliteStore({ database: db })
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal')
-    await store.close()
-    db.close()
-  })
-
-  it('answers reads while another connection holds the write lock (WAL readers are not blocked)', async () => {
-    const name = table('wal_read')
-    const store = new SqliteStore({ path: shared, table: name })
-    await store.set('k', 'v', 60)
-    const other = new Sqlite(shared)
-    other.exec('BEGIN EXCLUSIVE')
-    other
-      .prepare(`INSERT INTO ${name} (key, value, expires_at) VALUES ('x', 'uncommitted', ?)`)
-      .run(Date.now() + 60_000)
-    try {
-      expect(await store.get(['k', 'x'])).toEqual(['v', null])
-    } finally {
-      other.exec('ROLLBACK')
-      other.close()
+  it('opens a path with the driver asked for', async () => {
+    for (const { name } of drivers) {
+      const store = new SqliteStore({ path: shared, table: table('asked'), driver: name })
+      expect(store.driver).toBe(name)
+      await store.set('k', name, 60)
+      expect(await store.get(['k'])).toEqual([name])
       await store.close()
     }
   })
 
+  it('tells which driver a given database belongs to', async () => {
+    for (const driver of drivers) {
+      const connection = driver.open(shared)
+      const store = new SqliteStore({ database: connection.database, table: table('given_driver') })
+      expect(store.driver).toBe(driver.name)
+      await store.close()
+      connection.close()
+    }
+  })
+
+  it.skipIf(DatabaseSync !== undefined)(
+    'refuses driver node:sqlite with a ConfigError where the runtime lacks it',
+    () => {
+      const err = thrown(() => new SqliteStore({ path: shared, driver: 'node:sqlite' }))
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as ConfigError).code).toBe('ERR_CONFIG')
+    },
+  )
+
+  it('loads better-sqlite3 only where node:sqlite is missing: the store works without it installed on Node 22.5+', async () => {
+    // The store and the core bundled into a folder from which better-sqlite3 cannot be resolved.
+    const dir = mkdtempSync(join(tmpdir(), 'authx-sqlite-lazy-'))
+    try {
+      const entry = join(dir, 'entry.ts')
+      writeFileSync(
+        entry,
+        `import { AuthX } from 'authx'
+import { SqliteStore } from ${JSON.stringify(join(root, 'src/stores/sqlite.ts'))}
+let out
+try {
+  const store = new SqliteStore({ path: ${JSON.stringify(join(dir, 'lazy.db'))} })
+  const auth = new AuthX({ secretKey: ${JSON.stringify(SECRET)}, store })
+  const token = await auth.createAccessToken({ uid: 'lazy' })
+  await auth.revokeToken(token)
+  const revoked = await auth.verifyToken(token).then(() => false, (err) => err.code === 'ERR_TOKEN_REVOKED')
+  await auth.close()
+  out = { ok: true, driver: store.driver, revoked }
+} catch (err) {
+  out = { ok: false, code: err.code, message: err.message }
+}
+console.log(JSON.stringify(out))
+`,
+      )
+      const outfile = join(dir, 'bundle.mjs')
+      await build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        outfile,
+        alias: { authx: join(root, 'src/index.ts') },
+        external: ['better-sqlite3'],
+        logLevel: 'silent',
+      })
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, [outfile], { cwd: dir, timeout: 30_000 }, (err, out, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(out),
+        )
+      })
+      const result = JSON.parse(stdout.trim().split('\n').pop() as string)
+      if (DatabaseSync !== undefined) {
+        expect(result).toEqual({ ok: true, driver: 'node:sqlite', revoked: true })
+      } else {
+        // Node 20: the store needs better-sqlite3 and says so, as a ConfigError.
+        expect(result).toMatchObject({ ok: false, code: 'ERR_CONFIG' })
+        expect(result.message).toContain('better-sqlite3')
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
+for (const driver of drivers) {
+  runStoreConformance(
+    `SqliteStore (path, ${driver.name})`,
+    async () => undefined,
+    async () => ({
+      make: async () => new SqliteStore({ path: shared, table: table('conf_path'), driver: driver.name }),
+    }),
+  )
+
+  runStoreConformance(
+    `SqliteStore (database, ${driver.name})`,
+    async () => undefined,
+    async () => {
+      const connection = driver.open(shared)
+      return {
+        make: async () => new SqliteStore({ database: connection.database, table: table('conf_db') }),
+        // Runs after every store of the suite was closed: the database they were given stays open.
+        cleanup: async () => {
+          const open = connection.isOpen()
+          const works = open && connection.value('SELECT 1') === 1
+          if (open) connection.close()
+          if (!works) throw new Error('SqliteStore.close() closed a database it was given')
+        },
+      }
+    },
+  )
+}
+
+describe.each(drivers)('SqliteStore on $name: WAL, durability and sweeping', (driver) => {
+  const store = (options: { path?: string; table?: string; busyTimeoutMs?: number; clock?: () => number }) =>
+    new SqliteStore({ path: shared, ...options, driver: driver.name })
+
+  it('puts the file it opens in WAL mode', async () => {
+    const path = tempFile(`wal-path-${driver.name.replace(':', '-')}`)
+    const opened = store({ path })
+    const other = driver.open(path)
+    expect(other.journalMode()).toBe('wal')
+    other.close()
+    await opened.close()
+  })
+
+  it('puts a database it is given in WAL mode', async () => {
+    const connection = driver.open(tempFile(`wal-db-${driver.name.replace(':', '-')}`))
+    expect(connection.journalMode()).toBe('delete')
+    const given = new SqliteStore({ database: connection.database })
+    expect(connection.journalMode()).toBe('wal')
+    await given.close()
+    connection.close()
+  })
+
+  it('answers reads while another connection holds the write lock (WAL readers are not blocked)', async () => {
+    const name = table('wal_read')
+    const opened = store({ table: name })
+    await opened.set('k', 'v', 60)
+    const other = driver.open(shared)
+    other.exec('BEGIN EXCLUSIVE')
+    other.exec(
+      `INSERT INTO ${name} (key, value, expires_at) VALUES ('x', 'uncommitted', ${Date.now() + 60_000})`,
+    )
+    try {
+      expect(await opened.get(['k', 'x'])).toEqual(['v', null])
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+      await opened.close()
+    }
+  })
+
   it('keeps its rows when the file is closed and opened again', async () => {
-    const path = tempFile('reopen')
-    const first = new SqliteStore({ path })
+    const path = tempFile(`reopen-${driver.name.replace(':', '-')}`)
+    const first = store({ path })
     const auth = new AuthX({ secretKey: SECRET, store: first })
     const pair = await auth.createTokenPair({ uid: 'reopen-user' })
     await auth.revokeToken(pair.accessToken)
@@ -140,37 +263,117 @@ describe('SqliteStore: WAL and durability', () => {
     // SQLite removes the WAL file when the last connection closes: the store closed its file.
     expect(existsSync(`${path}-wal`)).toBe(false)
 
-    const second = new SqliteStore({ path })
-    expect(await second.get(['plain'])).toEqual(['value'])
-    const restarted = new AuthX({ secretKey: SECRET, store: second })
-    await expect(restarted.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
-    await expect(restarted.verifyToken(pair.refreshToken, { type: 'refresh' })).resolves.toMatchObject({
-      sub: 'reopen-user',
-    })
-    await restarted.close()
+    // Opened again with each driver: both read the same file.
+    for (const { name } of drivers) {
+      const second = new SqliteStore({ path, driver: name })
+      expect(await second.get(['plain'])).toEqual(['value'])
+      const restarted = new AuthX({ secretKey: SECRET, store: second })
+      await expect(restarted.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
+      await expect(restarted.verifyToken(pair.refreshToken, { type: 'refresh' })).resolves.toMatchObject({
+        sub: 'reopen-user',
+      })
+      await restarted.close()
+    }
   })
 
-  it('sweeps expired rows from the table as writes happen', async () => {
+  it('sweeps expired rows after writes, outside the calls, in batches', async () => {
     const name = table('sweep')
-    const store = new SqliteStore({ path: shared, table: name })
-    const reader = new Sqlite(shared, { readonly: true })
-    const rows = () => reader.prepare(`SELECT count(*) FROM ${name}`).pluck().get() as number
-    // More writes than the store's sweep interval (1000), all with a 1 s time to live.
-    for (let i = 0; i < 1500; i++) await store.set(`short:${i}`, 'v', 1)
+    const opened = store({ table: name })
+    const reader = driver.open(shared)
+    const rows = () => Number(reader.value(`SELECT count(*) FROM ${name}`))
+    // More writes than the store's sweep interval (1000), all with a 1 s time to live. The calls
+    // only await microtasks, so the sweep scheduled at the 1000th write cannot run in between.
+    for (let i = 0; i < 1500; i++) await opened.set(`short:${i}`, 'v', 1)
     expect(rows()).toBe(1500)
     await sleep(1100)
-    let writes = 0
-    while (rows() > writes && writes < 5000) {
-      await store.set(`long:${writes}`, 'v', 60)
-      writes += 1
-    }
-    // Only the rows written after the wait are left: the expired ones were deleted, not just hidden.
-    expect(rows()).toBe(writes)
-    expect(writes).toBeLessThan(5000)
+    for (let i = 0; i < 1000; i++) await opened.set(`long:${i}`, 'v', 60)
+    expect(rows()).toBe(2500)
+    // The sweep then runs on its own, in two batches (1000 rows at most each): only the rows
+    // written after the wait are left, the expired ones deleted, not just hidden.
+    await vi.waitFor(() => expect(rows()).toBe(1000), { timeout: 5000, interval: 20 })
     reader.close()
-    await store.close()
+    await opened.close()
+  })
+
+  it('indexes expires_at, so a sweep does not read the whole table, also on a table made without the index', async () => {
+    const name = table('indexed')
+    // A table as an earlier version of the store created it: no index.
+    const before = driver.open(shared)
+    before.exec(
+      `CREATE TABLE ${name} (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+    )
+    before.close()
+    const opened = store({ table: name })
+    // A new connection: EXPLAIN does not reload a schema another connection changed.
+    const other = driver.open(shared)
+    const plan = other
+      .all(`EXPLAIN QUERY PLAN SELECT rowid FROM ${name} WHERE expires_at <= ? LIMIT 1000`, Date.now())
+      .map((row) => String(row.detail))
+      .join('\n')
+    expect(plan).toMatch(new RegExp(`USING (COVERING )?INDEX ${name}_expires_at`))
+    other.close()
+    await opened.close()
   })
 })
+
+describe.each(drivers)(
+  'security: SqliteStore on $name never reports a committed write as failed',
+  (driver) => {
+    // Another process takes the write lock the moment the store reads the clock after its write
+    // committed. A sweep inside the call (as before issue 8) then failed with SQLITE_BUSY and the
+    // call rejected, though its write had committed: a refresh token consumed, yet a 503 answered.
+    for (const method of ['set', 'setIfAbsent'] as const) {
+      it(`${method} resolves with the committed result when the sweep after it meets another process's lock`, async () => {
+        const name = table(`busy_${method}`)
+        const other = driver.open(shared)
+        let watched: string | undefined
+        let locked = false
+        let lockedBySweep = false
+        const clock = () => {
+          if (
+            watched !== undefined &&
+            !locked &&
+            Number(other.value(`SELECT count(*) FROM ${name} WHERE key = ?`, watched)) === 1
+          ) {
+            other.exec('BEGIN IMMEDIATE')
+            locked = true
+          }
+          return Date.now()
+        }
+        const opened = new SqliteStore({
+          path: shared,
+          table: name,
+          driver: driver.name,
+          busyTimeoutMs: 50,
+          clock,
+        })
+        try {
+          // Past the sweep interval (1000 writes), each write watched.
+          for (let i = 0; i < 1001; i++) {
+            watched = `k${i}`
+            if (method === 'set') await expect(opened.set(watched, 'v', 60)).resolves.toBeUndefined()
+            else await expect(opened.setIfAbsent(watched, 'v', 60)).resolves.toBe(true)
+            if (locked) {
+              other.exec('ROLLBACK')
+              locked = false
+            }
+          }
+          // The sweep runs after the calls returned; it meets the lock, and gives up quietly.
+          await vi.waitFor(() => expect(locked).toBe(true), { timeout: 2000, interval: 5 })
+          lockedBySweep = locked
+        } finally {
+          if (locked) other.exec('ROLLBACK')
+          watched = undefined
+        }
+        expect(lockedBySweep).toBe(true)
+        expect(await opened.get(['k0', 'k1000'])).toEqual(['v', 'v'])
+        expect(await opened.setIfAbsent('k1000', 'again', 60)).toBe(false)
+        other.close()
+        await opened.close()
+      })
+    }
+  },
+)
 
 describe('SqliteStore: construction', () => {
   it('rejects table names that are not plain SQL identifiers, before touching the file', () => {
@@ -201,18 +404,56 @@ describe('SqliteStore: construction', () => {
   })
 
   it('needs exactly one of path and database', () => {
-    const db = new Sqlite(':memory:')
+    const connection = drivers[0]!.open(':memory:')
     expect(() => new SqliteStore({})).toThrow(TypeError)
     expect(() => new SqliteStore(undefined as never)).toThrow(TypeError)
-    expect(() => new SqliteStore({ path: shared, database: db })).toThrow(TypeError)
-    db.close()
+    expect(() => new SqliteStore({ path: shared, database: connection.database })).toThrow(TypeError)
+    connection.close()
+  })
+
+  it('rejects an unknown option name with a ConfigError naming it, before touching the file', () => {
+    const path = tempFile('typo')
+    for (const options of [
+      { path, typo: 1 },
+      { path, busyTimeout: 50 },
+      { path, table: 't', Table: 'u' },
+    ]) {
+      const err = thrown(() => new SqliteStore(options as never))
+      expect(err).toBeInstanceOf(ConfigError)
+      expect((err as ConfigError).code).toBe('ERR_CONFIG')
+      expect((err as ConfigError).status).toBe(500)
+      const name = Object.keys(options).find((key) => !['path', 'table'].includes(key)) as string
+      expect((err as ConfigError).message).toContain(name)
+    }
+    expect(existsSync(path)).toBe(false)
+  })
+
+  it('rejects bad option values with a TypeError, before touching the file', () => {
+    const path = tempFile('values')
+    const connection = drivers[0]!.open(':memory:')
+    for (const options of [
+      { path: '' },
+      { path: 42 },
+      { database: {} },
+      { database: 'file.db' },
+      { path, driver: 'sqlite3' },
+      { database: connection.database, driver: 'better-sqlite3' },
+      { path, busyTimeoutMs: -1 },
+      { path, busyTimeoutMs: Number.NaN },
+      { path, busyTimeoutMs: '200' },
+      { path, clock: 5 },
+    ]) {
+      expect(() => new SqliteStore(options as never), JSON.stringify(options)).toThrow(TypeError)
+    }
+    expect(existsSync(path)).toBe(false)
+    connection.close()
   })
 })
 
-describe('SqliteStore: closing', () => {
+describe.each(drivers)('SqliteStore on $name: closing', (driver) => {
   it('may be closed twice, and closes the file it opened', async () => {
-    const path = tempFile('close-twice')
-    const store = new SqliteStore({ path })
+    const path = tempFile(`close-twice-${driver.name.replace(':', '-')}`)
+    const store = new SqliteStore({ path, driver: driver.name })
     await store.set('k', 'v', 60)
     expect(existsSync(`${path}-wal`)).toBe(true)
     await store.close()
@@ -221,21 +462,28 @@ describe('SqliteStore: closing', () => {
   })
 
   it('leaves a database it was given open, also when closed twice', async () => {
-    const db = new Sqlite(shared)
-    const store = new SqliteStore({ database: db, table: table('given') })
+    const connection = driver.open(shared)
+    const store = new SqliteStore({ database: connection.database, table: table('given') })
     await store.set('k', 'v', 60)
     await store.close()
     await store.close()
-    expect(db.open).toBe(true)
-    expect(db.prepare('SELECT 1').pluck().get()).toBe(1)
-    db.close()
+    expect(connection.isOpen()).toBe(true)
+    expect(connection.value('SELECT 1')).toBe(1)
+    connection.close()
+  })
+
+  it('cancels a pending sweep when closed', async () => {
+    const store = new SqliteStore({ path: shared, table: table('close_sweep'), driver: driver.name })
+    for (let i = 0; i < 1000; i++) await store.set(`k${i}`, 'v', 60)
+    await store.close() // a sweep was scheduled by the 1000th write: it must not run on a closed file
+    await sleep(20)
   })
 
   it('rejects every call once closed, whether it owned the file or was given a database', async () => {
-    const db = new Sqlite(shared)
+    const connection = driver.open(shared)
     const stores = [
-      new SqliteStore({ path: shared, table: table('closed') }),
-      new SqliteStore({ database: db, table: table('closed') }),
+      new SqliteStore({ path: shared, table: table('closed'), driver: driver.name }),
+      new SqliteStore({ database: connection.database, table: table('closed') }),
     ]
     for (const store of stores) {
       await store.set('k', 'v', 60)
@@ -245,11 +493,11 @@ describe('SqliteStore: closing', () => {
       await expect(store.setIfAbsent('n', 'v', 60)).rejects.toThrow()
       await expect(store.delete('k')).rejects.toThrow()
     }
-    db.close()
+    connection.close()
   })
 
   it('makes AuthX answer 503 for a closed store, never accepting the token', async () => {
-    const store = new SqliteStore({ path: shared, table: table('closed_auth') })
+    const store = new SqliteStore({ path: shared, table: table('closed_auth'), driver: driver.name })
     const auth = new AuthX({ secretKey: SECRET, store })
     const pair = await auth.createTokenPair({ uid: 'closed-user' })
     expect(await statusOf(auth, pair.accessToken)).toBe(200)
@@ -260,33 +508,36 @@ describe('SqliteStore: closing', () => {
   })
 })
 
-describe('security: SqliteStore under lock contention (fail closed, then recover)', () => {
-  it('rejects a revocation with StoreUnavailableError while another process holds the write lock, and accepts it afterwards', async () => {
-    const name = table('locked')
-    const store = new SqliteStore({ path: shared, table: name, busyTimeoutMs: 50 })
-    const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 500 } })
-    const pair = await auth.createTokenPair({ uid: 'locked-user' })
-    await auth.verifyToken(pair.accessToken) // creates the statements before the lock is taken
+describe.each(drivers)(
+  'security: SqliteStore on $name under lock contention (fail closed, then recover)',
+  (driver) => {
+    it('rejects a revocation with StoreUnavailableError while another process holds the write lock, and accepts it afterwards', async () => {
+      const name = table('locked')
+      const store = new SqliteStore({ path: shared, table: name, busyTimeoutMs: 50, driver: driver.name })
+      const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 500 } })
+      const pair = await auth.createTokenPair({ uid: 'locked-user' })
+      await auth.verifyToken(pair.accessToken)
 
-    const other = new Sqlite(shared)
-    other.exec('BEGIN IMMEDIATE')
-    try {
-      await expect(auth.revokeToken(pair.accessToken)).rejects.toBeInstanceOf(StoreUnavailableError)
-      await expect(auth.refresh(pair.refreshToken)).rejects.toBeInstanceOf(StoreUnavailableError)
-      // Reads still answer (WAL), and the failed revocation left nothing behind to trust.
-      await expect(auth.verifyToken(pair.accessToken)).resolves.toMatchObject({ sub: 'locked-user' })
-    } finally {
-      other.exec('COMMIT')
-      other.close()
-    }
+      const other = driver.open(shared)
+      other.exec('BEGIN IMMEDIATE')
+      try {
+        await expect(auth.revokeToken(pair.accessToken)).rejects.toBeInstanceOf(StoreUnavailableError)
+        await expect(auth.refresh(pair.refreshToken)).rejects.toBeInstanceOf(StoreUnavailableError)
+        // Reads still answer (WAL), and the failed revocation left nothing behind to trust.
+        await expect(auth.verifyToken(pair.accessToken)).resolves.toMatchObject({ sub: 'locked-user' })
+      } finally {
+        other.exec('COMMIT')
+        other.close()
+      }
 
-    await auth.revokeToken(pair.accessToken)
-    await expect(auth.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
-    // The refresh that failed consumed nothing: the token still rotates once.
-    await expect(auth.refresh(pair.refreshToken)).resolves.toMatchObject({ tokenType: 'bearer' })
-    await auth.close()
-  })
-})
+      await auth.revokeToken(pair.accessToken)
+      await expect(auth.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
+      // The refresh that failed consumed nothing: the token still rotates once.
+      await expect(auth.refresh(pair.refreshToken)).resolves.toMatchObject({ tokenType: 'bearer' })
+      await auth.close()
+    })
+  },
+)
 
 /** Wraps a real store and replaces some answers with garbage. */
 class GarbageStore implements AuthXStore {
@@ -429,13 +680,16 @@ describe('SqliteStore across processes (same file)', () => {
     })
   }, 60_000)
 
-  it('of 50 simultaneous refreshes of one token, 4 in child processes and 46 here, exactly one succeeds', async () => {
-    const store = new SqliteStore({ path, busyTimeoutMs: 2000 })
-    const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 5000 } })
-    const { refreshToken } = await auth.createTokenPair({ uid: 'cross-rotation' })
-    await expectOneRefreshWins(spec, auth, refreshToken, SECRET)
-    await auth.close()
-  }, 60_000)
+  // The children open the file with the driver their Node picks; this process with each driver.
+  for (const { name } of drivers) {
+    it(`of 50 simultaneous refreshes of one token, 4 in child processes and 46 here on ${name}, exactly one succeeds`, async () => {
+      const store = new SqliteStore({ path, busyTimeoutMs: 2000, driver: name })
+      const auth = new AuthX({ secretKey: SECRET, store, revocation: { timeoutMs: 5000 } })
+      const { refreshToken } = await auth.createTokenPair({ uid: 'cross-rotation' })
+      await expectOneRefreshWins(spec, auth, refreshToken, SECRET)
+      await auth.close()
+    }, 60_000)
+  }
 
   it('keeps a revocation made in one process for a new process, and a token never revoked still verifies there', async () => {
     const auth = new AuthX({ secretKey: SECRET })
