@@ -11,7 +11,13 @@
  * ```
  * @module
  */
-export type { AuthXAdapter } from './core/adapter.js'
+export {
+  type AdapterOptions,
+  type AuthXAdapter,
+  adapterOptions,
+  guardMisuse,
+  routeOrFactory,
+} from './core/adapter.js'
 export type { Algorithm } from './core/algorithms.js'
 export {
   type AuthenticateOptions,
@@ -23,6 +29,7 @@ export {
   type UnverifiedToken,
   type VerifyTokenOptions,
 } from './core/authx.js'
+export { scopeArguments } from './core/call-options.js'
 export type {
   CreateAccessTokenOptions,
   CreateRefreshTokenOptions,
@@ -82,8 +89,24 @@ export {
   parsedRequestView,
   type RequestLike,
 } from './core/request.js'
-export { type ErrorResponseParts, errorResponse, errorToResponse, isAuthXError } from './core/response.js'
+export {
+  type ErrorBodyFormatter,
+  type ErrorResponseParts,
+  errorResponse,
+  errorToResponse,
+  isAuthXError,
+} from './core/response.js'
 export type { RefreshOptions } from './core/rotation.js'
+export {
+  type FromPayload,
+  type LogoutAnswer,
+  type LogoutRouteOptions,
+  logoutRouteOptions,
+  logoutSuccess,
+  mergeSetCookies,
+  type RefreshRouteOptions,
+  type RouteAnswer,
+} from './core/routes.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
 export type { AuthXStore } from './core/store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

@@ -8,13 +8,23 @@
  * @module
  */
 import {
+  type AdapterOptions,
   type AuthenticateOptions,
   type AuthX,
   type AuthXAdapter,
+  type AuthXError,
   type AuthXRequest,
+  adapterOptions,
   errorResponse,
+  guardMisuse,
   isAuthXError,
+  logoutRouteOptions,
+  logoutSuccess,
+  mergeSetCookies,
   parsedRequestView,
+  type RouteAnswer,
+  routeOrFactory,
+  scopeArguments,
   type TokenPayload,
 } from 'authx'
 
@@ -25,9 +35,10 @@ declare global {
     interface Request {
       /**
        * The verified token payload, set by the authx guards. `null` after `accessOptional`
-       * when the request carries no token; not set on routes without an authx guard.
+       * when the request carries no token; `undefined` on routes without an authx guard. Behind a
+       * guard, `authx.payload(req)` reads it typed as present.
        */
-      authx: TokenPayload
+      authx?: TokenPayload | null
       /** The subject loaded by `authx.currentSubject` (what the subject getter returned). */
       authxSubject: unknown
     }
@@ -65,6 +76,9 @@ export interface ExpressResponse {
   status(code: number): ExpressResponse
   set(headers: Record<string, string>): ExpressResponse
   json(body: unknown): unknown
+  getHeader(name: string): number | string | string[] | undefined
+  setHeader(name: string, value: string | readonly string[]): unknown
+  end(): unknown
 }
 
 /**
@@ -105,7 +119,8 @@ export type ExpressErrorMiddleware = (
  * app.post('/auth/refresh', authx.refreshRequired, handler)
  * ```
  */
-export interface ExpressAuthX extends AuthXAdapter<ExpressMiddleware, ExpressResponse> {
+export interface ExpressAuthX
+  extends AuthXAdapter<ExpressMiddleware, ExpressResponse, ExpressMiddleware, ExpressRequest> {
   /**
    * Renews an access cookie close to expiry (SPEC section 6). `app.use` it on the app before the
    * routes: include/exclude lists match `req.path`, which inside a mounted router is relative.
@@ -136,9 +151,16 @@ function fail(next: (err?: unknown) => void): (err: unknown) => void {
     )
 }
 
-/** Middleware running `work`, then `next()`; a rejection goes to `next(err)`, never unhandled. */
-function middleware(work: (req: ExpressRequest, res: ExpressResponse) => Promise<void>): ExpressMiddleware {
+/**
+ * Middleware running `work`, then `next()`; a rejection goes to `next(err)`, never unhandled.
+ * Called as a function at route definition (`authx.accessRequired()`), it throws there.
+ */
+function middleware(
+  name: string,
+  work: (req: ExpressRequest, res: ExpressResponse) => Promise<void>,
+): ExpressMiddleware {
   return (req, res, next) => {
+    if (typeof next !== 'function') throw guardMisuse(name)
     work(req, res).then(() => next(), fail(next))
   }
 }
@@ -161,33 +183,76 @@ function append(res: ExpressResponse, cookies: string[]): void {
  * app.use(authx.errorHandler)
  * ```
  */
-export function expressAuthX(auth: AuthX): ExpressAuthX {
-  const guard = (check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
-    middleware(async (req) => {
-      req.authx = (await check(requestView(req))) as TokenPayload
+export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuthX {
+  const { errorBody } = adapterOptions(options, 'expressAuthX')
+  const guard = (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
+    middleware(name, async (req) => {
+      req.authx = await check(requestView(req))
     })
-  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>) => guard(auth.tokenRequired(options))
+  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
+    guard(name, auth.tokenRequired(auth.guardOptions(options, name)))
+  const sendError = (res: ExpressResponse, err: AuthXError) => {
+    const { status, headers, body } = errorResponse(err, errorBody)
+    res.status(status).set(headers).json(body)
+  }
+  // A ready-made route writes its whole answer, errors included: it needs no errorHandler.
+  const send = (res: ExpressResponse, answer: RouteAnswer) => {
+    const existing = res.getHeader('set-cookie')
+    const before = existing === undefined ? [] : [existing].flat().map(String)
+    if (answer.cookies.length > 0) res.setHeader('Set-Cookie', mergeSetCookies(before, answer.cookies))
+    res.status(answer.status).set({ ...answer.headers })
+    if (answer.body === undefined) res.end()
+    else res.json(answer.body)
+  }
+  const route =
+    (name: string, answer: (req: ExpressRequest, res: ExpressResponse) => Promise<void>): ExpressMiddleware =>
+    (req, res, next) => {
+      if (typeof next !== 'function') throw guardMisuse(name)
+      answer(req, res).catch((err) =>
+        isAuthXError(err) && !res.headersSent ? sendError(res, err) : fail(next)(err),
+      )
+    }
   return {
-    accessRequired: guard(auth.accessRequired),
-    refreshRequired: guard(auth.refreshRequired),
-    freshRequired: guard(auth.freshRequired),
-    accessOptional: guard((view) => auth.authenticate(view, { optional: true })),
-    currentSubject: middleware(async (req) => {
+    accessRequired: guard('accessRequired', auth.accessRequired),
+    refreshRequired: guard('refreshRequired', auth.refreshRequired),
+    freshRequired: guard('freshRequired', auth.freshRequired),
+    accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    currentSubject: middleware('currentSubject', async (req) => {
       const payload = (await auth.authenticate(requestView(req))) as TokenPayload
       req.authxSubject = await auth.loadSubject(payload)
       req.authx = payload
     }),
-    implicitRefresh: middleware(async (req, res) =>
+    implicitRefresh: middleware('implicitRefresh', async (req, res) =>
       append(res, await auth.implicitRefreshCookies(requestView(req))),
     ),
     errorHandler: (err, _req, res, next) => {
       if (!isAuthXError(err) || res.headersSent) return next(err)
-      const { status, headers, body } = errorResponse(err)
-      res.status(status).set(headers).json(body)
+      sendError(res, err)
     },
-    scopesRequired: (...scopes) => tokenRequired({ scopes }),
-    anyScopeRequired: (...scopes) => tokenRequired({ scopes, anyScope: true }),
-    tokenRequired,
+    scopesRequired: (...scopes) => tokenRequired({ scopes: scopeArguments(scopes, 'scopesRequired') }),
+    anyScopeRequired: (...scopes) =>
+      tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
+    tokenRequired: (options) => tokenRequired(options),
+    refreshRoute: routeOrFactory((routeOptions) => {
+      const checked = auth.refreshRouteOptions(routeOptions)
+      return route('refreshRoute', async (req, res) =>
+        send(res, await auth.refreshFromRequest(requestView(req), checked)),
+      )
+    }),
+    logoutRoute: routeOrFactory((routeOptions) => {
+      logoutRouteOptions(routeOptions)
+      return route('logoutRoute', async (req, res) => {
+        const { cookies, error } = await auth.logoutFromRequest(requestView(req))
+        if (error === undefined) return send(res, logoutSuccess(cookies))
+        res.setHeader('Set-Cookie', mergeSetCookies([], cookies))
+        sendError(res, error)
+      })
+    }),
+    payload: (req) => {
+      if (req.authx == null)
+        throw new Error('authx.payload(req): no authx guard stored a payload on this request')
+      return req.authx
+    },
     setAccessCookies: (res, token, options) => append(res, auth.accessCookies(token, options)),
     setRefreshCookies: (res, token, options) => append(res, auth.refreshCookies(token, options)),
     unsetCookies: (res) => append(res, auth.unsetCookies()),

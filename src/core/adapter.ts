@@ -4,6 +4,10 @@
  * @module
  */
 import type { AuthenticateOptions, CookieCallOptions } from './authx.js'
+import { checkCallOptions } from './call-options.js'
+import type { TokenPayload } from './payload.js'
+import type { ErrorBodyFormatter } from './response.js'
+import type { LogoutRouteOptions, RefreshRouteOptions } from './routes.js'
 
 /**
  * Guards and cookie helpers of an adapter: `Guard` is the framework's middleware (or hook)
@@ -16,7 +20,7 @@ import type { AuthenticateOptions, CookieCallOptions } from './authx.js'
  * }
  * ```
  */
-export interface AuthXAdapter<Guard, Target> {
+export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
   /** Requires a valid access token and stores its payload. */
   readonly accessRequired: Guard
   /** Requires a valid refresh token (for the refresh route). */
@@ -45,4 +49,101 @@ export interface AuthXAdapter<Guard, Target> {
   unsetAccessCookies(target: Target): void
   /** Appends cookies deleting the refresh cookies. */
   unsetRefreshCookies(target: Target): void
+  /**
+   * The ready-made refresh route, its guard included: verifies the refresh token from any
+   * enabled location (CSRF included), rotates it, sets both cookies when cookies are a location,
+   * and answers `{ access_token, refresh_token, token_type: 'bearer' }` with
+   * `Cache-Control: no-store`. Use it as the handler, or call it with options for the new tokens.
+   */
+  readonly refreshRoute: Route & ((options?: RefreshRouteOptions) => Route)
+  /**
+   * The ready-made logout route: revokes the family (or the token) of the access token, expired
+   * ones included, and of the refresh token the request carries, clears every cookie and answers
+   * 204. A missing or invalid token still clears the cookies and answers 204; a store that cannot
+   * record the revocation answers 503 (the cookies still cleared).
+   */
+  readonly logoutRoute: Route & ((options?: LogoutRouteOptions) => Route)
+  /**
+   * The payload a guard stored on this request, typed as present: for handlers behind a guard.
+   * Throws an `Error` when no authx guard ran (a route defined without one).
+   */
+  payload(source: Source): TokenPayload
+}
+
+/**
+ * Options every adapter takes (`expressAuthX(auth, options)`, `honoAuthX(auth, options)`, the
+ * Fastify plugin's options, ...).
+ *
+ * @example
+ * ```ts
+ * const authx = expressAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
+ * ```
+ */
+export interface AdapterOptions {
+  /**
+   * Reshapes the JSON body of every error answer this adapter writes (status and headers stay
+   * authx's). Default: `err.toJSON()`. A formatter that throws or returns `undefined` gets the
+   * standard body (and a warning), never a 500.
+   */
+  errorBody?: ErrorBodyFormatter | undefined
+}
+
+/**
+ * Checks an adapter's options where the adapter is made.
+ *
+ * @example
+ * ```ts
+ * const { errorBody } = adapterOptions(options, 'expressAuthX')
+ * ```
+ */
+export function adapterOptions(options: unknown, call: string): AdapterOptions {
+  const checked = checkCallOptions(options, call, { errorBody: isFunction }) as AdapterOptions
+  return { errorBody: checked.errorBody }
+}
+
+const isFunction = (value: unknown, path: string): void => {
+  if (typeof value !== 'function') throw new TypeError(`${path} must be a function`)
+}
+
+/**
+ * The error for a guard called as a function (`authx.accessRequired()`, express-jwt's habit):
+ * thrown where the route is defined, instead of crashing the process on the first request.
+ *
+ * @example
+ * ```ts
+ * if (typeof next !== 'function') throw guardMisuse('accessRequired')
+ * ```
+ */
+export function guardMisuse(name: string): TypeError {
+  return new TypeError(
+    `authx.${name} is already a middleware: pass authx.${name} to the route, without calling it (authx.${name}())`,
+  )
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * A ready-made route usable both as the handler itself (`authx.refreshRoute`) and as a factory
+ * with options (`authx.refreshRoute({ scopes })`). A call with no argument or one plain object is
+ * the factory; a framework calling the handler passes a request (never a plain object).
+ *
+ * @example
+ * ```ts
+ * const refreshRoute = routeOrFactory((options) => makeHandler(options))
+ * ```
+ */
+export function routeOrFactory<Options, Handler extends (...args: never[]) => unknown>(
+  make: (options: Options | undefined) => Handler,
+): Handler & ((options?: Options) => Handler) {
+  const byDefault = make(undefined)
+  return function route(this: unknown, ...args: unknown[]) {
+    if (args.length <= 1 && (args[0] === undefined || isPlainObject(args[0]))) {
+      return make(args[0] as Options | undefined)
+    }
+    return (byDefault as unknown as (...a: unknown[]) => unknown).apply(this, args)
+  } as Handler & ((options?: Options) => Handler)
 }

@@ -629,6 +629,7 @@ export class AuthX {
    * ```
    */
   guardOptions(options: Omit<AuthenticateOptions, 'optional'>, call = 'tokenRequired'): AuthenticateOptions {
+    if (checkedOptions.has(options)) return options
     if (typeof options === 'object' && options !== null && 'optional' in options) {
       throw new TypeError(`${call}: unknown option 'optional' (use accessOptional for optional tokens)`)
     }

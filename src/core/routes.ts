@@ -39,6 +39,22 @@ export interface RefreshRouteOptions<Data extends Record<string, unknown> = Reco
   tokensInBody?: boolean | undefined
 }
 
+/** Options of the ready-made logout route: none yet (an object with any name is a `TypeError`). */
+export type LogoutRouteOptions = Record<string, never>
+
+/**
+ * Checks the logout route's options (none are known yet).
+ *
+ * @example
+ * ```ts
+ * logoutRouteOptions(undefined)
+ * ```
+ */
+export function logoutRouteOptions(options: unknown): LogoutRouteOptions {
+  checkCallOptions(options, 'logoutRoute', {})
+  return {}
+}
+
 /** What a ready-made route answers; adapters write it in their framework's way. */
 export interface RouteAnswer {
   /** HTTP status. */

@@ -12,9 +12,9 @@ import { AuthX, type CookieCallOptions, type TokenPayload } from '../../src/inde
 const authx = expressAuthX(new AuthX({ secretKey: 'k'.repeat(32) }))
 
 describe('express adapter types', () => {
-  it('req.authx is a TokenPayload and req.authxSubject is unknown, on Express 5 and Express 4 requests', () => {
-    expectTypeOf<Request['authx']>().toEqualTypeOf<TokenPayload>()
-    expectTypeOf<Request4['authx']>().toEqualTypeOf<TokenPayload>()
+  it('req.authx is honestly optional (absent without a guard, null after accessOptional), on Express 5 and 4', () => {
+    expectTypeOf<Request['authx']>().toEqualTypeOf<TokenPayload | null | undefined>()
+    expectTypeOf<Request4['authx']>().toEqualTypeOf<TokenPayload | null | undefined>()
     expectTypeOf<Request['authxSubject']>().toBeUnknown()
     expectTypeOf<Request4['authxSubject']>().toBeUnknown()
   })
@@ -64,25 +64,40 @@ describe('express adapter types', () => {
     expectTypeOf(authx.unsetAccessCookies).returns.toBeVoid()
   })
 
-  it('the middleware fits both apps, and handlers after a guard read req.authx without a cast', () => {
+  it('authx.payload(req) reads the payload typed as present, on Express 5 and Express 4 requests', () => {
+    expectTypeOf<Request>().toExtend<Parameters<ExpressAuthX['payload']>[0]>()
+    expectTypeOf<Request4>().toExtend<Parameters<ExpressAuthX['payload']>[0]>()
+    expectTypeOf(authx.payload).returns.toEqualTypeOf<TokenPayload>()
+  })
+
+  it('refreshRoute and logoutRoute are request handlers, used as values or called with options', () => {
+    expectTypeOf(authx.refreshRoute).toExtend<RequestHandler>()
+    expectTypeOf(authx.logoutRoute).toExtend<RequestHandler4>()
+    expectTypeOf(authx.refreshRoute({ scopes: ['a'] })).toExtend<RequestHandler>()
+    expectTypeOf(authx.refreshRoute({ data: (p) => ({ sub: p.sub }) })).toExtend<RequestHandler4>()
+    // @ts-expect-error: no such option
+    authx.refreshRoute({ scope: ['a'] })
+  })
+
+  it('the middleware fits both apps, and handlers after a guard read the payload without a cast', () => {
     const app = express()
     app.use(express.json(), authx.implicitRefresh)
     app.get('/users/:id', authx.accessRequired, authx.scopesRequired('users:read'), (req, res) => {
       expectTypeOf(req.params.id).toBeString()
-      res.json({ sub: req.authx.sub, id: req.params.id })
+      res.json({ sub: authx.payload(req).sub, id: req.params.id })
       authx.setAccessCookies(res, 'token')
     })
     app.use(authx.errorHandler)
     const app4 = express4()
     app4.use(authx.implicitRefresh)
     app4.get('/users/:id', authx.accessRequired, (req, res) => {
-      res.json({ sub: req.authx.sub, id: req.params.id })
+      res.json({ sub: authx.payload(req).sub, id: req.params.id })
       authx.unsetCookies(res)
     })
     app4.use(authx.errorHandler)
     const router = express.Router()
     router.post('/refresh', authx.refreshRequired, (req, res) => {
-      res.send(req.authx.jti)
+      res.send(authx.payload(req).jti)
     })
   })
 })

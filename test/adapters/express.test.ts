@@ -12,6 +12,7 @@ import {
   login,
   makeAuth,
   runScenarios,
+  type ScenarioAdapterOptions,
   SECRET,
   type Send,
   setCookies,
@@ -39,9 +40,14 @@ function wrap(fn: Handler) {
 }
 
 /** The scenario app of test/adapters/scenarios.ts. `extra` adds routes before the error handler. */
-function scenarioApp(factory: Factory, auth: AuthX, extra?: (app: Express) => void): Express {
+function scenarioApp(
+  factory: Factory,
+  auth: AuthX,
+  extra?: (app: Express) => void,
+  options?: ScenarioAdapterOptions,
+): Express {
   const app = factory()
-  const authx = expressAuthX(auth)
+  const authx = expressAuthX(auth, options)
   app.use(factory.json())
   app.use(factory.urlencoded({ extended: false }))
   app.use(authx.implicitRefresh)
@@ -59,14 +65,15 @@ function scenarioApp(factory: Factory, auth: AuthX, extra?: (app: Express) => vo
       res.json({ access_token: pair.accessToken, refresh_token: pair.refreshToken })
     }),
   )
-  const profile = (req: Request, res: Response) => res.json({ sub: req.authx.sub, fresh: req.authx.fresh })
+  const profile = (req: Request, res: Response) =>
+    res.json({ sub: authx.payload(req).sub, fresh: authx.payload(req).fresh })
   app.get('/profile', authx.accessRequired, profile)
   app.post('/profile', authx.accessRequired, profile)
   app.post(
     '/refresh',
     authx.refreshRequired,
     wrap(async (req, res) => {
-      const { sub, scopes } = req.authx
+      const { sub, scopes } = authx.payload(req)
       const token = await auth.createAccessToken({
         uid: sub,
         fresh: false,
@@ -84,8 +91,20 @@ function scenarioApp(factory: Factory, auth: AuthX, extra?: (app: Express) => vo
     '/logout',
     authx.accessRequired,
     wrap(async (req, res) => {
-      await auth.revokeToken(req.authx)
+      await auth.revokeToken(authx.payload(req))
       authx.unsetCookies(res)
+      res.json({ ok: true })
+    }),
+  )
+  app.post('/auth/refresh', authx.refreshRoute)
+  app.post('/auth/refresh-narrow', authx.refreshRoute({ scopes: ['narrow'] }))
+  app.post('/auth/logout', authx.logoutRoute)
+  app.get('/payload', authx.accessRequired, (req, res) => res.json({ sub: authx.payload(req).sub }))
+  app.post(
+    '/handler-refresh',
+    authx.accessRequired,
+    wrap(async (req, res) => {
+      await auth.refresh((req.body as { refresh_token: string }).refresh_token)
       res.json({ ok: true })
     }),
   )
@@ -148,8 +167,8 @@ function brokenStore(): AuthXStore {
 
 for (const [label, factory] of VERSIONS) {
   describe(`${label}: scenario table`, () => {
-    runScenarios(async (auth) => {
-      const server = await listen(scenarioApp(factory, auth))
+    runScenarios(async (auth, options) => {
+      const server = await listen(scenarioApp(factory, auth, undefined, options))
       return { send: sender(server) }
     })
   })
@@ -159,15 +178,14 @@ for (const [label, factory] of VERSIONS) {
       const auth = makeAuth()
       let seen: unknown
       const send = await serve(factory, auth, (app) =>
-        app.get('/payload', expressAuthX(auth).accessRequired, (req, res) => {
+        app.get('/seen', expressAuthX(auth).accessRequired, (req, res) => {
           seen = req.authx
           res.json({ ok: true })
         }),
       )
       const { access } = await login(send)
       expect(
-        (await send({ method: 'GET', path: '/payload', headers: { authorization: `Bearer ${access}` } }))
-          .status,
+        (await send({ method: 'GET', path: '/seen', headers: { authorization: `Bearer ${access}` } })).status,
       ).toBe(200)
       expect(seen).toBeInstanceOf(TokenPayload)
       expect((seen as TokenPayload).sub).toBe('user123')
@@ -186,11 +204,43 @@ for (const [label, factory] of VERSIONS) {
       expect(seen).toBeNull()
     })
 
+    it('a guard called as a function (authx.accessRequired()) throws a TypeError where the route is defined', () => {
+      const authx = expressAuthX(makeAuth())
+      const misuse = authx.accessRequired as unknown as () => void
+      expect(() => misuse()).toThrow(/without calling it/)
+      expect(() => (authx.scopesRequired('a') as unknown as () => void)()).toThrow(TypeError)
+      expect(() => (authx.implicitRefresh as unknown as () => void)()).toThrow(TypeError)
+      expect(() => factory().get('/x', misuse() as never)).toThrow(TypeError)
+    })
+
+    it('options are checked where the adapter and its guards are made', () => {
+      const auth = makeAuth()
+      expect(() => expressAuthX(auth, { errorbody: () => ({}) } as never)).toThrow(
+        /unknown option 'errorbody'/,
+      )
+      expect(() => expressAuthX(auth, { errorBody: 'x' as never })).toThrow(TypeError)
+      const authx = expressAuthX(auth)
+      expect(() => authx.tokenRequired({ freshh: true } as never)).toThrow(/unknown option 'freshh'/)
+      expect(() => authx.scopesRequired(['admin:*'] as never)).toThrow(/separate arguments/)
+      expect(() => authx.refreshRoute({ scope: ['a'] } as never)).toThrow(/unknown option 'scope'/)
+      expect(() => authx.logoutRoute({ all: true } as never)).toThrow(/unknown option 'all'/)
+    })
+
+    it('payload(req) throws on a route without a guard (a programming error, answered 500 by Express)', async () => {
+      const auth = makeAuth()
+      const authx = expressAuthX(auth)
+      expect(() => authx.payload({} as never)).toThrow(/no authx guard/)
+      const send = await serve(factory, auth, (app) =>
+        app.get('/open', (req, res) => res.json(authx.payload(req))),
+      )
+      expect((await send({ method: 'GET', path: '/open' })).status).toBe(500)
+    })
+
     it('currentSubject stores both the payload and the subject', async () => {
       const auth = makeAuth()
       const send = await serve(factory, auth, (app) =>
         app.get('/who', expressAuthX(auth).currentSubject, (req, res) =>
-          res.json({ sub: req.authx.sub, subject: req.authxSubject }),
+          res.json({ sub: req.authx?.sub, subject: req.authxSubject }),
         ),
       )
       const { access } = await login(send, 'u7')
@@ -204,7 +254,7 @@ for (const [label, factory] of VERSIONS) {
         app.get(
           '/r',
           expressAuthX(auth).tokenRequired({ type: 'refresh', locations: ['headers'] }),
-          (req, res) => res.json({ type: req.authx.type }),
+          (req, res) => res.json({ type: req.authx?.type }),
         ),
       )
       const { refresh, cookies } = await login(send)

@@ -16,11 +16,18 @@
  *   GET  /me               currentSubject            -> {subject}  (getter: (uid) => ({ id: uid, name: `user ${uid}` }))
  *   POST /logout           accessRequired; auth.revokeToken(payload); unsetCookies -> {ok: true}
  *   GET  /boom             throws new Error('boom') (not an AuthX error) -> the framework's own 500
- * The auth instance is made by `makeAuth()` below, with every location enabled.
+ *   POST /auth/refresh     authx.refreshRoute (the ready-made route, used as a value)
+ *   POST /auth/refresh-narrow  authx.refreshRoute({ scopes: ['narrow'] })
+ *   POST /auth/logout      authx.logoutRoute
+ *   GET  /payload          accessRequired; handler answers {sub: authx.payload(<request>).sub}
+ *   POST /handler-refresh  accessRequired; handler awaits auth.refresh(<JSON body refresh_token>) and
+ *                          answers {ok: true}: an authx error it throws (reuse) is answered by authx
+ * The adapter is made with the options `setup` receives (`errorBody`), the auth instance by
+ * `makeAuth()` below, with every location enabled.
  */
 import fc from 'fast-check'
 import { expect, it } from 'vitest'
-import { AuthX } from '../../src/index.js'
+import { AuthX, type AuthXError } from '../../src/index.js'
 
 export interface TestRequest {
   method: string
@@ -84,6 +91,13 @@ export async function login(send: Send, uid = 'user123', scopes?: string[]) {
   return { access: body.access_token, refresh: body.refresh_token, cookies: setCookies(res) }
 }
 
+function withBearer(
+  request: { headers: Record<string, string>; body: string },
+  token: string,
+): { headers: Record<string, string>; body: string } {
+  return { ...request, headers: { ...request.headers, ...bearer(token) } }
+}
+
 export function cookieHeader(cookies: string[]): string {
   return cookies.map((c) => c.split(';')[0]).join('; ')
 }
@@ -95,11 +109,23 @@ export function csrfOf(auth: AuthX, token: string): string {
 /**
  * Registers the scenario table as vitest tests. `setup` builds the app for an auth instance.
  */
+/** Adapter options the scenario apps pass on (`expressAuthX(auth, options)`, ...). */
+export interface ScenarioAdapterOptions {
+  errorBody?: (err: AuthXError) => unknown
+}
+
 export function runScenarios(
-  setup: (auth: AuthX) => Promise<{ send: Send; close?: () => Promise<void> }>,
+  setup: (
+    auth: AuthX,
+    options?: ScenarioAdapterOptions,
+  ) => Promise<{ send: Send; close?: () => Promise<void> }>,
 ): void {
-  const withApp = async (fn: (send: Send, auth: AuthX) => Promise<void>, auth = makeAuth()) => {
-    const app = await setup(auth)
+  const withApp = async (
+    fn: (send: Send, auth: AuthX) => Promise<void>,
+    auth = makeAuth(),
+    options?: ScenarioAdapterOptions,
+  ) => {
+    const app = await setup(auth, options)
     try {
       await fn(app.send, auth)
     } finally {
@@ -590,4 +616,202 @@ export function runScenarios(
       expect(setCookies(res).some((c) => c.startsWith('access_token_cookie='))).toBe(true)
     }, auth)
   })
+
+  it('refreshRoute: rotates the refresh token from the header and answers the pair with no-store', () =>
+    withApp(async (send, auth) => {
+      const { refresh } = await login(send, 'user8', ['a'])
+      const res = await send({ method: 'POST', path: '/auth/refresh', headers: bearer(refresh) })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      expect(header(res, 'cache-control')).toBe('no-store')
+      const body = res.body as { access_token: string; refresh_token: string; token_type: string }
+      expect(body.token_type).toBe('bearer')
+      const access = await auth.verifyToken(body.access_token)
+      expect(access).toMatchObject({ sub: 'user8', fresh: false, scopes: ['a'] })
+      expect(access.fid).toBe((await auth.decodeToken(refresh)).fid)
+      // The consumed token again is reuse: 401, and the new pair's family is revoked.
+      expectError(
+        await send({ method: 'POST', path: '/auth/refresh', headers: bearer(refresh) }),
+        401,
+        'ERR_REFRESH_TOKEN_REUSED',
+      )
+      expectError(
+        await send({ method: 'GET', path: '/profile', headers: bearer(body.access_token) }),
+        401,
+        'ERR_TOKEN_REVOKED',
+      )
+    }))
+
+  it('refreshRoute: with cookies, needs the refresh CSRF value and sets both cookies', () =>
+    withApp(async (send, auth) => {
+      const { refresh, cookies } = await login(send, 'user9')
+      const cookie = cookieHeader(cookies.filter((c) => c.startsWith('refresh_token_cookie=')))
+      expectError(await send({ method: 'POST', path: '/auth/refresh', headers: { cookie } }), 403, 'ERR_CSRF')
+      const res = await send({
+        method: 'POST',
+        path: '/auth/refresh',
+        headers: { cookie, 'x-csrf-token': csrfOf(auth, refresh) },
+      })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      const names = setCookies(res).map((c) => c.split('=')[0])
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'access_token_cookie',
+          'csrf_access_token',
+          'refresh_token_cookie',
+          'csrf_refresh_token',
+        ]),
+      )
+      const body = res.body as { refresh_token: string }
+      expect(setCookies(res).find((c) => c.startsWith('refresh_token_cookie='))).toContain(body.refresh_token)
+    }))
+
+  it('refreshRoute({ scopes }) gives the new tokens those scopes', () =>
+    withApp(async (send, auth) => {
+      const { refresh } = await login(send, 'user10', ['a', 'b'])
+      const res = await send({ method: 'POST', path: '/auth/refresh-narrow', headers: bearer(refresh) })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      const body = res.body as { access_token: string }
+      expect((await auth.verifyToken(body.access_token)).scopes).toEqual(['narrow'])
+    }))
+
+  it('refreshRoute: an access token is 401, a missing token 401', () =>
+    withApp(async (send) => {
+      const { access } = await login(send)
+      expectError(
+        await send({ method: 'POST', path: '/auth/refresh', headers: bearer(access) }),
+        401,
+        'ERR_WRONG_TOKEN_TYPE',
+      )
+      expectError(await send({ method: 'POST', path: '/auth/refresh' }), 401, 'ERR_MISSING_TOKEN')
+    }))
+
+  it('refreshRoute is excluded from implicit refresh: one access cookie, the one the route minted', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    await withApp(async (send) => {
+      const { refresh, cookies } = await login(send, 'user11')
+      now += 6 * 60 * 1000 // the access cookie is within implicit refresh's window
+      const res = await send({
+        method: 'POST',
+        path: '/auth/refresh',
+        headers: { cookie: cookieHeader(cookies), 'x-csrf-token': csrfOf(auth, refresh) },
+      })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      const accessCookies = setCookies(res).filter((c) => c.startsWith('access_token_cookie='))
+      expect(accessCookies).toHaveLength(1)
+      expect(accessCookies[0]).toContain((res.body as { access_token: string }).access_token)
+    }, auth)
+  })
+
+  it('logoutRoute: an idle user with an expired access cookie is logged out: family revoked, cookies cleared, 204', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now })
+    await withApp(async (send) => {
+      const { access, refresh, cookies } = await login(send, 'user12')
+      now += 16 * 60 * 1000 // the access token has expired
+      const accessOnly = cookies.filter((c) => c.startsWith('access_token_cookie='))
+      const res = await send({
+        method: 'POST',
+        path: '/auth/logout',
+        headers: { cookie: cookieHeader(accessOnly), 'x-csrf-token': csrfOf(auth, access) },
+      })
+      expect(res.status).toBe(204)
+      expect(header(res, 'cache-control')).toBe('no-store')
+      const cleared = setCookies(res)
+      for (const name of [
+        'access_token_cookie',
+        'csrf_access_token',
+        'refresh_token_cookie',
+        'csrf_refresh_token',
+      ]) {
+        expect(cleared.some((c) => c.startsWith(`${name}=;`) && c.includes('Max-Age=0'))).toBe(true)
+      }
+      expectError(
+        await send({ method: 'POST', path: '/auth/refresh', headers: bearer(refresh) }),
+        401,
+        'ERR_TOKEN_REVOKED',
+      )
+    }, auth)
+  })
+
+  it('logoutRoute: with the refresh token alone (header), the family is revoked', () =>
+    withApp(async (send) => {
+      const { access, refresh } = await login(send, 'user13')
+      const res = await send({ method: 'POST', path: '/auth/logout', headers: bearer(refresh) })
+      expect(res.status).toBe(204)
+      // A refresh token in the Authorization header is not an access token: the access check
+      // finds a token of the wrong type, the refresh check finds it, and the family goes.
+      expectError(
+        await send({ method: 'GET', path: '/profile', headers: bearer(access) }),
+        401,
+        'ERR_TOKEN_REVOKED',
+      )
+    }))
+
+  it('logoutRoute: no token, or an invalid one, still clears the cookies with 204', () =>
+    withApp(async (send) => {
+      for (const headers of [{}, bearer('x.y.z'), { authorization: 'Basic abc' }]) {
+        const res = await send({ method: 'POST', path: '/auth/logout', headers })
+        expect(res.status).toBe(204)
+        expect(setCookies(res).some((c) => c.startsWith('refresh_token_cookie=;'))).toBe(true)
+      }
+    }))
+
+  it('logoutRoute: a store that cannot record the revocation answers 503, cookies still cleared', async () => {
+    const auth = makeAuth()
+    const pair = await auth.createTokenPair({ uid: 'user14' })
+    const store = auth.store as { set: unknown }
+    store.set = () => Promise.reject(new Error('down'))
+    await withApp(async (send) => {
+      const res = await send({ method: 'POST', path: '/auth/logout', headers: bearer(pair.accessToken) })
+      expectError(res, 503, 'ERR_STORE_UNAVAILABLE')
+      expect(header(res, 'retry-after')).toBe('1')
+      expect(setCookies(res).some((c) => c.startsWith('access_token_cookie=;'))).toBe(true)
+    }, auth)
+  })
+
+  it('payload(request) reads the guarded payload typed as present', () =>
+    withApp(async (send) => {
+      const { access } = await login(send, 'user15')
+      const res = await send({ method: 'GET', path: '/payload', headers: bearer(access) })
+      expect(res.status).toBe(200)
+      expect(res.body).toEqual({ sub: 'user15' })
+    }))
+
+  it('an authx error thrown by a handler behind a guard is answered as authx answers it', () =>
+    withApp(async (send) => {
+      const { access, refresh } = await login(send, 'user16')
+      const first = await send({
+        method: 'POST',
+        path: '/handler-refresh',
+        ...withBearer(jsonBody({ refresh_token: refresh }), access),
+      })
+      expect(first.status, JSON.stringify(first.body)).toBe(200)
+      const again = await send({
+        method: 'POST',
+        path: '/handler-refresh',
+        ...withBearer(jsonBody({ refresh_token: refresh }), access),
+      })
+      expectError(again, 401, 'ERR_REFRESH_TOKEN_REUSED', 'Bearer error="invalid_token"')
+    }))
+
+  it('errorBody reshapes every error answer, guards and ready-made routes alike, keeping status and headers', () =>
+    withApp(
+      async (send) => {
+        const missing = await send({ method: 'GET', path: '/profile' })
+        expect(missing.status).toBe(401)
+        expect(missing.body).toEqual({ error: { code: 'ERR_MISSING_TOKEN', status: 401 } })
+        expect(header(missing, 'www-authenticate')).toBe('Bearer')
+        expect(header(missing, 'cache-control')).toBe('no-store')
+        const route = await send({ method: 'POST', path: '/auth/refresh', headers: bearer('x.y.z') })
+        expect(route.status).toBe(401)
+        expect(route.body).toEqual({ error: { code: 'ERR_INVALID_TOKEN', status: 401 } })
+        const user = await login(send, 'user17', ['users:read'])
+        const scoped = await send({ method: 'GET', path: '/admin', headers: bearer(user.access) })
+        expect(scoped.status).toBe(403)
+        expect(scoped.body).toEqual({ error: { code: 'ERR_INSUFFICIENT_SCOPE', status: 403 } })
+      },
+      makeAuth(),
+      { errorBody: (err) => ({ error: { code: err.code, status: err.status } }) },
+    ))
 }
