@@ -28,7 +28,6 @@ export default defineConfig({
     'jose',
     'express',
     'fastify',
-    'fastify-plugin',
     'hono',
     /^hono\//,
     'koa',

@@ -18,7 +18,6 @@ import {
   type TokenPayload,
 } from 'authx'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import fp from 'fastify-plugin'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -159,9 +158,27 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
 }
 
 /**
- * The authx plugin for Fastify 5 (wrapped with fastify-plugin, so it applies to the scope it is
- * registered in, not a child one). Its error handler wraps any handler set before it; a handler
- * you set later in the same scope runs first: rethrow the errors you do not handle.
+ * Marks a plugin the way fastify-plugin 5 does, with the symbols Fastify itself reads
+ * (fastify/lib/plugin-utils.js), so `authx/fastify` needs nothing but `fastify`:
+ * `skip-override` makes Fastify run the plugin in the scope it is registered in, not a child
+ * one (so `app.authx` is visible to the caller); `plugin-meta` gives its name (for
+ * `app.hasPlugin('authx')` and other plugins' `dependencies`) and the Fastify versions it
+ * accepts (checked at registration); `fastify.display-name` names it in errors and logs.
+ */
+function skipOverride<T extends object>(fn: T, meta: { name: string; fastify: string }): T {
+  return Object.assign(fn, {
+    [Symbol.for('skip-override')]: true,
+    [Symbol.for('fastify.display-name')]: meta.name,
+    [Symbol.for('plugin-meta')]: meta,
+  })
+}
+
+/**
+ * The authx plugin for Fastify 5. It applies to the scope it is registered in, not a child one
+ * (as a plugin wrapped with fastify-plugin does), so `app.authx` is there once
+ * `await app.register(fastifyAuthX, { auth })` returns. Its error handler wraps any handler set
+ * before it; a handler you set later in the same scope runs first: rethrow the errors you do
+ * not handle.
  *
  * @example
  * ```ts
@@ -172,7 +189,7 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
  * app.get('/admin', { preHandler: app.authx.scopesRequired('admin:*') }, async () => ({ ok: true }))
  * ```
  */
-export const fastifyAuthX: FastifyPluginAsync<FastifyAuthXOptions> = fp(plugin, {
+export const fastifyAuthX: FastifyPluginAsync<FastifyAuthXOptions> = skipOverride(plugin, {
   name: 'authx',
   fastify: '5.x',
 })

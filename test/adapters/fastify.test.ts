@@ -275,10 +275,18 @@ describe('fastify adapter: guards and request payload', () => {
     }
   })
 
-  it('the plugin carries the fastify-plugin name authx, so dependent plugins can declare it', async () => {
+  it('the plugin carries the name authx, so dependent plugins can declare it', async () => {
     const app = Fastify()
     await app.register(fastifyAuthX, { auth: makeAuth() })
     expect(app.hasPlugin('authx')).toBe(true)
+    // What fastify-plugin would write, without depending on it.
+    const dependent = Object.assign(async () => {}, {
+      [Symbol.for('skip-override')]: true,
+      [Symbol.for('plugin-meta')]: { name: 'needs-authx', dependencies: ['authx'] },
+    })
+    await app.register(dependent)
+    expect(app.hasPlugin('needs-authx')).toBe(true)
+    await expect(Fastify().register(dependent).ready()).rejects.toThrow(/authx/)
   })
 })
 
