@@ -1,21 +1,26 @@
 /**
- * `RedisStore`: a store shared by every instance of a service, on Redis (ioredis or node-redis).
+ * `RedisStore`: a store shared by every instance of a service, on Redis (ioredis or node-redis),
+ * a single server or a Redis Cluster.
  * @module
  */
-import type { AuthXStore } from 'authx'
+import { type AuthXStore, ConfigError } from 'authx'
 
-/** The ioredis commands the store uses. */
+/** The ioredis commands the store uses (a `Redis` or a `Cluster`). */
 export interface IoRedisLike {
   mget(...keys: string[]): Promise<(string | null)[]>
+  /** Used instead of `mget` on a `Cluster`, whose keys of one read live in different slots. */
+  get?(key: string): Promise<string | null>
   set(key: string, value: string, secondsToken: 'EX', seconds: number): Promise<unknown>
   set(key: string, value: string, secondsToken: 'EX', seconds: number, nx: 'NX'): Promise<unknown>
   del(key: string): Promise<unknown>
   quit(): Promise<unknown>
 }
 
-/** The node-redis (v4+) commands the store uses. */
+/** The node-redis (v4+) commands the store uses (a client or a cluster). */
 export interface NodeRedisLike {
   mGet(keys: string[]): Promise<(string | null)[]>
+  /** Used instead of `mGet` on a cluster (`createCluster`). */
+  get?(key: string): Promise<string | null>
   set(key: string, value: string, options: { EX: number; NX?: true }): Promise<unknown>
   del(key: string): Promise<unknown>
   quit?(): Promise<unknown>
@@ -25,7 +30,10 @@ export interface NodeRedisLike {
 /** Options of `new RedisStore()`: an ioredis or node-redis `client`, or a `url`. */
 export interface RedisStoreOptions {
   /**
-   * An ioredis or node-redis client (left open by `close()`). While it is not connected, the
+   * An ioredis or node-redis client (left open by `close()`): a client of one server, or a
+   * cluster client (an ioredis `Cluster`, a node-redis `createCluster()`), on which the keys of
+   * one read are read with one `GET` each, sent together, since they live in different hash
+   * slots and one `MGET` of them would be refused (`CROSSSLOT`). While it is not connected, the
    * store hands it no command (so nothing piles up in its offline queue) and waits at most
    * `commandTimeoutMs` for it to connect. Give an ioredis client `socketTimeout` (so a
    * connection that stops answering is replaced) and `autoResendUnfulfilledCommands: false`
@@ -56,7 +64,8 @@ export interface RedisStoreOptions {
 }
 
 interface Commands {
-  mget(keys: string[]): Promise<unknown>
+  /** The values of `keys`, in order: one MGET on a single server, one GET per key on a cluster. */
+  read(keys: string[]): Promise<unknown>
   set(key: string, value: string, ttl: number, onlyIfAbsent: boolean): Promise<unknown>
   del(key: string): Promise<unknown>
   close(): Promise<unknown>
@@ -81,6 +90,7 @@ interface ClientState {
   removeListener?: (event: string, listener: () => void) => unknown
 }
 
+const KNOWN_OPTIONS = ['client', 'url', 'prefix', 'commandTimeoutMs', 'maxPendingCommands'] as const
 const DEFAULT_TIMEOUT_MS = 500
 const DEFAULT_MAX_PENDING = 1000
 
@@ -98,22 +108,48 @@ function stateOf(client: ClientState): State {
   return 'unknown'
 }
 
+/** Whether `client` is a cluster client: an ioredis `Cluster` or a node-redis `createCluster()`. */
+function isCluster(client: object): boolean {
+  const c = client as { isCluster?: unknown; nodeClient?: unknown; getMasters?: unknown }
+  return c.isCluster === true || typeof c.nodeClient === 'function' || typeof c.getMasters === 'function'
+}
+
+/**
+ * One GET per key, sent together (the client routes each to its slot's node), for a cluster:
+ * the keys of one verification hash to different slots, and a multi-key command across slots is
+ * refused. Not one snapshot as MGET is, which revocation does not need: entries are only added
+ * and expire, and a read racing a revocation may see it or not either way.
+ */
+function readEach(get: (key: string) => Promise<unknown>, keys: string[]): Promise<unknown[]> {
+  return Promise.all(keys.map((key) => get(key)))
+}
+
+/** The client's `get`, bound, which a cluster client must have. */
+function getOf(client: { get?: (key: string) => Promise<string | null> }): (key: string) => Promise<unknown> {
+  if (typeof client.get !== 'function') throw new TypeError('client: a cluster client must have get()')
+  return client.get.bind(client)
+}
+
 function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise<unknown>): Connection {
   const events = client as ClientState
+  const cluster = isCluster(client)
   const state = (): State => (typeof events.on === 'function' ? stateOf(events) : 'unknown')
   const onReady = (listener: () => void) => {
-    events.on?.('ready', listener)
+    // A node-redis cluster says `connect` once it is ready; it has no `ready` event.
+    const event = cluster && typeof (client as NodeRedisLike).mGet === 'function' ? 'connect' : 'ready'
+    events.on?.(event, listener)
     return () => {
-      if (typeof events.off === 'function') events.off('ready', listener)
-      else events.removeListener?.('ready', listener)
+      if (typeof events.off === 'function') events.off(event, listener)
+      else events.removeListener?.(event, listener)
     }
   }
   if (typeof (client as NodeRedisLike).mGet === 'function') {
     const c = client as NodeRedisLike
+    const get = cluster ? getOf(c) : undefined
     return {
       state,
       onReady,
-      mget: (keys) => c.mGet(keys),
+      read: get ? (keys) => readEach(get, keys) : (keys) => c.mGet(keys),
       set: (key, value, ttl, nx) => c.set(key, value, nx ? { EX: ttl, NX: true } : { EX: ttl }),
       del: (key) => c.del(key),
       close: close ?? (async () => (typeof c.close === 'function' ? c.close() : c.quit?.())),
@@ -121,10 +157,11 @@ function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise
   }
   if (typeof (client as IoRedisLike).mget === 'function') {
     const c = client as IoRedisLike
+    const get = cluster ? getOf(c) : undefined
     return {
       state,
       onReady,
-      mget: (keys) => c.mget(...keys),
+      read: get ? (keys) => readEach(get, keys) : (keys) => c.mget(...keys),
       set: (key, value, ttl, nx) => (nx ? c.set(key, value, 'EX', ttl, 'NX') : c.set(key, value, 'EX', ttl)),
       del: (key) => c.del(key),
       close: close ?? (() => c.quit()),
@@ -190,8 +227,9 @@ function positive(value: unknown, name: string, integer: boolean): number {
 }
 
 /**
- * A store on Redis: `get` is one `MGET`, `setIfAbsent` is `SET NX EX`, every key is prefixed
- * and expires. Replies of the wrong shape are errors, never "absent".
+ * A store on Redis: `get` is one `MGET` (one `GET` per key, sent together, on a cluster),
+ * `setIfAbsent` is `SET NX EX`, every key is prefixed and expires. Replies of the wrong shape
+ * are errors, never "absent".
  *
  * @example
  * ```ts
@@ -212,6 +250,11 @@ export class RedisStore implements AuthXStore {
   #closed = false
 
   constructor(options: RedisStoreOptions) {
+    for (const name of Object.keys(options ?? {})) {
+      // A misspelt option must not pass silently (SPEC section 7), as in `new AuthX()`.
+      if (!(KNOWN_OPTIONS as readonly string[]).includes(name))
+        throw new ConfigError(`${name}: unknown option of RedisStore (known: ${KNOWN_OPTIONS.join(', ')})`)
+    }
     const { client, url } = options ?? {}
     if ((client === undefined) === (url === undefined))
       throw new TypeError('RedisStore: give exactly one of client or url')
@@ -233,13 +276,13 @@ export class RedisStore implements AuthXStore {
 
   async get(keys: string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return []
-    const values = await this.#run((c) => c.mget(keys.map((k) => this.#prefix + k)))
+    const values = await this.#run((c) => c.read(keys.map((k) => this.#prefix + k)))
     if (
       !Array.isArray(values) ||
       values.length !== keys.length ||
       !values.every((v) => v === null || typeof v === 'string')
     )
-      throw new Error('Redis MGET gave an answer of the wrong shape')
+      throw new Error('Redis MGET or GET gave an answer of the wrong shape')
     return values as (string | null)[]
   }
 

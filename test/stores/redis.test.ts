@@ -10,7 +10,7 @@ import net from 'node:net'
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AuthX, RevokedTokenError } from '../../src/index.js'
+import { AuthX, ConfigError, RevokedTokenError } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { runStoreConformance, SECRET, storesRequired } from './conformance.js'
 import { expectOneRefreshWins, runChild } from './processes.js'
@@ -364,6 +364,68 @@ describe('RedisStore options', () => {
 
   it.each([0, -1, 1.5, Number.NaN])('refuses maxPendingCommands %s', (value) => {
     expect(() => new RedisStore({ client, maxPendingCommands: value })).toThrow(TypeError)
+  })
+
+  it('refuses an unknown option name with a ConfigError naming it', () => {
+    for (const [name, options] of [
+      ['mirorr', { client, mirorr: true }],
+      ['prefx', { client, prefx: 'app:' }],
+      ['commandTimeout', { url: REDIS_URL, commandTimeout: 100 }],
+    ] as const) {
+      let error: unknown
+      try {
+        new RedisStore(options as never)
+      } catch (err) {
+        error = err
+      }
+      expect(error).toBeInstanceOf(ConfigError)
+      expect(error).toMatchObject({ code: 'ERR_CONFIG', status: 500 })
+      expect((error as Error).message).toContain(name)
+    }
+    expect(
+      () => new RedisStore({ client, prefix: 'p:', commandTimeoutMs: 100, maxPendingCommands: 10 }),
+    ).not.toThrow()
+  })
+
+  it('reads with one GET per key, never one MGET, from a cluster client; and needs its get()', async () => {
+    const calls: string[][] = []
+    const cluster = {
+      isCluster: true,
+      mget: async (...keys: string[]) => {
+        calls.push(['mget', ...keys])
+        throw new Error("CROSSSLOT Keys in request don't hash to the same slot")
+      },
+      get: async (key: string) => {
+        calls.push(['get', key])
+        return key.endsWith('b') ? 'B' : null
+      },
+      set: async () => 'OK',
+      del: async () => 1,
+      quit: async () => 'OK',
+    }
+    const store = new RedisStore({ client: cluster, prefix: 'p:' })
+    expect(await store.get(['a', 'b', 'c'])).toEqual([null, 'B', null])
+    expect(calls).toEqual([
+      ['get', 'p:a'],
+      ['get', 'p:b'],
+      ['get', 'p:c'],
+    ])
+    const { get: _, ...withoutGet } = cluster
+    expect(() => new RedisStore({ client: withoutGet })).toThrow(TypeError)
+    // A node-redis cluster (createCluster) is told apart by its nodeClient().
+    const nodeCluster = {
+      nodeClient: async () => ({}),
+      mGet: async () => {
+        throw new Error('CROSSSLOT')
+      },
+      get: async (key: string) => `v-${key}`,
+      set: async () => 'OK',
+      del: async () => 1,
+    }
+    expect(await new RedisStore({ client: nodeCluster, prefix: 'p:' }).get(['x', 'y'])).toEqual([
+      'v-p:x',
+      'v-p:y',
+    ])
   })
 
   it('refuses a time to live that is not a positive number', async () => {
