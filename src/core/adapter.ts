@@ -1,5 +1,5 @@
 /**
- * The shape every middleware-style adapter offers (SPEC section 6), written once. Adapters fill
+ * The shape every middleware-style adapter offers (docs/adapters.md), written once. Adapters fill
  * in their framework's middleware type and the object their cookie helpers write to.
  * @module
  */
@@ -31,7 +31,7 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
   readonly accessOptional: Guard
   /** Authenticates, stores the payload, and loads the subject with the subject getter. */
   readonly currentSubject: Guard
-  /** Renews an access cookie close to expiry (SPEC section 6); its cookies reach every answer. */
+  /** Renews an access cookie close to expiry (docs/adapters.md); its cookies reach every answer. */
   readonly implicitRefresh: Guard
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard

@@ -439,7 +439,7 @@ export class AuthX {
   }
 
   /**
-   * Exchanges a refresh token for new tokens (SPEC section 8). With rotation on, the presented
+   * Exchanges a refresh token for new tokens (docs/rotation.md). With rotation on, the presented
    * token is consumed atomically and a new refresh token of the same family is issued;
    * presenting a consumed token again revokes the whole family and throws
    * `RefreshTokenReusedError` (unless replayed within `reuseGraceSeconds`). The new access
@@ -492,7 +492,7 @@ export class AuthX {
   }
 
   /**
-   * What the ready-made refresh route answers (SPEC section 6): the refresh token is verified
+   * What the ready-made refresh route answers (docs/adapters.md): the refresh token is verified
    * from any enabled location (CSRF included) and rotated; the answer carries the new pair,
    * `Cache-Control: no-store`, and both cookies when cookies are a location. Throws the usual
    * errors. Adapters' `refreshRoute` write this answer.
@@ -510,7 +510,7 @@ export class AuthX {
   }
 
   /**
-   * What the ready-made logout route does (SPEC section 6): revokes the family (or the token) of
+   * What the ready-made logout route does (docs/adapters.md): revokes the family (or the token) of
    * the access token, expired ones included (signature still checked), and of the refresh
    * token the request carries, and gives the cookies that clear every token and CSRF cookie.
    * Never throws for request input; `error` is set when the store could not record the
@@ -760,7 +760,7 @@ export class AuthX {
   }
 
   /**
-   * Implicit refresh (SPEC section 6): when enabled and the request's access cookie holds a
+   * Implicit refresh (docs/adapters.md): when enabled and the request's access cookie holds a
    * valid, unrevoked access token expiring within `implicitRefresh.within`, the `Set-Cookie`
    * values of a new, non-fresh access token with the same subject, scopes, family and custom
    * data. Otherwise `[]`. Never throws for request input; it reads only (no CSRF check).

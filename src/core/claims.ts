@@ -1,5 +1,5 @@
 /**
- * Building the claims and header of new tokens (SPEC section 3).
+ * Building the claims and header of new tokens (docs/token-types.md).
  * @module
  */
 

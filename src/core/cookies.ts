@@ -1,5 +1,5 @@
 /**
- * `Set-Cookie` strings for token and CSRF cookies (SPEC section 5). Plain string code; adapters
+ * `Set-Cookie` strings for token and CSRF cookies (docs/cookies.md). Plain string code; adapters
  * only write the strings.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Strict compact-JWS decoding and claim validation (SPEC section 3, "Strictness"). Every
+ * Strict compact-JWS decoding and claim validation (docs/security.md, "Strict decoding"). Every
  * failure is an `InvalidTokenError` (or `TokenExpiredError`) with its reason; nothing else is
  * ever thrown for a bad token, and the message never contains the token.
  * @module

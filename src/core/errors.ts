@@ -28,7 +28,7 @@ export type AuthXErrorCode =
   | 'ERR_RATE_LIMITED'
   | 'ERR_CONFIG'
 
-/** Why a token was rejected as invalid (SPEC section 3, "Strictness"). */
+/** Why a token was rejected as invalid (docs/security.md, "Strict decoding"). */
 export type InvalidTokenReason =
   | 'malformed'
   | 'signature'

@@ -1,5 +1,5 @@
 /**
- * The audit trail (SPEC section 8): `auth.on(event, listener)`. Events never carry a token
+ * The audit trail (docs/rotation.md): `auth.on(event, listener)`. Events never carry a token
  * string; a listener that throws is reported and changes no outcome.
  * @module
  */

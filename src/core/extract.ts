@@ -1,5 +1,5 @@
 /**
- * Finding the token in a request (SPEC section 5): locations in order, the first that holds a
+ * Finding the token in a request (docs/locations-and-csrf.md): locations in order, the first that holds a
  * token wins, and a bad token never falls back to a later location.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The options of `new AuthX(options)` (SPEC section 2). Every field is optional unless noted;
+ * The options of `new AuthX(options)` (docs/configuration.md). Every field is optional unless noted;
  * defaults are given in each field's TSDoc. Unknown names are a `ConfigError`.
  * @module
  */

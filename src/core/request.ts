@@ -1,5 +1,5 @@
 /**
- * The small request view the core reads (SPEC section 5), and its construction from a Web
+ * The small request view the core reads (docs/locations-and-csrf.md), and its construction from a Web
  * `Request`. Adapters build a view from their framework's request; nothing here knows one.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * How an error becomes an HTTP answer (SPEC section 5): the same for every adapter.
+ * How an error becomes an HTTP answer (docs/locations-and-csrf.md): the same for every adapter.
  * @module
  */
 import { AUTHX_ERROR_BRAND, type AuthXError, type AuthXErrorJSON } from './errors.js'

@@ -1,5 +1,5 @@
 /**
- * Revocation checks on top of any {@link AuthXStore} (SPEC section 7). Keys are built from the
+ * Revocation checks on top of any {@link AuthXStore} (docs/revocation.md). Keys are built from the
  * verified issuer and ids, never from the raw token, so malleated copies share one entry.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Refresh-token rotation with reuse detection (SPEC section 8, RFC 9700 section 4.14).
+ * Refresh-token rotation with reuse detection (docs/rotation.md; RFC 9700 section 4.14).
  * @module
  */
 import { buildClaims, type TokenPair, type TokenSpec } from './claims.js'

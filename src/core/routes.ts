@@ -1,5 +1,5 @@
 /**
- * The two routes every application writes, done once (SPEC section 6): the refresh route
+ * The two routes every application writes, done once (docs/adapters.md): the refresh route
  * (verify the refresh token from any enabled location, CSRF included, rotate, set cookies) and
  * the logout route (revoke what the request proves it holds, always clear the cookies).
  * Adapters only write the answer these functions compute.

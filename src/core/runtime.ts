@@ -1,6 +1,6 @@
 /**
  * Run-time detection of Node's crypto module without importing a Node-only module at top level,
- * so the core still loads on Web-standard runtimes (SPEC section 1).
+ * so the core still loads on Web-standard runtimes (docs/getting-started.md).
  * @module
  */
 import type * as NodeCryptoModule from 'node:crypto'

@@ -1,5 +1,5 @@
 /**
- * Scope matching: the one rule used everywhere (SPEC section 3).
+ * Scope matching: the one rule used everywhere (docs/token-types.md).
  * @module
  */
 

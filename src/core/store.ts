@@ -1,5 +1,5 @@
 /**
- * The store interface behind revocation and refresh-token rotation (SPEC section 7).
+ * The store interface behind revocation and refresh-token rotation (docs/revocation.md).
  * @module
  */
 

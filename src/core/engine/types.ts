@@ -1,5 +1,5 @@
 /**
- * The small internal signing and verification engine (SPEC section 11). Two implementations:
+ * The small internal signing and verification engine (docs/keys.md). Two implementations:
  * node:crypto on Node, jose everywhere else. Both take keys imported once at construction.
  * @module
  */
