@@ -4,14 +4,18 @@
  * with the TypeScript module resolutions users run.
  *
  * The build goes to a temporary staging folder (`npm run build -- --out-dir`) next to copies of
- * package.json and LICENSE, and the tarball is packed from there, so this test never rewrites the
- * working tree's dist/ while other test runs read it.
+ * package.json, LICENSE, README.md and docs/, and the tarball is packed from there, so this test
+ * never rewrites the working tree's dist/ while other test runs read it.
+ *
+ * The consumer also installs fastify (and nothing else from the peers), so `authx/fastify` is
+ * loaded where fastify-plugin is not installed.
  */
 import { execFile } from 'node:child_process'
-import { access, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, posix, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { relativeLinks } from './support/markdown.js'
 
 const root = resolve(import.meta.dirname, '..')
 const tsc = join(root, 'node_modules', '.bin', 'tsc')
@@ -66,6 +70,7 @@ beforeAll(async () => {
   for (const file of ['package.json', 'LICENSE', 'README.md']) {
     if (await exists(join(root, file))) await copyFile(join(root, file), join(stage, file))
   }
+  await cp(join(root, 'docs'), join(stage, 'docs'), { recursive: true })
   const packed = JSON.parse(await mustRun('npm', ['pack', '--json', '--pack-destination', work], stage)) as {
     filename: string
     files: { path: string }[]
@@ -77,8 +82,14 @@ beforeAll(async () => {
     join(consumer, 'package.json'),
     `${JSON.stringify({ name: 'authx-consumer', version: '0.0.0', private: true }, null, 2)}\n`,
   )
-  // jose has to come from the registry (or the npm cache), as it does for users.
-  const install = ['install', '--no-audit', '--no-fund', tarball]
+  // jose and fastify have to come from the registry (or the npm cache), as they do for users.
+  // The fastify the tests run against, so the npm cache usually has it.
+  const fastify = JSON.parse(
+    await readFile(join(root, 'node_modules', 'fastify', 'package.json'), 'utf8'),
+  ) as {
+    version: string
+  }
+  const install = ['install', '--no-audit', '--no-fund', tarball, `fastify@${fastify.version}`]
   const offline = await run('npm', [...install, '--offline'], consumer)
   if (offline.code !== 0) await mustRun('npm', install, consumer)
 }, 240_000)
@@ -88,9 +99,11 @@ afterAll(async () => {
 })
 
 describe('the packed tarball', () => {
-  it('contains only the built files, the licence, the readme and package.json', () => {
+  it('contains only the built files, the guides, the licence, the readme and package.json', () => {
     for (const path of packedFiles) {
-      expect(path).toMatch(/^(dist\/[\w./-]+\.(js|cjs|d\.ts|d\.cts)|package\.json|LICENSE|README\.md)$/)
+      expect(path).toMatch(
+        /^(dist\/[\w./-]+\.(js|cjs|d\.ts|d\.cts)|docs\/[\w.-]+\.md|package\.json|LICENSE|README\.md)$/,
+      )
     }
     expect(packedFiles).toEqual(
       expect.arrayContaining([
@@ -100,8 +113,43 @@ describe('the packed tarball', () => {
         'dist/index.d.ts',
         'dist/index.js',
         'package.json',
+        'README.md',
       ]),
     )
+  })
+
+  it('contains every guide of docs/', async () => {
+    const guides = (await readdir(join(root, 'docs')))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`)
+    expect(guides.length).toBeGreaterThan(0)
+    expect(packedFiles).toEqual(expect.arrayContaining(guides))
+  })
+
+  it('every relative link of the packed README and guides points at a file in the tarball', async () => {
+    const installed = join(consumer, 'node_modules', 'authx')
+    const broken: string[] = []
+    for (const file of packedFiles.filter((f) => f.endsWith('.md'))) {
+      for (const target of relativeLinks(await readFile(join(installed, file), 'utf8'))) {
+        const path = posix.normalize(posix.join(posix.dirname(file), decodeURI(target)))
+        if (!packedFiles.includes(path)) broken.push(`${file} -> ${target}`)
+      }
+    }
+    expect(broken).toEqual([])
+    const readme = await readFile(join(installed, 'README.md'), 'utf8')
+    expect(relativeLinks(readme)).toContain('./docs/getting-started.md')
+  })
+
+  it('has the fields a registry page shows', async () => {
+    const pkg = JSON.parse(await readFile(join(consumer, 'node_modules', 'authx', 'package.json'), 'utf8'))
+    expect(pkg.description).toEqual(expect.any(String))
+    expect(pkg.license).toBe('MIT')
+    expect(pkg.author).toEqual(expect.anything())
+    expect(pkg.repository).toEqual({ type: 'git', url: expect.stringMatching(/^git\+https:\/\/.+\.git$/) })
+    expect(pkg.homepage).toMatch(/^https:\/\//)
+    expect(pkg.bugs).toEqual({ url: expect.stringMatching(/^https:\/\//) })
+    expect(pkg.keywords).toEqual(expect.arrayContaining(['jwt', 'authentication']))
+    expect(pkg.engines).toEqual({ node: '>=20.19' })
   })
 
   it('declares types first in every export condition, no side effects and Node 20.19 or later', async () => {
@@ -273,6 +321,71 @@ console.log(JSON.stringify({
       )}`,
     )
     expect(out).toEqual({ ...expectedRoundTrip, engine: 'jose', resolved: expect.any(String) })
+  })
+
+  /**
+   * Registers the Fastify plugin in the root scope and reports what the app sees: the decorator
+   * (so the plugin was not encapsulated in a child scope), its name, a guarded route, and
+   * whether fastify-plugin could be found at all from the consumer.
+   */
+  const fastifyBody = `
+const auth = new AuthX({ secretKey: 'consumer-secret-'.repeat(2) })
+const app = Fastify()
+await app.register(fastifyAuthX, { auth })
+const decorated = typeof app.authx?.accessRequired === 'function'
+app.get('/profile', { preHandler: app.authx.accessRequired }, async (request) => ({ sub: request.authx.sub }))
+const token = await auth.createAccessToken({ uid: 'user-1' })
+const ok = await app.inject({ url: '/profile', headers: { authorization: 'Bearer ' + token } })
+const denied = await app.inject({ url: '/profile' })
+let fastifyPlugin = 'installed'
+try {
+  REQUIRE.resolve('fastify-plugin')
+} catch (err) {
+  fastifyPlugin = err.code
+}
+await app.close()
+console.log(JSON.stringify({
+  decorated,
+  named: app.hasPlugin('authx'),
+  ok: [ok.statusCode, ok.json()],
+  denied: [denied.statusCode, denied.json().code],
+  fastifyPlugin,
+  resolved: RESOLVED,
+}))
+`
+
+  const expectedFastify = {
+    decorated: true,
+    named: true,
+    ok: [200, { sub: 'user-1' }],
+    denied: [401, 'ERR_MISSING_TOKEN'],
+    fastifyPlugin: 'MODULE_NOT_FOUND',
+    resolved: expect.any(String),
+  }
+
+  it('loads authx/fastify through import with fastify alone installed, and its plugin decorates the root scope', async () => {
+    const out = await runScript(
+      'use-fastify.mjs',
+      `import { createRequire } from 'node:module'\nimport Fastify from 'fastify'\nimport { AuthX } from 'authx'\nimport { fastifyAuthX } from 'authx/fastify'\n${fastifyBody
+        .replace('REQUIRE', 'createRequire(import.meta.url)')
+        .replace('RESOLVED', "import.meta.resolve('authx/fastify')")}`,
+    )
+    expect(out).toEqual(expectedFastify)
+    expect(out.resolved).toMatch(/\/node_modules\/authx\/dist\/fastify\.js$/)
+  })
+
+  it('loads authx/fastify through require with fastify alone installed, and its plugin decorates the root scope', async () => {
+    const out = await runScript(
+      'use-fastify.cjs',
+      `const Fastify = require('fastify')\nconst { AuthX } = require('authx')\nconst { fastifyAuthX } = require('authx/fastify')\n;(async () => {\n${fastifyBody
+        .replace('REQUIRE', 'require')
+        .replace(
+          'RESOLVED',
+          "require.resolve('authx/fastify')",
+        )}\n})().catch((err) => { console.error(err); process.exitCode = 1 })\n`,
+    )
+    expect(out).toEqual(expectedFastify)
+    expect(out.resolved).toMatch(/\/node_modules\/authx\/dist\/fastify\.cjs$/)
   })
 })
 
