@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { Cluster, type RedisOptions } from 'ioredis'
+import { Cluster } from 'ioredis'
 import { createCluster } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -28,6 +28,14 @@ const NODES = (process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001
     return { host: host!, port: Number(port) }
   })
 const noop = () => {}
+
+/** The ioredis options these tests give each node of a Cluster. */
+interface NodeOptions {
+  commandTimeout?: number
+  socketTimeout?: number
+  maxRetriesPerRequest?: number
+  autoResendUnfulfilledCommands?: boolean
+}
 
 /** `undefined` when the first node answers `CLUSTER INFO` with `cluster_state:ok`, else why not. */
 function clusterMissing(timeoutMs = 1000): Promise<string | undefined> {
@@ -63,7 +71,7 @@ function uniquePrefix(): string {
 }
 
 /** An ioredis Cluster client (with these options for each node), once every slot is known to it. */
-async function ioredisCluster(redisOptions: RedisOptions = { maxRetriesPerRequest: 1 }): Promise<Cluster> {
+async function ioredisCluster(redisOptions: NodeOptions = { maxRetriesPerRequest: 1 }): Promise<Cluster> {
   const cluster = new Cluster(NODES, { redisOptions })
   cluster.on('error', noop)
   if (cluster.status !== 'ready') {
