@@ -21,7 +21,7 @@ import {
   RevokedTokenError,
   StoreUnavailableError,
 } from '../../src/index.js'
-import { SqliteStore } from '../../src/stores/sqlite.js'
+import { type SqliteDriver, SqliteStore } from '../../src/stores/sqlite.js'
 import { runStoreConformance, SECRET } from './conformance.js'
 import { expectOneRefreshWins, runChild } from './processes.js'
 import { DatabaseSync, defaultDriver, drivers, nodeSqliteExpected } from './sqlite-drivers.js'
@@ -29,8 +29,18 @@ import { DatabaseSync, defaultDriver, drivers, nodeSqliteExpected } from './sqli
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const base = join(tmpdir(), `authx-sqlite-${process.pid}-${randomUUID()}`)
 const files: string[] = []
-/** The file the tests share (each with its own table). */
-const shared = tempFile('shared')
+/**
+ * The file the tests of each driver share (each test with its own table). One file per driver:
+ * two SQLite libraries in one process must never have the same file open at once, since each
+ * drops the other's POSIX locks when it closes the file, and the file gets corrupted (SQLite's
+ * "How To Corrupt", 2.2.1). Processes of their own may mix drivers freely.
+ */
+const sharedFiles = new Map(drivers.map(({ name }) => [name, tempFile(`shared-${name.replace(':', '-')}`)]))
+function fileOf(driver: SqliteDriver): string {
+  return sharedFiles.get(driver) as string
+}
+/** The file of the driver `new SqliteStore({ path })` picks here. */
+const shared = fileOf(defaultDriver)
 
 /** A new temporary database file name, removed (with its WAL files) after the tests. */
 function tempFile(label: string): string {
@@ -102,7 +112,7 @@ describe('SqliteStore: choosing the driver', () => {
 
   it('opens a path with the driver asked for', async () => {
     for (const { name } of drivers) {
-      const store = new SqliteStore({ path: shared, table: table('asked'), driver: name })
+      const store = new SqliteStore({ path: fileOf(name), table: table('asked'), driver: name })
       expect(store.driver).toBe(name)
       await store.set('k', name, 60)
       expect(await store.get(['k'])).toEqual([name])
@@ -112,7 +122,7 @@ describe('SqliteStore: choosing the driver', () => {
 
   it('tells which driver a given database belongs to', async () => {
     for (const driver of drivers) {
-      const connection = driver.open(shared)
+      const connection = driver.open(fileOf(driver.name))
       const store = new SqliteStore({ database: connection.database, table: table('given_driver') })
       expect(store.driver).toBe(driver.name)
       await store.close()
@@ -189,7 +199,8 @@ for (const driver of drivers) {
     `SqliteStore (path, ${driver.name})`,
     async () => undefined,
     async () => ({
-      make: async () => new SqliteStore({ path: shared, table: table('conf_path'), driver: driver.name }),
+      make: async () =>
+        new SqliteStore({ path: fileOf(driver.name), table: table('conf_path'), driver: driver.name }),
     }),
   )
 
@@ -197,7 +208,7 @@ for (const driver of drivers) {
     `SqliteStore (database, ${driver.name})`,
     async () => undefined,
     async () => {
-      const connection = driver.open(shared)
+      const connection = driver.open(fileOf(driver.name))
       return {
         make: async () => new SqliteStore({ database: connection.database, table: table('conf_db') }),
         // Runs after every store of the suite was closed: the database they were given stays open.
@@ -213,6 +224,7 @@ for (const driver of drivers) {
 }
 
 describe.each(drivers)('SqliteStore on $name: WAL, durability and sweeping', (driver) => {
+  const shared = fileOf(driver.name)
   const store = (options: { path?: string; table?: string; busyTimeoutMs?: number; clock?: () => number }) =>
     new SqliteStore({ path: shared, ...options, driver: driver.name })
 
@@ -278,21 +290,31 @@ describe.each(drivers)('SqliteStore on $name: WAL, durability and sweeping', (dr
 
   it('sweeps expired rows after writes, outside the calls, in batches', async () => {
     const name = table('sweep')
-    const opened = store({ table: name })
+    let now = Date.now()
+    const opened = store({ table: name, clock: () => now })
     const reader = driver.open(shared)
     const rows = () => Number(reader.value(`SELECT count(*) FROM ${name}`))
     // More writes than the store's sweep interval (1000), all with a 1 s time to live. The calls
     // only await microtasks, so the sweep scheduled at the 1000th write cannot run in between.
     for (let i = 0; i < 1500; i++) await opened.set(`short:${i}`, 'v', 1)
     expect(rows()).toBe(1500)
-    await sleep(1100)
+    now += 2000
     for (let i = 0; i < 1000; i++) await opened.set(`long:${i}`, 'v', 60)
     expect(rows()).toBe(2500)
     // The sweep then runs on its own, in two batches (1000 rows at most each): only the rows
-    // written after the wait are left, the expired ones deleted, not just hidden.
+    // written after the expiry are left, the expired ones deleted, not just hidden.
     await vi.waitFor(() => expect(rows()).toBe(1000), { timeout: 5000, interval: 20 })
     reader.close()
     await opened.close()
+  })
+
+  it('leaves the synchronous setting of a database it is given as it was', async () => {
+    const connection = driver.open(shared)
+    connection.exec('PRAGMA synchronous = EXTRA')
+    const given = new SqliteStore({ database: connection.database, table: table('sync') })
+    expect(Number(connection.value('PRAGMA synchronous'))).toBe(3)
+    await given.close()
+    connection.close()
   })
 
   it('indexes expires_at, so a sweep does not read the whole table, also on a table made without the index', async () => {
@@ -319,6 +341,7 @@ describe.each(drivers)('SqliteStore on $name: WAL, durability and sweeping', (dr
 describe.each(drivers)(
   'security: SqliteStore on $name never reports a committed write as failed',
   (driver) => {
+    const shared = fileOf(driver.name)
     // Another process takes the write lock the moment the store reads the clock after its write
     // committed. A sweep inside the call (as before issue 8) then failed with SQLITE_BUSY and the
     // call rejected, though its write had committed: a refresh token consumed, yet a 503 answered.
@@ -451,6 +474,7 @@ describe('SqliteStore: construction', () => {
 })
 
 describe.each(drivers)('SqliteStore on $name: closing', (driver) => {
+  const shared = fileOf(driver.name)
   it('may be closed twice, and closes the file it opened', async () => {
     const path = tempFile(`close-twice-${driver.name.replace(':', '-')}`)
     const store = new SqliteStore({ path, driver: driver.name })
@@ -511,6 +535,7 @@ describe.each(drivers)('SqliteStore on $name: closing', (driver) => {
 describe.each(drivers)(
   'security: SqliteStore on $name under lock contention (fail closed, then recover)',
   (driver) => {
+    const shared = fileOf(driver.name)
     it('rejects a revocation with StoreUnavailableError while another process holds the write lock, and accepts it afterwards', async () => {
       const name = table('locked')
       const store = new SqliteStore({ path: shared, table: name, busyTimeoutMs: 50, driver: driver.name })
