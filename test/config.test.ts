@@ -65,6 +65,8 @@ describe('resolved defaults', () => {
       algorithms: ['HS256'],
       accessTtl: 900,
       refreshTtl: 1_728_000,
+      maxLifetime: 1_728_000,
+      jwksTimeoutMs: 5000,
       issuer: undefined,
       audience: undefined,
       verifyIssuer: undefined,
@@ -155,7 +157,9 @@ describe('accepted options', () => {
         leeway: 30,
         algorithms: ['HS512'],
         maxTokenBytes: 4096,
+        jwksTimeoutMs: 2000,
       },
+      maxLifetime: '2d',
       clock,
       tokenLocation: ['cookies', 'headers', 'json', 'query'],
       header: { name: 'X-Auth', type: 'Token' },
@@ -210,7 +214,9 @@ describe('accepted options', () => {
     expect(c.verifyAudience).toEqual(['api'])
     expect(c.leeway).toBe(30)
     expect(c.maxTokenBytes).toBe(4096)
-    expect(c.clock).toBe(clock)
+    expect(c.jwksTimeoutMs).toBe(2000)
+    expect(c.maxLifetime).toBe(2 * 86_400)
+    expect(c.clock()).toBe(clock())
     expect(c.locations).toEqual(['cookies', 'headers', 'json', 'query'])
     expect(c.header).toEqual({ name: 'X-Auth', type: 'Token' })
     expect(c.query).toEqual({ name: 'jwt' })
@@ -528,6 +534,36 @@ describe('invalid values', () => {
 
   it.each([123, 'Date.now', new Date()])('rejects clock %j (not a function)', (value) => {
     expectRejected(withOption('clock', value), 'clock')
+  })
+
+  it.each([
+    ['undefined', () => undefined],
+    ['NaN', () => Number.NaN],
+    ['Infinity', () => Number.POSITIVE_INFINITY],
+    ['a string', () => '1700000000000'],
+    ['a throwing function', () => {
+      throw new Error('no time')
+    }],
+  ])('rejects a clock returning %s, at construction', (_what, clock) => {
+    expectRejected(withOption('clock', clock), 'clock')
+  })
+
+  it('fails closed when a clock turns non-finite later: no token minted, none accepted', async () => {
+    let now: number | undefined = Date.now()
+    const auth = new AuthX({ secretKey: 'k'.repeat(32), clock: () => now as number })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    now = undefined
+    await expect(auth.createAccessToken({ uid: 'u1' })).rejects.toBeInstanceOf(ConfigError)
+    await expect(auth.verifyToken(token)).rejects.toBeInstanceOf(ConfigError)
+  })
+
+  it('rejects maxLifetime shorter than a lifetime, or given with a lifetime of false', () => {
+    expectRejected(withOption('maxLifetime', '1d'), 'maxLifetime')
+    expectRejected({ secretKey: 'k'.repeat(32), refreshTokenExpires: false, maxLifetime: '30d' }, 'maxLifetime')
+  })
+
+  it("rejects kid together with jwksUrl (the key set's own kids select keys)", () => {
+    expectRejected({ jwksUrl: 'https://issuer.example/jwks.json', algorithm: 'RS256', kid: 'k1' }, 'kid')
   })
 
   it.each([-1, 1.5, '100'])('rejects cache.verifiedTokens %j', (value) => {

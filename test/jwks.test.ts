@@ -1,3 +1,4 @@
+import { createSign, generateKeyPairSync } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { calculateJwkThumbprint, createLocalJWKSet, jwtVerify } from 'jose'
@@ -256,3 +257,57 @@ for (const engine of ENGINES) {
     })
   })
 }
+
+describe('jwksUrl: remote keys are held to the same rules as configured keys, and fetches are bounded', () => {
+  /** A token signed by hand with a key authx would never accept as configuration. */
+  function weakRsaToken(kid: string): { token: string; jwk: Record<string, unknown> } {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+    const enc = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const now = Math.floor(Date.now() / 1000)
+    const input = `${enc({ alg: 'RS256', typ: 'JWT', kid })}.${enc({
+      sub: 'u1',
+      jti: 'j1',
+      iat: now,
+      nbf: now,
+      exp: now + 600,
+      type: 'access',
+      fresh: false,
+    })}`
+    const signature = createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')
+    return {
+      token: `${input}.${signature}`,
+      jwk: { ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' },
+    }
+  }
+
+  for (const engine of ENGINES) {
+    it(`${engine}: refuses a token signed by a remote RSA key under 2048 bits`, async () => {
+      const { token, jwk } = weakRsaToken('weak-1')
+      const server = await startServer({ keys: [jwk] })
+      const auth = onEngine(engine, { jwksUrl: server.url, algorithm: 'RS256' })
+      const err = await auth.verifyToken(token).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(InvalidTokenError)
+      expect((err as InvalidTokenError).status).toBe(401)
+    })
+
+    it(`${engine}: a JWKS URL that never answers is a 503 within verify.jwksTimeoutMs`, async () => {
+      const sockets: import('node:net').Socket[] = []
+      const hole = createServer(() => {}) // accepts, never answers
+      hole.on('connection', (socket) => sockets.push(socket))
+      servers.push(hole)
+      await new Promise<void>((resolve) => hole.listen(0, '127.0.0.1', resolve))
+      const { port } = hole.address() as AddressInfo
+      const signer = onEngine(engine, { algorithm: 'RS256', ...pemOf(keyPairFor('RS256')), kid: 'rs-1' })
+      const token = await signer.createAccessToken({ uid: 'u1' })
+      const auth = onEngine(engine, {
+        jwksUrl: `http://127.0.0.1:${port}/jwks.json`,
+        algorithm: 'RS256',
+        verify: { jwksTimeoutMs: 300 },
+      })
+      const started = Date.now()
+      await expect(auth.verifyToken(token)).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(Date.now() - started).toBeLessThan(3000)
+      for (const socket of sockets) socket.destroy()
+    })
+  }
+})

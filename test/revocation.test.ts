@@ -136,7 +136,7 @@ describe('revokeToken with the default MemoryStore', () => {
     let now = START + 400
     const clock = () => now
     const store = spyStore(clock)
-    const auth = new AuthX({ secretKey: SECRET, clock, store, verify: { leeway: 30 } })
+    const auth = new AuthX({ secretKey: SECRET, clock, store, verify: { leeway: 30 }, maxLifetime: '3w' })
     const token = await auth.createAccessToken({ uid: 'u1' })
     const exp = auth.decodeUnverified(token).payload.exp as number
     now += 100_300

@@ -109,7 +109,11 @@ export interface JwkSet {
   keys: JWK[]
 }
 
-const ONE_YEAR = 365 * 86_400
+/**
+ * The TTL of an entry that must never expire (it covers tokens without `exp`): 100 years, the
+ * longest Duration authx accepts, which every store keeps as a plain number.
+ */
+const NO_EXPIRY = 100 * 365 * 86_400
 /** The default options object of the hot paths: known to be valid, so not checked per call. */
 const NO_OPTIONS = Object.freeze({})
 /** Options objects already checked by `guardOptions`: guards skip the per-request check. */
@@ -197,14 +201,17 @@ export class AuthX {
         requireExp: { access: config.accessTtl !== false, refresh: config.refreshTtl !== false },
         clock: config.clock,
       },
-      config.jwksUrl ? remoteResolver(config.jwksUrl, crypto) : localResolver(this.#keys),
+      config.jwksUrl
+        ? remoteResolver(config.jwksUrl, crypto, config.jwksTimeoutMs)
+        : localResolver(this.#keys),
       this.#engine,
     )
     this.#rotation = {
       config,
       store: this.store,
       events: this.#events,
-      longestLifetime: this.#longestLifetime(),
+      longestLifetime: NO_EXPIRY,
+      unconfirmed: new Map(),
       create: (spec) => this.#create(spec, undefined),
       revokeFamily: (fid) => this.revokeFamily(fid),
       jtiOf: (token) => this.decodeUnverified(token).payload.jti as string,
@@ -790,11 +797,13 @@ export class AuthX {
     try {
       payload = await this.#decode(token)
       if (payload.type !== 'access') return []
+      // The cheap window check first: most requests carry a token far from expiry, and those
+      // must not cost a store round trip here.
+      if (payload.timeUntilExpiry > settings.within * 1000) return []
       await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
     } catch {
       return []
     }
-    if (payload.timeUntilExpiry > settings.within * 1000) return []
     try {
       const renewed = await this.#create(
         {
@@ -851,10 +860,7 @@ export class AuthX {
       throw new TypeError('revokeToken: expected a token string or a TokenPayload')
     }
     const payload = typeof token === 'string' ? await this.#decodeIgnoringExpiry(token) : token
-    const ttl =
-      payload.exp === undefined
-        ? this.#longestLifetime()
-        : Math.ceil(payload.exp - this.config.clock() / 1000)
+    const ttl = payload.exp === undefined ? NO_EXPIRY : Math.ceil(payload.exp - this.config.clock() / 1000)
     await this.#write(jtiKey(payload.iss, payload.jti), '1', ttl)
     this.#events.emit('token.revoked', { sub: payload.sub, jti: payload.jti })
   }
@@ -869,7 +875,7 @@ export class AuthX {
    */
   async revokeFamily(fid: string): Promise<void> {
     if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
-    const ttl = this.config.refreshTtl === false ? this.#longestLifetime() : this.config.refreshTtl
+    const ttl = this.#coveringLifetime()
     await this.#write(familyKey(this.#revocationIssuer(), fid), '1', ttl)
     this.#events.emit('family.revoked', { fid })
   }
@@ -885,7 +891,7 @@ export class AuthX {
   async revokeAllForSubject(sub: string): Promise<void> {
     if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
     const cutoff = Math.floor(this.config.clock() / 1000)
-    await this.#write(subjectKey(this.#revocationIssuer(), sub), String(cutoff), this.#longestLifetime())
+    await this.#write(subjectKey(this.#revocationIssuer(), sub), String(cutoff), this.#coveringLifetime())
     this.#events.emit('subject.revoked', { sub })
   }
 
@@ -927,6 +933,12 @@ export class AuthX {
     if (key.kid !== undefined) header.kid = key.kid
     if (extra !== undefined) Object.assign(header, extra)
     const token = await this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+    if (token.length > this.config.maxTokenBytes) {
+      // The instance would refuse its own token at the next request (a 401 right after login).
+      throw new TypeError(
+        `the token would be ${token.length} bytes, over verify.maxTokenBytes (${this.config.maxTokenBytes}): send less data or raise the limit`,
+      )
+    }
     if (this.#events.has('token.created')) {
       const event: AuthXEvents['token.created'] = {
         type: spec.type,
@@ -990,9 +1002,12 @@ export class AuthX {
     return this.config.verifyIssuer ?? this.config.issuer
   }
 
-  #longestLifetime(): number {
-    const lifetimes = [this.config.accessTtl, this.config.refreshTtl].filter((t): t is number => t !== false)
-    return lifetimes.length === 0 ? ONE_YEAR : Math.max(...lifetimes)
+  /**
+   * How long a family or subject entry lives: as long as the longest token it can cover
+   * (`maxLifetime`, which every creation enforces), or for good when tokens without `exp` exist.
+   */
+  #coveringLifetime(): number {
+    return this.config.maxLifetime === false ? NO_EXPIRY : this.config.maxLifetime
   }
 
   /** Writes a revocation entry living its TTL plus leeway; failures are `StoreUnavailableError`. */

@@ -149,6 +149,7 @@ function audienceClaim(audience: unknown): string | string[] | undefined {
 export interface ClaimSettings {
   readonly accessTtl: number | false
   readonly refreshTtl: number | false
+  readonly maxLifetime: number | false
   readonly issuer: string | undefined
   readonly audience: string | readonly string[] | undefined
   readonly csrfClaim: boolean
@@ -197,6 +198,12 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
     spec.type === 'access' ? settings.accessTtl : settings.refreshTtl,
     now,
   )
+  if (exp !== undefined && settings.maxLifetime !== false && exp - now > settings.maxLifetime) {
+    // Family and subject revocations live maxLifetime: a longer token would outlive them.
+    throw new TypeError(
+      `expiry: ${exp - now} seconds is longer than maxLifetime (${settings.maxLifetime} seconds); raise maxLifetime to allow it`,
+    )
+  }
   const claims: Record<string, unknown> = { sub: spec.uid, jti: crypto.randomUUID(), iat: now, nbf: now }
   if (exp !== undefined) claims.exp = exp
   claims.type = spec.type

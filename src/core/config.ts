@@ -18,6 +18,14 @@ export interface ResolvedConfig {
   readonly algorithms: readonly Algorithm[]
   readonly accessTtl: number | false
   readonly refreshTtl: number | false
+  /**
+   * The longest a token of this instance may live, in seconds, or `false` when tokens without
+   * `exp` exist (a lifetime of `false`): family and subject revocations live this long (plus
+   * leeway), or never expire.
+   */
+  readonly maxLifetime: number | false
+  /** Timeout of a remote JWKS fetch, in milliseconds. */
+  readonly jwksTimeoutMs: number
   readonly issuer: string | undefined
   readonly audience: string | readonly string[] | undefined
   readonly verifyIssuer: string | undefined
@@ -84,6 +92,7 @@ const TOP_LEVEL = [
   'jwksUrl',
   'accessTokenExpires',
   'refreshTokenExpires',
+  'maxLifetime',
   'issuer',
   'audience',
   'verify',
@@ -316,7 +325,8 @@ export function resolveConfig(input: AuthXOptions | undefined): {
 
   let jwksUrl: URL | undefined
   if (options.jwksUrl !== undefined) {
-    for (const name of ['secretKey', 'privateKey', 'publicKey']) {
+    for (const name of ['secretKey', 'privateKey', 'publicKey', 'kid', 'keys']) {
+      // The key set's own kids select its keys: a kid here would be ignored, so it is refused.
       if (options[name] !== undefined) fail(name, 'cannot be combined with jwksUrl (verify-only)')
     }
     try {
@@ -335,6 +345,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     'leeway',
     'algorithms',
     'maxTokenBytes',
+    'jwksTimeoutMs',
   ])
   const algorithms = allowedAlgorithms(verify.algorithms, specs, jwksUrl !== undefined, options)
   if (
@@ -350,7 +361,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
   const audience = audienceList(options.audience, 'audience')
   const verifyAudience = audienceList(verify.audience, 'verify.audience') ?? audience
 
-  if (options.clock !== undefined && typeof options.clock !== 'function') fail('clock', 'expected a function')
+  const clock = checkedClock(options.clock)
 
   const locations = list(options.tokenLocation, 'tokenLocation', /^(headers|cookies|json|query)$/) ?? [
     'headers',
@@ -424,18 +435,22 @@ export function resolveConfig(input: AuthXOptions | undefined): {
   const cache = section(options.cache, 'cache', ['verifiedTokens'])
 
   const protect = bool(csrf.protect, 'csrf.protect', true)
+  const accessTtl = lifetime(options.accessTokenExpires, 'accessTokenExpires', 900)
+  const refreshTtl = lifetime(options.refreshTokenExpires, 'refreshTokenExpires', 1_728_000)
   const config: ResolvedConfig = {
     jwksUrl,
     algorithms: Object.freeze(algorithms),
-    accessTtl: lifetime(options.accessTokenExpires, 'accessTokenExpires', 900),
-    refreshTtl: lifetime(options.refreshTokenExpires, 'refreshTokenExpires', 1_728_000),
+    accessTtl,
+    refreshTtl,
+    maxLifetime: maxLifetime(options.maxLifetime, accessTtl, refreshTtl),
+    jwksTimeoutMs: integer(verify.jwksTimeoutMs, 'verify.jwksTimeoutMs', 5000, 1, 60_000),
     issuer,
     audience,
     verifyIssuer: optionalText(verify.issuer, 'verify.issuer') ?? issuer,
     verifyAudience: verifyAudience === undefined ? undefined : Object.freeze([verifyAudience].flat()),
     leeway: (verify.leeway as number | undefined) ?? 0,
     maxTokenBytes: integer(verify.maxTokenBytes, 'verify.maxTokenBytes', 8192, 256, 1_048_576),
-    clock: (options.clock as (() => number) | undefined) ?? Date.now,
+    clock,
     locations: Object.freeze(locations as TokenLocation[]),
     header: {
       name: text(header.name, 'header.name', 'Authorization', TOKEN_RE),
@@ -521,4 +536,42 @@ function checkCookiePrefixes(config: ResolvedConfig): void {
     if (name.startsWith('__Secure-') && !cookies.secure)
       fail(option, 'a __Secure- cookie needs cookies.secure')
   }
+}
+
+/**
+ * The instance's clock, checked once at construction and at every reading: a clock that answers
+ * `undefined` or `NaN` would make every expiry check pass and mint `exp: null`, so a non-finite
+ * time is an error (fail closed), never a time.
+ */
+function checkedClock(value: unknown): () => number {
+  if (value === undefined || value === Date.now) return Date.now
+  if (typeof value !== 'function') fail('clock', 'expected a function')
+  const clock = value as () => unknown
+  const read = (): number => {
+    const now = clock()
+    if (typeof now !== 'number' || !Number.isFinite(now)) {
+      throw new ConfigError('clock: returned a non-finite time (expected milliseconds since the epoch)')
+    }
+    return now
+  }
+  try {
+    read()
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    fail('clock', 'threw when called')
+  }
+  return read
+}
+
+/** `maxLifetime`: at least both lifetimes; `false` when either lifetime is `false`. */
+function maxLifetime(value: unknown, access: number | false, refresh: number | false): number | false {
+  if (access === false || refresh === false) {
+    if (value !== undefined)
+      fail('maxLifetime', 'has no meaning when a lifetime is false (tokens without exp)')
+    return false
+  }
+  const longest = Math.max(access, refresh)
+  const max = duration(value, 'maxLifetime', longest)
+  if (max < longest) fail('maxLifetime', `must be at least the longest lifetime (${longest} seconds)`)
+  return max
 }

@@ -154,7 +154,8 @@ export function optionsFromEnv(
     if (!name.startsWith('JWT_') || value === undefined) continue
     const reader = READERS[name]
     if (reader === undefined) unused.push(name)
-    else if (value !== '') put(options, reader[0], reader[1](name, value))
+    // Empty variables are unset, except JWT_HEADER_TYPE: empty means raw tokens in Python AuthX.
+    else if (value !== '' || name === 'JWT_HEADER_TYPE') put(options, reader[0], reader[1](name, value))
   }
   if (unused.length > 0) {
     emitWarning(
@@ -190,7 +191,8 @@ export function renameEnvError(
 ): ConfigError {
   for (const [name, value] of Object.entries(env ?? {})) {
     const path = READERS[name]?.[0]
-    if (path === undefined || value === undefined || value === '' || hasPath(overrides, path)) continue
+    if (path === undefined || value === undefined || hasPath(overrides, path)) continue
+    if (value === '' && name !== 'JWT_HEADER_TYPE') continue
     if (
       error.message.startsWith(`${path}:`) ||
       error.message.startsWith(`${path}.`) ||

@@ -57,13 +57,22 @@ export class Emitter {
     if (set === undefined) return
     for (const listener of set) {
       try {
-        ;(listener as AuthXListener<E>)(data)
+        const result: unknown = (listener as AuthXListener<E>)(data)
+        // An async listener (an audit write while the database is down) rejects later: report
+        // it the same way, never as an unhandled rejection that would end the process.
+        if (typeof (result as Promise<unknown> | undefined)?.then === 'function') {
+          ;(result as Promise<unknown>).then(undefined, (err: unknown) => report(event, err))
+        }
       } catch (err) {
-        emitWarning(
-          `authx: a '${event}' listener threw: ${err instanceof Error ? err.message : String(err)}`,
-          'AUTHX_LISTENER_ERROR',
-        )
+        report(event, err)
       }
     }
   }
+}
+
+function report(event: string, err: unknown): void {
+  emitWarning(
+    `authx: a '${event}' listener threw: ${err instanceof Error ? err.message : String(err)}`,
+    'AUTHX_LISTENER_ERROR',
+  )
 }

@@ -93,9 +93,9 @@ export function importKeyNode(spec: KeySpec, crypto: NodeCrypto): KeyEntry {
     info,
     spec.publicKey === undefined ? `${spec.path}privateKey` : `${spec.path}publicKey`,
   )
-  const jwk = publicKey.export({ format: 'jwk' }) as JWK
+  const jwk = publicJwkNode(publicKey, crypto)
   if (privateKey && spec.publicKey !== undefined) {
-    const derived = crypto.createPublicKey(privateKey).export({ format: 'jwk' }) as JWK
+    const derived = publicJwkNode(crypto.createPublicKey(privateKey), crypto)
     if (thumbprintNode(derived, crypto) !== thumbprintNode(jwk, crypto)) {
       throw new ConfigError(`${spec.path}publicKey: does not belong to ${spec.path}privateKey`)
     }
@@ -294,10 +294,27 @@ function checkNodeAsymmetric(key: KeyObject, spec: KeySpec, info: AlgorithmInfo,
     spec.alg,
     info,
     path,
-    type === 'rsa' ? 'RSA' : type === 'ec' ? 'EC' : type === 'ed25519' ? 'Ed25519' : String(type),
+    type === 'rsa'
+      ? 'RSA'
+      : type === 'rsa-pss'
+        ? 'RSA-PSS'
+        : type === 'ec'
+          ? 'EC'
+          : type === 'ed25519'
+            ? 'Ed25519'
+            : String(type),
     details.modulusLength,
     type === 'ec' ? nodeCurveToCrv(details.namedCurve) : undefined,
   )
+  // An RSA-PSS key may be bound to one hash: it must be the algorithm's, or signing fails later.
+  if (type === 'rsa-pss' && details.hashAlgorithm !== undefined) {
+    const want = `sha${spec.alg.slice(2)}`
+    if (details.hashAlgorithm !== want || (details.mgf1HashAlgorithm ?? want) !== want) {
+      throw new ConfigError(
+        `${path}: this RSA-PSS key is restricted to ${details.hashAlgorithm}; ${spec.alg} needs ${want}`,
+      )
+    }
+  }
 }
 
 function nodeCurveToCrv(curve: string | undefined): string | undefined {
@@ -315,7 +332,9 @@ function checkKeyShape(
   crv: string | undefined,
 ): void {
   if (info.family === 'RS' || info.family === 'PS') {
-    if (kind !== 'RSA') throw new ConfigError(`${path}: ${alg} needs an RSA key, got ${kind}`)
+    // An RSA-PSS key (OID id-RSASSA-PSS) can only make PSS signatures: PS* yes, RS* no.
+    const fits = kind === 'RSA' || (kind === 'RSA-PSS' && info.family === 'PS')
+    if (!fits) throw new ConfigError(`${path}: ${alg} needs an RSA key, got ${kind}`)
     // RFC 7518 section 3.3: 2048 bits or more.
     if (modulusLength === undefined || modulusLength < 2048) {
       throw new ConfigError(`${path}: RSA keys must be at least 2048 bits, got ${modulusLength ?? 'unknown'}`)
@@ -403,4 +422,39 @@ function publicJwkOf(jwk: JWK, kid: string | undefined, alg: Algorithm): Readonl
   out.alg = alg
   out.use = 'sig'
   return Object.freeze(out)
+}
+
+/**
+ * The public JWK of a key. Node cannot export an RSA-PSS key (OID id-RSASSA-PSS) as a JWK, but
+ * its subjectPublicKey is the same PKCS#1 RSAPublicKey as a plain RSA key's: that is read out of
+ * the SPKI and exported as `kty: 'RSA'` (what JWK has for PS* keys, RFC 7518 section 6.3).
+ */
+function publicJwkNode(key: KeyObject, crypto: NodeCrypto): JWK {
+  if (key.asymmetricKeyType !== 'rsa-pss') return key.export({ format: 'jwk' }) as JWK
+  const spki = key.export({ format: 'der', type: 'spki' })
+  const pkcs1 = derBitStringOfSpki(spki)
+  return crypto
+    .createPublicKey({ key: Buffer.from(pkcs1), format: 'der', type: 'pkcs1' })
+    .export({ format: 'jwk' }) as JWK
+}
+
+/** The contents of the subjectPublicKey BIT STRING of a DER SubjectPublicKeyInfo. */
+function derBitStringOfSpki(der: Uint8Array): Uint8Array {
+  let at = 0
+  const header = (tag: number): number => {
+    if (der[at] !== tag) throw new ConfigError('publicKey: unexpected SPKI structure')
+    at++
+    let length = der[at++]!
+    if (length & 0x80) {
+      const bytes = length & 0x7f
+      length = 0
+      for (let i = 0; i < bytes; i++) length = length * 256 + der[at++]!
+    }
+    return length
+  }
+  header(0x30) // SubjectPublicKeyInfo
+  const algorithmLength = header(0x30) // AlgorithmIdentifier: skipped
+  at += algorithmLength
+  const length = header(0x03) // subjectPublicKey
+  return der.subarray(at + 1, at + length) // after the unused-bits byte
 }

@@ -37,6 +37,8 @@ export interface VerifyOptions {
   algorithms?: Algorithm[] | undefined
   /** Longest token accepted, checked before any decoding. Default `8192`. */
   maxTokenBytes?: number | undefined
+  /** Timeout of a remote JWKS fetch (`jwksUrl`), in milliseconds. Default `5000`. */
+  jwksTimeoutMs?: number | undefined
 }
 
 /** Authorization header settings. */
@@ -184,6 +186,14 @@ export interface AuthXOptions {
   accessTokenExpires?: Duration | false | undefined
   /** Default `'20d'`; `false` for refresh tokens without `exp`. */
   refreshTokenExpires?: Duration | false | undefined
+  /**
+   * The longest lifetime any token of this instance may have, custom `expiry`, `accessExpiry`,
+   * `refreshExpiry` and `Date`s included: a longer one is a `TypeError` at creation. Family and
+   * subject revocations live this long (plus leeway), so they outlive every token they cover.
+   * Default: the longer of `accessTokenExpires` and `refreshTokenExpires`. Not allowed when a
+   * lifetime is `false` (revocations then never expire).
+   */
+  maxLifetime?: Duration | undefined
   /** Written into every token as `iss`. */
   issuer?: string | undefined
   /** Written into every token as `aud`. */

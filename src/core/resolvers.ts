@@ -45,13 +45,14 @@ export function localResolver(keys: readonly KeyEntry[] | Promise<readonly KeyEn
  * const resolve = remoteResolver(new URL('https://issuer.example/.well-known/jwks.json'), nodeCrypto())
  * ```
  */
-export function remoteResolver(url: URL, crypto: NodeCrypto | undefined): KeyResolver {
-  const remote = createRemoteJWKSet(url)
+export function remoteResolver(url: URL, crypto: NodeCrypto | undefined, timeoutMs = 5000): KeyResolver {
+  const remote = createRemoteJWKSet(url, { timeoutDuration: timeoutMs })
   const converted = new WeakMap<object, EngineKey>()
   return async (alg: Algorithm, kid) => {
     let key: EngineKey
     try {
-      key = (await remote(kid === undefined ? { alg } : { alg, kid })) as EngineKey
+      // jose's own timeout covers its fetch; this one bounds the whole lookup whatever fetch does.
+      key = (await withTimeout(remote(kid === undefined ? { alg } : { alg, kid }), timeoutMs)) as EngineKey
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
         return undefined
@@ -67,6 +68,27 @@ export function remoteResolver(url: URL, crypto: NodeCrypto | undefined): KeyRes
       }
       key = keyObject
     }
+    // RFC 7518 section 3.3: RSA keys of 2048 bits or more, as configured keys; jose refuses
+    // smaller ones on its own path, and the node engine must too.
+    if (rsaBits(key) !== undefined && (rsaBits(key) as number) < 2048) return undefined
     return { kid, alg, signKey: undefined, verifyKey: key, publicJwk: undefined, retireAt: undefined }
   }
+}
+
+function rsaBits(key: EngineKey): number | undefined {
+  const object = key as { asymmetricKeyType?: string; asymmetricKeyDetails?: { modulusLength?: number } }
+  if (object.asymmetricKeyType === 'rsa' || object.asymmetricKeyType === 'rsa-pss') {
+    return object.asymmetricKeyDetails?.modulusLength ?? 0
+  }
+  const algorithm = (key as { algorithm?: { name?: string; modulusLength?: number } }).algorithm
+  if (algorithm?.name?.startsWith('RS') || algorithm?.name === 'RSA-PSS') return algorithm.modulusLength ?? 0
+  return undefined
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`remote key set did not answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

@@ -23,8 +23,14 @@ export interface RotationContext {
   readonly config: ResolvedConfig
   readonly store: AuthXStore
   readonly events: Emitter
-  /** Lifetime of a consumption entry for a token without `exp`, in seconds. */
+  /** Lifetime of a consumption entry for a token without `exp`, in seconds (no expiry). */
   readonly longestLifetime: number
+  /**
+   * Consumptions whose store call failed or timed out (key -> when, seconds): the write may still
+   * have committed, so this instance's retry of the same token within {@link RETRY_WINDOW_SECONDS}
+   * is the first use, not reuse. Bounded; filled only while the store misbehaves.
+   */
+  readonly unconfirmed: Map<string, number>
   create(spec: TokenSpec): Promise<string>
   revokeFamily(fid: string): Promise<void>
   jtiOf(token: string): string
@@ -105,8 +111,18 @@ export async function rotate(
   const expiry = payload.exp === undefined ? now + ctx.longestLifetime : Math.ceil(payload.exp)
   const ttl = Math.max(1, expiry - now) + config.leeway
   const timeoutMs = config.revocation.timeoutMs
-  const first = await bounded(() => store.setIfAbsent(key, String(now), ttl), timeoutMs)
+  let first: unknown
+  try {
+    first = await bounded(() => store.setIfAbsent(key, String(now), ttl), timeoutMs)
+  } catch (err) {
+    remember(ctx.unconfirmed, key, now)
+    throw err
+  }
   if (typeof first !== 'boolean') throw new StoreUnavailableError('Store gave an answer of the wrong shape')
+  // A retry after a failed consumption: if our write did commit, `false` is our own entry.
+  // Either way the pending entry is settled now, so a later replay is reuse again.
+  if (first) ctx.unconfirmed.delete(key)
+  else if (confirmOwnWrite(ctx.unconfirmed, key, now)) first = true
   if (!first && !(await withinGrace(ctx, key, now, reuseGraceSeconds))) {
     events.emit('token.reused', { sub: payload.sub, fid, jti: payload.jti })
     await ctx.revokeFamily(fid)
@@ -141,4 +157,27 @@ async function withinGrace(
     throw new StoreUnavailableError('Store gave an answer of the wrong shape')
   }
   return usedAt !== null && now - Number(usedAt) <= graceSeconds
+}
+
+/**
+ * How long after a failed or timed-out consumption this instance treats the token's next
+ * presentation as its first use (the client retrying after a 503), in seconds.
+ */
+export const RETRY_WINDOW_SECONDS = 30
+const MAX_UNCONFIRMED = 10_000
+
+function remember(unconfirmed: Map<string, number>, key: string, now: number): void {
+  for (const [k, at] of unconfirmed) {
+    if (now - at <= RETRY_WINDOW_SECONDS && unconfirmed.size < MAX_UNCONFIRMED) break
+    unconfirmed.delete(k) // oldest first (insertion order): expired ones, or room for this one
+  }
+  unconfirmed.set(key, now)
+}
+
+/** Whether a consumed key is this instance's own unconfirmed write, answered once. */
+function confirmOwnWrite(unconfirmed: Map<string, number>, key: string, now: number): boolean {
+  const at = unconfirmed.get(key)
+  if (at === undefined) return false
+  unconfirmed.delete(key)
+  return now - at <= RETRY_WINDOW_SECONDS
 }

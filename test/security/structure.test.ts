@@ -46,7 +46,10 @@ async function tokenWhere(auth: AuthX, accept: (token: string) => boolean): Prom
 }
 
 /** A valid token of exactly `length` characters, padded through custom data (and a header field). */
-async function tokenOfLength(auth: AuthX, length: number): Promise<string> {
+async function tokenOfLength(verifier: AuthX, length: number): Promise<string> {
+  // Minted by an instance with the same key and a larger limit: authx refuses to mint a token
+  // over its own maxTokenBytes, so an oversized one has to come from elsewhere.
+  const auth = hsAuth({ verify: { maxTokenBytes: Math.max(length + 64, verifier.config.maxTokenBytes) } })
   for (let h = 0; h < 4; h++) {
     const extra = h === 0 ? {} : { headers: { p: 'x'.repeat(h) } }
     const base = (await auth.createAccessToken({ uid: 'user-1', data: { pad: '' }, ...extra })).length
@@ -353,6 +356,17 @@ describe('security: size limit', () => {
     expect((await auth.decodeToken(exact)).sub).toBe('user-1')
     const over = await tokenOfLength(auth, 1025)
     await expectInvalid(auth.decodeToken(over), 'too_large', over)
+  })
+
+  it('refuses to mint a token over its own maxTokenBytes, with a TypeError at creation', async () => {
+    const auth = hsAuth({ verify: { maxTokenBytes: 1024 } })
+    await expect(auth.createAccessToken({ uid: 'user-1', data: { pad: 'x'.repeat(2000) } })).rejects.toThrow(
+      /over verify\.maxTokenBytes/,
+    )
+    await expect(
+      auth.createTokenPair({ uid: 'user-1', data: { pad: 'x'.repeat(2000) } }),
+    ).rejects.toBeInstanceOf(TypeError)
+    expect((await auth.verifyToken(await tokenOfLength(auth, 1024))).sub).toBe('user-1')
   })
 
   it('checks the size before decoding: oversized garbage is too_large, not malformed', async () => {
