@@ -1,32 +1,77 @@
 /**
  * Hono 4 adapter (SPEC section 6): guards are middleware values, the payload is at
- * `c.get('authx')`, the subject at `c.get('authxSubject')`, and authx errors are thrown as
- * `HTTPException`s whose `getResponse()` is the full answer of SPEC section 5.
+ * `c.get('authx')`, the subject at `c.get('authxSubject')`, and guard failures are thrown as
+ * `HTTPException`s whose `getResponse()` is the full answer of SPEC section 5. An authx error a
+ * handler throws behind a guard is answered by that guard, and the ready-made routes answer their
+ * own errors, so neither needs `app.onError(authx.onError)`.
  * @module
  */
 import {
+  type AdapterOptions,
   type AuthenticateOptions,
   type AuthX,
+  type AuthXAdapter,
+  type AuthXError,
   type AuthXRequest,
-  type CookieCallOptions,
+  adapterOptions,
   errorResponse,
+  errorToResponse,
+  guardMisuse,
   isAuthXError,
   isFormContentType,
   isJsonContentType,
+  logoutRouteOptions,
+  logoutSuccess,
+  mergeSetCookies,
   parseCookieHeader,
   renewedCookiesFor,
+  routeOrFactory,
+  scopeArguments,
   type TokenPayload,
 } from 'authx'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, Env, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 
 declare module 'hono' {
   interface ContextVariableMap {
-    /** The verified token payload, set by an authx guard. */
-    authx: TokenPayload
-    /** The user loaded by `currentSubject`. */
+    /**
+     * The verified token payload, set by an authx guard: `null` after `accessOptional` without a
+     * token, `undefined` on routes without a guard. Behind a guard the guard's own type says it is
+     * there (`c.get('authx').sub`), and `authx.payload(c)` reads it typed as present anywhere.
+     */
+    authx: TokenPayload | null | undefined
+    /** The subject loaded by `currentSubject` (what the subject getter returned). */
     authxSubject: unknown
   }
+}
+
+/** A guard: handlers after it read `c.get('authx')` (and `c.var.authx`) as a `TokenPayload`. */
+export type HonoGuard = MiddlewareHandler<{ Variables: { authx: TokenPayload } }>
+/** A ready-made route: a complete Hono handler. */
+export type HonoRoute = (c: Context) => Promise<Response>
+
+/**
+ * What `honoAuthX(auth)` returns (SPEC section 6).
+ *
+ * @example
+ * ```ts
+ * const authx: HonoAuthX = honoAuthX(auth)
+ * app.post('/auth/refresh', authx.refreshRoute)
+ * ```
+ */
+export interface HonoAuthX
+  extends Omit<
+    AuthXAdapter<HonoGuard, Context, HonoRoute, Context>,
+    'accessOptional' | 'currentSubject' | 'implicitRefresh'
+  > {
+  /** Sets `authx` to the payload, or `null` without a token; a present but bad token still fails. */
+  readonly accessOptional: MiddlewareHandler<{ Variables: { authx: TokenPayload | null } }>
+  /** Authenticates, sets `authx`, and sets `authxSubject` to the subject getter's result. */
+  readonly currentSubject: MiddlewareHandler<{ Variables: { authx: TokenPayload; authxSubject: unknown } }>
+  /** Renews an access cookie close to expiry; its cookies are added after the handler, to any answer. */
+  readonly implicitRefresh: MiddlewareHandler
+  /** An `app.onError` handler: authx errors (and `HTTPException`s) answered, others a logged 500. */
+  readonly onError: (err: Error, c: Context) => Response
 }
 
 /** The core's request view over a Hono context; no method throws on client input. */
@@ -61,15 +106,33 @@ function view(c: Context): AuthXRequest {
   }
 }
 
-/** Runs a core call, turning an authx error into an `HTTPException` (others pass untouched). */
-async function run<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call()
-  } catch (err) {
-    if (!isAuthXError(err)) throw err
-    const { status, headers, body } = errorResponse(err)
-    const res = new Response(JSON.stringify(body), { status, headers })
-    throw new HTTPException(status as HTTPException['status'], { res, message: err.message, cause: err })
+/**
+ * Makes a JSON answer the response over the headers already set (prepared ones, or the app's
+ * error answer's): authx's headers win, route cookies replace earlier ones of the same names.
+ */
+function respond(
+  c: Context,
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  body: unknown,
+  cookies: readonly string[] = [],
+) {
+  const out = new Headers(c.res.headers)
+  for (const stale of ['content-length', 'content-type', 'set-cookie']) out.delete(stale)
+  for (const [name, value] of Object.entries(headers)) out.set(name, value)
+  for (const cookie of mergeSetCookies(c.res.headers.getSetCookie(), cookies))
+    out.append('set-cookie', cookie)
+  const res = new Response(body === undefined ? null : JSON.stringify(body), { status, headers: out })
+  c.res = undefined // Hono's setter copies the old response's headers over the new one's
+  c.res = res
+  return res
+}
+
+/** Middleware; called as a function at route definition (`authx.accessRequired()`), it throws there. */
+function middleware<E extends Env>(name: string, work: MiddlewareHandler<E>): MiddlewareHandler<E> {
+  return (c, next) => {
+    if (typeof next !== 'function') throw guardMisuse(name)
+    return work(c, next)
   }
 }
 
@@ -87,85 +150,109 @@ function appendCookies(c: Context, cookies: readonly string[]): void {
  * app.use(authx.implicitRefresh)
  * app.get('/api/profile', authx.accessRequired, (c) => c.json({ user_id: c.get('authx').sub }))
  * app.get('/admin', authx.scopesRequired('admin:*'), (c) => c.json({ ok: true }))
+ * app.post('/auth/refresh', authx.refreshRoute)
  * ```
  */
-export function honoAuthX(auth: AuthX) {
-  const guard =
-    (options: AuthenticateOptions): MiddlewareHandler =>
-    async (c, next) => {
-      c.set('authx', (await run(() => auth.authenticate(view(c), options))) as TokenPayload)
+export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
+  const { errorBody } = adapterOptions(options, 'honoAuthX')
+  const answer = (c: Context, err: AuthXError, cookies?: readonly string[]) => {
+    const { status, headers, body } = errorResponse(err, errorBody)
+    return respond(c, status, headers, body, cookies)
+  }
+  /** Runs a core call, turning an authx error into an `HTTPException` (others pass untouched). */
+  const run = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call()
+    } catch (err) {
+      if (!isAuthXError(err)) throw err
+      const res = errorToResponse(err, errorBody)
+      throw new HTTPException(err.status as HTTPException['status'], {
+        res,
+        message: err.message,
+        cause: err,
+      })
+    }
+  }
+  /**
+   * A guard: `store` sets the context variables. Hono hands a handler's error to `app.onError`
+   * before `next()` returns here, so an authx error thrown behind the guard (`auth.refresh` with a
+   * reused token) is answered here as authx answers it, whatever the app's error handler made of it.
+   */
+  const guard = <Vars extends object>(name: string, store: (c: Context) => Promise<void>) =>
+    middleware<{ Variables: Vars }>(name, async (c, next) => {
+      await run(() => store(c))
       await next()
+      if (isAuthXError(c.error)) answer(c, c.error)
+    })
+  const payloadGuard = (name: string, options: AuthenticateOptions) =>
+    guard<{ authx: TokenPayload }>(name, async (c) => {
+      c.set('authx', (await auth.authenticate(view(c), options)) as TokenPayload)
+    })
+  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
+    payloadGuard(name, auth.guardOptions(options, name))
+  const route =
+    (name: string, write: (c: Context) => Promise<Response>): HonoRoute =>
+    (c) => {
+      if (typeof c !== 'object' || c === null || !('req' in c)) throw guardMisuse(name)
+      return write(c).catch((err: unknown) => {
+        if (!isAuthXError(err)) throw err
+        return answer(c, err)
+      })
     }
   return {
-    /** Requires a valid access token. */
-    accessRequired: guard({}),
-    /** Requires a valid refresh token. */
-    refreshRequired: guard({ type: 'refresh' }),
-    /** Requires a valid, fresh access token. */
-    freshRequired: guard({ fresh: true }),
-    /** Requires an access token holding every given scope. */
-    scopesRequired: (...scopes: string[]): MiddlewareHandler => guard({ scopes }),
-    /** Requires an access token holding at least one of the given scopes. */
-    anyScopeRequired: (...scopes: string[]): MiddlewareHandler => guard({ scopes, anyScope: true }),
-    /** A guard with fixed options (type, fresh, scopes, locations, csrf). */
-    tokenRequired: (options: Omit<AuthenticateOptions, 'optional'> = {}): MiddlewareHandler =>
-      guard({ ...options, optional: false }),
-    /** Sets `authx` to the payload, or `null` without a token; a present but bad token still fails. */
-    accessOptional: (async (c, next) => {
-      c.set('authx', await run(() => auth.authenticate(view(c), { optional: true })))
-      await next()
-    }) as MiddlewareHandler<{ Variables: { authx: TokenPayload | null } }>,
-    /** Authenticates, sets `authx`, and sets `authxSubject` to the subject getter's result. */
-    currentSubject: (async (c, next) => {
-      const payload = (await run(() => auth.authenticate(view(c)))) as TokenPayload
+    accessRequired: payloadGuard('accessRequired', {}),
+    refreshRequired: payloadGuard('refreshRequired', { type: 'refresh' }),
+    freshRequired: payloadGuard('freshRequired', { fresh: true }),
+    scopesRequired: (...scopes) => tokenRequired({ scopes: scopeArguments(scopes, 'scopesRequired') }),
+    anyScopeRequired: (...scopes) =>
+      tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
+    tokenRequired: (options) => tokenRequired(options),
+    accessOptional: guard('accessOptional', async (c) => {
+      c.set('authx', await auth.authenticate(view(c), { optional: true }))
+    }),
+    currentSubject: guard('currentSubject', async (c) => {
+      const payload = (await auth.authenticate(view(c))) as TokenPayload
+      c.set('authxSubject', await auth.loadSubject(payload))
       c.set('authx', payload)
-      c.set('authxSubject', await run(() => auth.loadSubject(payload)))
-      await next()
-    }) as MiddlewareHandler,
-    /**
-     * Renews a cookie access token close to expiry; the cookies are added after the handler,
-     * so they reach the response whatever it is (errors from guards included).
-     */
-    implicitRefresh: (async (c, next) => {
+    }),
+    implicitRefresh: middleware('implicitRefresh', async (c, next) => {
       const cookies = await run(() => auth.implicitRefreshCookies(view(c)))
       await next()
+      // After the handler, so the cookies reach any answer; a route that set them wins.
       appendCookies(c, renewedCookiesFor(cookies, c.res.headers.getSetCookie()))
-    }) as MiddlewareHandler,
-    /** Appends the access token cookie and its CSRF cookie. */
-    setAccessCookies: (c: Context, token: string, options?: CookieCallOptions): void =>
-      appendCookies(c, auth.accessCookies(token, options)),
-    /** Appends the refresh token cookie and its CSRF cookie. */
-    setRefreshCookies: (c: Context, token: string, options?: CookieCallOptions): void =>
-      appendCookies(c, auth.refreshCookies(token, options)),
-    /** Appends cookies deleting every token and CSRF cookie. */
-    unsetCookies: (c: Context): void => appendCookies(c, auth.unsetCookies()),
-    /** Appends cookies deleting the access cookies. */
-    unsetAccessCookies: (c: Context): void => appendCookies(c, auth.unsetAccessCookies()),
-    /** Appends cookies deleting the refresh cookies. */
-    unsetRefreshCookies: (c: Context): void => appendCookies(c, auth.unsetRefreshCookies()),
-    /**
-     * An `app.onError` handler: authx errors thrown anywhere (a guard, or `auth.refresh()` in a
-     * handler) become their JSON answer; `HTTPException`s answer their own response; anything
-     * else is logged and answered 500, as Hono does by default.
-     */
-    onError: (err: Error, c: Context): Response => {
+    }),
+    refreshRoute: routeOrFactory((routeOptions) => {
+      const checked = auth.refreshRouteOptions(routeOptions)
+      return route('refreshRoute', async (c) => {
+        const { status, headers, body, cookies } = await auth.refreshFromRequest(view(c), checked)
+        return respond(c, status, headers, body, cookies)
+      })
+    }),
+    logoutRoute: routeOrFactory((routeOptions) => {
+      logoutRouteOptions(routeOptions)
+      return route('logoutRoute', async (c) => {
+        const { cookies, error } = await auth.logoutFromRequest(view(c))
+        if (error !== undefined) return answer(c, error, cookies)
+        const { status, headers, body } = logoutSuccess(cookies)
+        return respond(c, status, headers, body, cookies)
+      })
+    }),
+    payload: (c) => {
+      const payload: TokenPayload | null | undefined = c.get('authx')
+      if (payload == null)
+        throw new Error('authx.payload(c): no authx guard stored a payload on this request')
+      return payload
+    },
+    setAccessCookies: (c, token, options) => appendCookies(c, auth.accessCookies(token, options)),
+    setRefreshCookies: (c, token, options) => appendCookies(c, auth.refreshCookies(token, options)),
+    unsetCookies: (c) => appendCookies(c, auth.unsetCookies()),
+    unsetAccessCookies: (c) => appendCookies(c, auth.unsetAccessCookies()),
+    unsetRefreshCookies: (c) => appendCookies(c, auth.unsetRefreshCookies()),
+    onError: (err, c) => {
       if (err instanceof HTTPException) return err.getResponse()
-      if (isAuthXError(err)) {
-        const { status, headers, body } = errorResponse(err)
-        return new Response(JSON.stringify(body), { status, headers })
-      }
+      if (isAuthXError(err)) return errorToResponse(err, errorBody)
       console.error(err)
       return c.text('Internal Server Error', 500)
     },
   }
 }
-
-/**
- * What `honoAuthX` returns.
- *
- * @example
- * ```ts
- * const authx: HonoAuthX = honoAuthX(auth)
- * ```
- */
-export type HonoAuthX = ReturnType<typeof honoAuthX>

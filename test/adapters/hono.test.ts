@@ -2,19 +2,22 @@ import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { describe, expect, it, vi } from 'vitest'
 import { honoAuthX } from '../../src/adapters/hono.js'
-import { AuthX, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
+import { AuthX, type AuthXError, CSRFError, MissingTokenError, TokenPayload } from '../../src/index.js'
 import {
+  bearer,
   cookieHeader,
+  expectError,
   makeAuth,
   runScenarios,
+  type ScenarioAdapterOptions,
   type Send,
   type TestRequest,
   type TestResponse,
 } from './scenarios.js'
 
 /** The scenario app of test/adapters/scenarios.ts, built with Hono. */
-function buildApp(auth: AuthX): Hono {
-  const authx = honoAuthX(auth)
+function buildApp(auth: AuthX, options?: ScenarioAdapterOptions): Hono {
+  const authx = honoAuthX(auth, options)
   const app = new Hono()
   app.use(authx.implicitRefresh)
   app.post('/login', async (c) => {
@@ -44,6 +47,14 @@ function buildApp(auth: AuthX): Hono {
   app.post('/logout', authx.accessRequired, async (c) => {
     await auth.revokeToken(c.get('authx'))
     authx.unsetCookies(c)
+    return c.json({ ok: true })
+  })
+  app.post('/auth/refresh', authx.refreshRoute)
+  app.post('/auth/refresh-narrow', authx.refreshRoute({ scopes: ['narrow'] }))
+  app.post('/auth/logout', authx.logoutRoute)
+  app.get('/payload', authx.accessRequired, (c) => c.json({ sub: authx.payload(c).sub }))
+  app.post('/handler-refresh', authx.accessRequired, async (c) => {
+    await auth.refresh((await c.req.json<{ refresh_token: string }>()).refresh_token)
     return c.json({ ok: true })
   })
   app.get('/boom', () => {
@@ -96,7 +107,7 @@ function renewed(res: TestResponse): string[] {
 }
 
 describe('hono adapter: scenario table', () => {
-  runScenarios(async (auth) => ({ send: sender(buildApp(auth)) }))
+  runScenarios(async (auth, options) => ({ send: sender(buildApp(auth, options)) }))
 })
 
 describe('hono adapter: bodies', () => {
@@ -583,5 +594,253 @@ describe('hono: authx.onError', () => {
     const spy = vi.spyOn(console, 'error').mockImplementation(() => {})
     expect((await app.request('/boom')).status).toBe(500)
     spy.mockRestore()
+  })
+
+  it('reshapes the body with the adapter errorBody, keeping status and headers', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
+    const app = new Hono()
+    app.onError(authx.onError)
+    const { refreshToken } = await auth.createTokenPair({ uid: 'u1' })
+    await auth.refresh(refreshToken)
+    app.post('/refresh', async (c) => c.json(await auth.refresh(refreshToken)))
+    const res = await app.request('/refresh', { method: 'POST' })
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"')
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    expect(await res.json()).toEqual({ error: 'ERR_REFRESH_TOKEN_REUSED' })
+  })
+})
+
+describe('hono adapter: misuse and options', () => {
+  it('a guard called as a function (authx.accessRequired()) throws a TypeError where the route is defined', () => {
+    const authx = honoAuthX(makeAuth())
+    const misuse = authx.accessRequired as unknown as () => void
+    expect(() => misuse()).toThrow(/without calling it/)
+    expect(() => (authx.scopesRequired('a') as unknown as () => void)()).toThrow(TypeError)
+    expect(() => (authx.accessOptional as unknown as () => void)()).toThrow(TypeError)
+    expect(() => (authx.currentSubject as unknown as () => void)()).toThrow(TypeError)
+    expect(() => (authx.implicitRefresh as unknown as () => void)()).toThrow(TypeError)
+    expect(() => new Hono().get('/x', misuse() as never)).toThrow(TypeError)
+  })
+
+  it('a ready-made route called without a context throws a TypeError at once', () => {
+    const authx = honoAuthX(makeAuth())
+    const route = authx.refreshRoute({ scopes: ['a'] }) as unknown as () => unknown
+    expect(() => route()).toThrow(/authx\.refreshRoute/)
+    expect(() => (authx.logoutRoute() as unknown as () => unknown)()).toThrow(TypeError)
+    expect(() => (authx.logoutRoute as unknown as (a: unknown, b: unknown) => unknown)(1, 2)).toThrow(
+      TypeError,
+    )
+  })
+
+  it('options are checked where the adapter and its guards are made', () => {
+    const auth = makeAuth()
+    expect(() => honoAuthX(auth, { errorbody: () => ({}) } as never)).toThrow(/unknown option 'errorbody'/)
+    expect(() => honoAuthX(auth, { errorBody: 'x' as never })).toThrow(TypeError)
+    const authx = honoAuthX(auth)
+    expect(() => authx.tokenRequired({ freshh: true } as never)).toThrow(/unknown option 'freshh'/)
+    expect(() => authx.tokenRequired({ optional: true } as never)).toThrow(/accessOptional/)
+    expect(() => authx.scopesRequired(['admin:*'] as never)).toThrow(/separate arguments/)
+    expect(() => authx.anyScopeRequired(['a'] as never)).toThrow(TypeError)
+    expect(() => authx.refreshRoute({ scope: ['a'] } as never)).toThrow(/unknown option 'scope'/)
+    expect(() => authx.logoutRoute({ all: true } as never)).toThrow(/unknown option 'all'/)
+  })
+
+  it('payload(c) throws on a route without a guard (a programming error, answered 500 by Hono)', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.get('/open', (c) => c.json({ sub: authx.payload(c).sub }))
+    app.get('/optional', authx.accessOptional, (c) => c.json({ sub: authx.payload(c).sub }))
+    const seen: unknown[] = []
+    app.onError((err, c) => {
+      seen.push(err)
+      return c.text('error', 500)
+    })
+    expect((await app.request('/open')).status).toBe(500)
+    expect((await app.request('/optional')).status).toBe(500)
+    expect(seen.map((err) => (err as Error).message)).toEqual([
+      expect.stringMatching(/no authx guard/),
+      expect.stringMatching(/no authx guard/),
+    ])
+  })
+})
+
+describe('hono adapter: authx errors thrown behind a guard', () => {
+  /** An app whose handlers, behind guards, call auth.refresh with a refresh token already used. */
+  async function reuseApp(options?: ScenarioAdapterOptions, extra?: (app: Hono) => void) {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth, options)
+    const app = new Hono()
+    extra?.(app)
+    const access = await auth.createAccessToken({ uid: 'u1', scopes: ['a'] })
+    const reuse = async () => {
+      const { refreshToken } = await auth.createTokenPair({ uid: 'u1' })
+      await auth.refresh(refreshToken)
+      await auth.refresh(refreshToken) // reuse: ERR_REFRESH_TOKEN_REUSED
+      return new Response('unreachable')
+    }
+    app.post('/one', authx.accessRequired, reuse)
+    app.post('/nested', authx.implicitRefresh, authx.accessRequired, authx.scopesRequired('a'), reuse)
+    app.post('/optional', authx.accessOptional, reuse)
+    app.post('/subject', authx.currentSubject, reuse)
+    app.post('/boom', authx.accessRequired, () => {
+      throw new Error('boom')
+    })
+    const send = async (path: string, headers: Record<string, string> = {}) =>
+      toTestResponse(await app.request(path, { method: 'POST', headers: { ...bearer(access), ...headers } }))
+    return { app, send, authx }
+  }
+
+  const quiet = () => vi.spyOn(console, 'error').mockImplementation(() => {})
+
+  it('is answered with authx status, headers and body without app.onError, behind any guard', async () => {
+    const spy = quiet()
+    const { send } = await reuseApp()
+    for (const path of ['/one', '/nested', '/optional', '/subject']) {
+      const res = await send(path)
+      expectError(res, 401, 'ERR_REFRESH_TOKEN_REUSED', 'Bearer error="invalid_token"')
+      expect(res.headers['content-type']).toContain('application/json')
+    }
+    spy.mockRestore()
+  })
+
+  it('applies errorBody, with app.onError(authx.onError) or without it', async () => {
+    const errorBody = (err: AuthXError) => ({ error: err.code })
+    const bare = await reuseApp({ errorBody })
+    const withHandler = await reuseApp({ errorBody }, (app) =>
+      app.onError(honoAuthX(makeAuth(), { errorBody }).onError),
+    )
+    const spy = quiet()
+    for (const { send } of [bare, withHandler]) {
+      const res = await send('/one')
+      expect(res.status).toBe(401)
+      expect(res.body).toEqual({ error: 'ERR_REFRESH_TOKEN_REUSED' })
+      expect(res.headers['cache-control']).toBe('no-store')
+    }
+    spy.mockRestore()
+  })
+
+  it("keeps headers set before the error (CORS, cookies) while authx's own headers win", async () => {
+    const spy = quiet()
+    const { send } = await reuseApp(undefined, (app) =>
+      app.use(async (c, next) => {
+        c.header('Access-Control-Allow-Origin', 'https://app.example')
+        c.header('Cache-Control', 'public, max-age=60')
+        c.header('Set-Cookie', 'theme=dark', { append: true })
+        await next()
+      }),
+    )
+    const res = await send('/one')
+    expectError(res, 401, 'ERR_REFRESH_TOKEN_REUSED')
+    expect(res.headers['access-control-allow-origin']).toBe('https://app.example')
+    expect(res.headers['set-cookie']).toEqual(['theme=dark'])
+    spy.mockRestore()
+  })
+
+  it('replaces a custom app.onError answer to an authx error, and leaves other errors to it', async () => {
+    const { send } = await reuseApp(undefined, (app) => app.onError((_err, c) => c.text('custom', 418)))
+    expectError(await send('/one'), 401, 'ERR_REFRESH_TOKEN_REUSED')
+    const boom = await send('/boom')
+    expect(boom.status).toBe(418)
+    expect(boom.body).toBe('custom')
+  })
+
+  it('guard errors still reach app.onError as HTTPExceptions carrying the errorBody answer', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
+    const app = new Hono()
+    let seen: unknown
+    app.onError((err) => {
+      seen = err
+      return (err as HTTPException).getResponse()
+    })
+    app.get('/p', authx.accessRequired, (c) => c.json({ ok: true }))
+    const res = await app.request('/p')
+    expect(seen).toBeInstanceOf(HTTPException)
+    expect(res.status).toBe(401)
+    expect(await res.json()).toEqual({ error: 'ERR_MISSING_TOKEN' })
+  })
+})
+
+describe('hono adapter: ready-made routes', () => {
+  it("keep headers set before them, authx's cookies and headers winning", async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    app.use(async (c, next) => {
+      c.header('Set-Cookie', 'theme=dark', { append: true })
+      c.header('Set-Cookie', 'access_token_cookie=stale', { append: true })
+      c.header('Cache-Control', 'public, max-age=60')
+      c.header('X-Request-Id', 'r1')
+      await next()
+    })
+    app.post('/auth/refresh', authx.refreshRoute)
+    app.post('/auth/logout', authx.logoutRoute)
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const res = await toTestResponse(
+      await app.request('/auth/refresh', { method: 'POST', headers: bearer(pair.refreshToken) }),
+    )
+    expect(res.status).toBe(200)
+    expect(res.headers['cache-control']).toBe('no-store')
+    expect(res.headers['x-request-id']).toBe('r1')
+    const set = cookies(res)
+    expect(set[0]).toBe('theme=dark')
+    expect(set.filter((c) => c.startsWith('access_token_cookie='))).toEqual([
+      expect.stringContaining((res.body as { access_token: string }).access_token),
+    ])
+    const out = await toTestResponse(await app.request('/auth/logout', { method: 'POST' }))
+    expect(out.status).toBe(204)
+    expect(out.body).toBe('')
+    expect(out.headers['content-type']).toBeUndefined()
+    expect(cookies(out)).toEqual(['theme=dark', ...auth.unsetCookies()])
+  })
+
+  it('answer their errors themselves, without app.onError, with the errorBody', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
+    const app = new Hono()
+    app.onError((_err, c) => c.text('not used', 418))
+    app.post('/auth/refresh', authx.refreshRoute)
+    const res = await toTestResponse(await app.request('/auth/refresh', { method: 'POST' }))
+    expect(res.status).toBe(401)
+    expect(res.body).toEqual({ error: 'ERR_MISSING_TOKEN' })
+    expect(res.headers['www-authenticate']).toBe('Bearer')
+  })
+
+  it('work when a handler delegates to them, and pass non-authx errors to app.onError', async () => {
+    const auth = makeAuth()
+    const authx = honoAuthX(auth)
+    const app = new Hono()
+    let seen: unknown
+    app.onError((err, c) => {
+      seen = err
+      return c.text('handled', 500)
+    })
+    const failure = new Error('lookup failed')
+    const failing = authx.refreshRoute({
+      data: () => {
+        throw failure
+      },
+    })
+    app.post('/delegate', (c) => authx.refreshRoute(c))
+    app.post('/failing', failing)
+    const send = sender(app)
+    const ok = await send({
+      method: 'POST',
+      path: '/delegate',
+      headers: bearer(await auth.createRefreshToken({ uid: 'u1' })),
+    })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatchObject({ token_type: 'bearer' })
+    const res = await send({
+      method: 'POST',
+      path: '/failing',
+      headers: bearer(await auth.createRefreshToken({ uid: 'u2' })),
+    })
+    expect(res.status).toBe(500)
+    expect(res.body).toBe('handled')
+    expect(seen).toBe(failure)
   })
 })
