@@ -8,26 +8,38 @@
  * @module
  */
 import {
+  type AdapterOptions,
   type AuthenticateOptions,
   type AuthX,
   type AuthXAdapter,
+  type AuthXError,
   type AuthXRequest,
+  adapterOptions,
   errorResponse,
+  guardMisuse,
   isAuthXError,
+  logoutRouteOptions,
+  logoutSuccess,
+  mergeSetCookies,
   parsedRequestView,
+  type RouteAnswer,
+  routeOrFactory,
+  scopeArguments,
   type TokenPayload,
 } from 'authx'
-import type { Context, Middleware } from 'koa'
+import type { Context, DefaultState, Middleware, ParameterizedContext } from 'koa'
 
 declare module 'koa' {
   interface DefaultState {
     /**
      * The verified token payload, set by the authx guards. `null` after `accessOptional` when
-     * the request carries no token; not set on routes without an authx guard.
+     * the request carries no token; `undefined` on routes without an authx guard. Handlers
+     * after a guard in a `@koa/router` route see it typed as present, and so does
+     * `authx.payload(ctx)`.
      */
-    authx: TokenPayload
+    authx?: TokenPayload | null | undefined
     /** The subject loaded by `authx.currentSubject` (what the subject getter returned). */
-    authxSubject: unknown
+    authxSubject?: unknown
   }
 }
 
@@ -36,10 +48,22 @@ declare module 'koa' {
  *
  * @example
  * ```ts
- * const guard: KoaMiddleware = authx.accessRequired
+ * const handler: KoaMiddleware = authx.refreshRoute
  * ```
  */
 export type KoaMiddleware = Middleware
+
+/**
+ * A guard: Koa middleware that stores `Payload` on `ctx.state.authx` for what runs after it, so
+ * `@koa/router` types the handlers after it with the payload present.
+ *
+ * @example
+ * ```ts
+ * const guard: KoaGuard = authx.accessRequired
+ * const optional: KoaGuard<TokenPayload | null> = authx.accessOptional
+ * ```
+ */
+export type KoaGuard<Payload extends TokenPayload | null = TokenPayload> = Middleware<{ authx: Payload }>
 
 /**
  * What the cookie helpers need of a context: Koa's `ctx.append`. Any Koa or router context fits.
@@ -52,15 +76,29 @@ export type KoaMiddleware = Middleware
 export type KoaCookieTarget = Pick<Context, 'append'>
 
 /**
+ * What `authx.payload(ctx)` reads: any Koa or router context, whatever its state type.
+ *
+ * @example
+ * ```ts
+ * const sub = authx.payload(ctx satisfies KoaStateSource).sub
+ * ```
+ */
+export interface KoaStateSource {
+  readonly state: object
+}
+
+/**
  * What `koaAuthX(auth)` returns: middleware values and cookie helpers (SPEC section 6).
  *
  * @example
  * ```ts
  * const authx: KoaAuthX = koaAuthX(auth)
- * router.post('/auth/refresh', authx.refreshRequired, handler)
+ * router.post('/auth/refresh', authx.refreshRoute)
  * ```
  */
-export interface KoaAuthX extends AuthXAdapter<KoaMiddleware, KoaCookieTarget> {
+export interface KoaAuthX extends AuthXAdapter<KoaGuard, KoaCookieTarget, KoaMiddleware, KoaStateSource> {
+  /** Stores the payload, or `null` when no token is sent; a present but bad token still fails. */
+  readonly accessOptional: KoaGuard<TokenPayload | null>
   /**
    * Renews an access cookie close to expiry (SPEC section 6). `app.use` it after `errorHandler`
    * and before the routes; include/exclude lists match `ctx.path` (relative under `koa-mount`).
@@ -70,14 +108,17 @@ export interface KoaAuthX extends AuthXAdapter<KoaMiddleware, KoaCookieTarget> {
    */
   readonly implicitRefresh: KoaMiddleware
   /**
-   * Writes authx errors as JSON answers and rethrows every other error to Koa. Register it
-   * first: Koa's own error handling clears every header, renewed cookies included.
+   * Writes authx errors as JSON answers (guards' and handlers' alike) and rethrows every other
+   * error to Koa. Register it first: Koa's own error handling clears every header, renewed
+   * cookies included.
    */
   readonly errorHandler: KoaMiddleware
 }
 
+type AnyContext = ParameterizedContext<object>
+
 /** The core's view of a Koa request. Nothing here throws for client input. */
-function requestView(ctx: Context): AuthXRequest {
+function requestView(ctx: AnyContext): AuthXRequest {
   return parsedRequestView({
     method: ctx.method,
     path: () => ctx.path,
@@ -103,16 +144,32 @@ async function settle<T>(work: Promise<T>): Promise<T> {
   }
 }
 
-function append(ctx: KoaCookieTarget, cookies: string[]): void {
-  // append, not set: cookies the handler or other middleware set survive.
-  if (cookies.length > 0) ctx.append('Set-Cookie', cookies)
+/** Middleware that throws `guardMisuse` when called without `next` (`authx.accessRequired()`). */
+function middleware<State>(name: string, run: Middleware<State>): Middleware<State> {
+  return (ctx, next) => {
+    if (typeof next !== 'function') throw guardMisuse(name)
+    return run(ctx, next)
+  }
 }
 
-/** The cookie names a response's `Set-Cookie` header currently mentions. */
-function setCookieNames(ctx: Context): Set<string> {
+function append(ctx: KoaCookieTarget, cookies: readonly string[]): void {
+  // append, not set: cookies the handler or other middleware set survive.
+  if (cookies.length > 0) ctx.append('Set-Cookie', [...cookies])
+}
+
+/** The response's `Set-Cookie` values so far. */
+function setCookies(ctx: AnyContext): string[] {
   const value = ctx.response.get('Set-Cookie') as unknown
-  const list = Array.isArray(value) ? value : typeof value === 'string' && value !== '' ? [value] : []
-  return new Set(list.map((cookie) => String(cookie).split('=', 1)[0]!.trim()))
+  return Array.isArray(value) ? value.map(String) : typeof value === 'string' && value !== '' ? [value] : []
+}
+
+/** Writes a whole answer; `headers` first, so the JSON content type holds for any body. */
+function write(ctx: AnyContext, status: number, headers: Readonly<Record<string, string>>, body: unknown) {
+  ctx.set({ ...headers })
+  ctx.status = status
+  // A string or `null` from errorBody would go out as plain text, or turn the answer into a 204,
+  // under Koa's rules: encoded here. `undefined` stays so (a 204, whose status drops any body).
+  ctx.body = typeof body === 'object' && body !== null ? body : JSON.stringify(body)
 }
 
 /**
@@ -134,33 +191,54 @@ function setCookieNames(ctx: Context): Set<string> {
  * router.get('/api/profile', authx.accessRequired, (ctx) => {
  *   ctx.body = { user_id: ctx.state.authx.sub }
  * })
- * router.get('/admin', authx.scopesRequired('admin:*'), (ctx) => {
- *   ctx.body = { ok: true }
- * })
+ * router.post('/auth/refresh', authx.refreshRoute)
+ * router.post('/auth/logout', authx.logoutRoute)
  * app.use(router.routes())
  * ```
  */
-export function koaAuthX(auth: AuthX): KoaAuthX {
-  const guard =
-    (check: (view: AuthXRequest) => Promise<TokenPayload | null>): KoaMiddleware =>
-    async (ctx, next) => {
-      ctx.state.authx = (await settle(check(requestView(ctx)))) as TokenPayload
+export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
+  const { errorBody } = adapterOptions(options, 'koaAuthX')
+  const guard = <P extends TokenPayload | null>(name: string, check: (view: AuthXRequest) => Promise<P>) =>
+    middleware<{ authx: P }>(name, async (ctx, next) => {
+      ctx.state.authx = await settle(check(requestView(ctx)))
       await next()
-    }
-  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>) => guard(auth.tokenRequired(options))
+    })
+  const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
+    guard(name, auth.tokenRequired(auth.guardOptions(options, name)))
+  const sendError = (ctx: AnyContext, err: AuthXError) => {
+    const { status, headers, body } = errorResponse(err, errorBody)
+    write(ctx, status, headers, body)
+  }
+  // Route cookies replace earlier ones of the same names (implicit refresh's renewed cookie).
+  const sendCookies = (ctx: AnyContext, cookies: readonly string[]) => {
+    if (cookies.length > 0) ctx.set('Set-Cookie', mergeSetCookies(setCookies(ctx), cookies))
+  }
+  const send = (ctx: AnyContext, answer: RouteAnswer) => {
+    sendCookies(ctx, answer.cookies)
+    write(ctx, answer.status, answer.headers, answer.body)
+  }
+  // A ready-made route writes its whole answer, errors included: it needs no errorHandler, and
+  // nothing is thrown to Koa, whose error handling would drop the cookies.
+  const route = (name: string, run: (ctx: AnyContext) => Promise<void>) =>
+    middleware<DefaultState>(name, (ctx) =>
+      settle(run(ctx)).catch((err: unknown) => {
+        if (!isAuthXError(err) || ctx.headerSent || !ctx.writable) throw err
+        sendError(ctx, err)
+      }),
+    )
   return {
-    accessRequired: guard(auth.accessRequired),
-    refreshRequired: guard(auth.refreshRequired),
-    freshRequired: guard(auth.freshRequired),
-    accessOptional: guard((view) => auth.authenticate(view, { optional: true })),
-    currentSubject: async (ctx, next) => {
+    accessRequired: guard('accessRequired', auth.accessRequired),
+    refreshRequired: guard('refreshRequired', auth.refreshRequired),
+    freshRequired: guard('freshRequired', auth.freshRequired),
+    accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    currentSubject: middleware('currentSubject', async (ctx, next) => {
       // What auth.getCurrentSubject does, split so the token is verified once and kept too.
       const payload = (await settle(auth.authenticate(requestView(ctx)))) as TokenPayload
-      ctx.state.authxSubject = await settle(auth.loadSubject(payload))
+      ;(ctx.state as DefaultState).authxSubject = await settle(auth.loadSubject(payload))
       ctx.state.authx = payload
       await next()
-    },
-    implicitRefresh: async (ctx, next) => {
+    }),
+    implicitRefresh: middleware('implicitRefresh', async (ctx, next) => {
       const cookies = await settle(auth.implicitRefreshCookies(requestView(ctx)))
       if (cookies.length === 0) return next()
       // Appended before the handler, so a handler that unsets the cookies (logout) comes later
@@ -170,28 +248,47 @@ export function koaAuthX(auth: AuthX): KoaAuthX {
         await next()
       } finally {
         // Put them back if something replaced or cleared Set-Cookie, unless the response now
-        // says something itself about these cookies.
-        const names = setCookieNames(ctx)
+        // says something itself about these cookies (a ready-made route's own cookies).
+        const names = new Set(setCookies(ctx).map((cookie) => cookie.split('=', 1)[0]!.trim()))
         if (!ctx.headerSent && !cookies.some((cookie) => names.has(cookie.split('=', 1)[0]!))) {
           append(ctx, cookies)
         }
       }
-    },
-    errorHandler: async (ctx, next) => {
+    }),
+    errorHandler: middleware('errorHandler', async (ctx, next) => {
       try {
         await next()
       } catch (err) {
         if (!isAuthXError(err) || ctx.headerSent || !ctx.writable) throw err
         // Answered here rather than by Koa's ctx.onerror, which first removes every header.
-        const { status, headers, body } = errorResponse(err)
-        ctx.status = status
-        ctx.body = body
-        ctx.set(headers)
+        sendError(ctx, err)
       }
+    }),
+    scopesRequired: (...scopes) => tokenRequired({ scopes: scopeArguments(scopes, 'scopesRequired') }),
+    anyScopeRequired: (...scopes) =>
+      tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
+    tokenRequired: (options) => tokenRequired(options),
+    refreshRoute: routeOrFactory((routeOptions) => {
+      const checked = auth.refreshRouteOptions(routeOptions)
+      return route('refreshRoute', async (ctx) =>
+        send(ctx, await auth.refreshFromRequest(requestView(ctx), checked)),
+      )
+    }),
+    logoutRoute: routeOrFactory((routeOptions) => {
+      logoutRouteOptions(routeOptions)
+      return route('logoutRoute', async (ctx) => {
+        const { cookies, error } = await auth.logoutFromRequest(requestView(ctx))
+        if (error === undefined) return send(ctx, logoutSuccess(cookies))
+        // 503, the cookies still cleared: written here, since a thrown error loses its headers.
+        sendCookies(ctx, cookies)
+        sendError(ctx, error)
+      })
+    }),
+    payload: (ctx) => {
+      const payload = (ctx.state as DefaultState).authx
+      if (payload == null) throw new Error('authx.payload(ctx): no authx guard stored a payload on ctx.state')
+      return payload
     },
-    scopesRequired: (...scopes) => tokenRequired({ scopes }),
-    anyScopeRequired: (...scopes) => tokenRequired({ scopes, anyScope: true }),
-    tokenRequired,
     setAccessCookies: (ctx, token, options) => append(ctx, auth.accessCookies(token, options)),
     setRefreshCookies: (ctx, token, options) => append(ctx, auth.refreshCookies(token, options)),
     unsetCookies: (ctx) => append(ctx, auth.unsetCookies()),

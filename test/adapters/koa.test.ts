@@ -9,11 +9,13 @@ import { AuthX, type AuthXStore, TokenPayload } from '../../src/index.js'
 import {
   bearer,
   cookieHeader,
+  csrfOf,
   expectError,
   jsonBody,
   login,
   makeAuth,
   runScenarios,
+  type ScenarioAdapterOptions,
   SECRET,
   type Send,
   setCookies,
@@ -33,9 +35,9 @@ function newApp(): { app: Koa; errors: unknown[] } {
  * The scenario app of test/adapters/scenarios.ts: errorHandler first, then the body parser,
  * implicit refresh and the router. `extra` adds routes to the router.
  */
-function scenarioApp(auth: AuthX, extra?: (router: Router) => void) {
+function scenarioApp(auth: AuthX, extra?: (router: Router) => void, options?: ScenarioAdapterOptions) {
   const { app, errors } = newApp()
-  const authx = koaAuthX(auth)
+  const authx = koaAuthX(auth, options)
   const router = new Router()
   app.use(authx.errorHandler)
   app.use(bodyParser())
@@ -47,8 +49,9 @@ function scenarioApp(auth: AuthX, extra?: (router: Router) => void) {
     authx.setRefreshCookies(ctx, pair.refreshToken)
     ctx.body = { access_token: pair.accessToken, refresh_token: pair.refreshToken }
   })
+  // A handler defined apart from its route reads the payload through authx.payload(ctx).
   const profile = (ctx: Koa.Context) => {
-    ctx.body = { sub: ctx.state.authx.sub, fresh: ctx.state.authx.fresh }
+    ctx.body = { sub: authx.payload(ctx).sub, fresh: authx.payload(ctx).fresh }
   }
   router.get('/profile', authx.accessRequired, profile)
   router.post('/profile', authx.accessRequired, profile)
@@ -79,6 +82,16 @@ function scenarioApp(auth: AuthX, extra?: (router: Router) => void) {
   router.post('/logout', authx.accessRequired, async (ctx) => {
     await auth.revokeToken(ctx.state.authx)
     authx.unsetCookies(ctx)
+    ctx.body = { ok: true }
+  })
+  router.post('/auth/refresh', authx.refreshRoute)
+  router.post('/auth/refresh-narrow', authx.refreshRoute({ scopes: ['narrow'] }))
+  router.post('/auth/logout', authx.logoutRoute)
+  router.get('/payload', authx.accessRequired, (ctx) => {
+    ctx.body = { sub: authx.payload(ctx).sub }
+  })
+  router.post('/handler-refresh', authx.accessRequired, async (ctx) => {
+    await auth.refresh((ctx.request.body as { refresh_token: string }).refresh_token)
     ctx.body = { ok: true }
   })
   router.get('/boom', () => {
@@ -140,7 +153,9 @@ function brokenStore(): AuthXStore {
 }
 
 describe('koa: scenario table', () => {
-  runScenarios(async (auth) => ({ send: sender(await listen(scenarioApp(auth).app)) }))
+  runScenarios(async (auth, options) => ({
+    send: sender(await listen(scenarioApp(auth, undefined, options).app)),
+  }))
 })
 
 describe('koa: guards and ctx.state', () => {
@@ -148,13 +163,13 @@ describe('koa: guards and ctx.state', () => {
     const auth = makeAuth()
     let seen: unknown
     const { send } = await serve(auth, (router) =>
-      router.get('/payload', koaAuthX(auth).accessRequired, (ctx) => {
+      router.get('/seen', koaAuthX(auth).accessRequired, (ctx) => {
         seen = ctx.state.authx
         ctx.body = { ok: true }
       }),
     )
     const { access } = await login(send)
-    expect((await send({ method: 'GET', path: '/payload', headers: bearer(access) })).status).toBe(200)
+    expect((await send({ method: 'GET', path: '/seen', headers: bearer(access) })).status).toBe(200)
     expect(seen).toBeInstanceOf(TokenPayload)
     expect((seen as TokenPayload).sub).toBe('user123')
   })
@@ -243,15 +258,59 @@ describe('koa: guards and ctx.state', () => {
     })
   })
 
-  it('tokenRequired stays required even when a JavaScript caller passes optional: true', async () => {
-    const auth = makeAuth()
+  it('tokenRequired refuses the optional flag where the guard is made (accessOptional is for that)', () => {
     const options = { optional: true } as Parameters<ReturnType<typeof koaAuthX>['tokenRequired']>[0]
-    const { send } = await serve(auth, (router) =>
-      router.get('/strict', koaAuthX(auth).tokenRequired(options), (ctx) => {
-        ctx.body = { ok: true }
+    expect(() => koaAuthX(makeAuth()).tokenRequired(options)).toThrow(/unknown option 'optional'/)
+  })
+
+  it('a guard called as a function (authx.accessRequired()) throws a TypeError where the route is defined', () => {
+    const authx = koaAuthX(makeAuth())
+    const misuse = authx.accessRequired as unknown as () => void
+    expect(() => misuse()).toThrow(/without calling it/)
+    for (const value of [
+      authx.accessOptional,
+      authx.currentSubject,
+      authx.scopesRequired('a'),
+      authx.tokenRequired({ fresh: true }),
+      authx.implicitRefresh,
+      authx.errorHandler,
+      authx.refreshRoute({ scopes: ['a'] }),
+      authx.logoutRoute(),
+    ]) {
+      expect(() => (value as unknown as () => void)()).toThrow(/without calling it/)
+    }
+    // Called with a context but no next function: the same error, not a rejected promise.
+    const ctx = new Koa().createContext({} as never, {} as never)
+    expect(() => (authx.refreshRoute as unknown as (ctx: unknown) => void)(ctx)).toThrow(TypeError)
+    expect(() => new Router().get('/x', misuse() as never)).toThrow(TypeError)
+    expect(() => new Koa().use(misuse() as never)).toThrow(TypeError)
+  })
+
+  it('options are checked where the adapter, its guards and its routes are made', () => {
+    const auth = makeAuth()
+    expect(() => koaAuthX(auth, { errorbody: () => ({}) } as never)).toThrow(/unknown option 'errorbody'/)
+    expect(() => koaAuthX(auth, { errorBody: 'x' as never })).toThrow(TypeError)
+    const authx = koaAuthX(auth)
+    expect(() => authx.tokenRequired({ freshh: true } as never)).toThrow(/unknown option 'freshh'/)
+    expect(() => authx.scopesRequired(['admin:*'] as never)).toThrow(/separate arguments/)
+    expect(() => authx.anyScopeRequired(['a'] as never)).toThrow(/separate arguments/)
+    expect(() => authx.refreshRoute({ scope: ['a'] } as never)).toThrow(/unknown option 'scope'/)
+    expect(() => authx.logoutRoute({ all: true } as never)).toThrow(/unknown option 'all'/)
+  })
+
+  it("payload(ctx) throws on a route without a guard (a programming error, Koa's 500)", async () => {
+    const auth = makeAuth()
+    const authx = koaAuthX(auth)
+    expect(() => authx.payload({ state: {} })).toThrow(/no authx guard/)
+    expect(() => authx.payload({ state: { authx: null } })).toThrow(/no authx guard/)
+    const { send, errors } = await serve(auth, (router) =>
+      router.get('/open', (ctx) => {
+        ctx.body = authx.payload(ctx)
       }),
     )
-    expectError(await send({ method: 'GET', path: '/strict' }), 401, 'ERR_MISSING_TOKEN')
+    const res = await send({ method: 'GET', path: '/open' })
+    expect(res.status).toBe(500)
+    expect(errors).toHaveLength(1)
   })
 
   it('a store that cannot be reached is 503 with Retry-After, never acceptance', async () => {
@@ -268,6 +327,163 @@ describe('koa: guards and ctx.state', () => {
     const token = await auth.createAccessToken({ uid: 'u1' })
     const { send } = await serve(auth)
     expectError(await send({ method: 'GET', path: '/me', headers: bearer(token) }), 500, 'ERR_CONFIG')
+  })
+})
+
+describe('koa: ready-made routes', () => {
+  /** An app with the routes and no errorHandler: the routes must answer by themselves. */
+  async function bare(auth: AuthX, before?: Koa.Middleware) {
+    const { app, errors } = newApp()
+    const authx = koaAuthX(auth, { errorBody: (err) => ({ failed: err.code }) })
+    if (before !== undefined) app.use(before)
+    app.use(authx.implicitRefresh)
+    const router = new Router()
+    router.post('/auth/refresh', authx.refreshRoute)
+    router.post('/auth/logout', authx.logoutRoute)
+    app.use(router.routes())
+    return { send: sender(await listen(app)), errors }
+  }
+
+  const traced: Koa.Middleware = async (ctx, next) => {
+    ctx.set('X-Trace', 'abc')
+    ctx.append('Set-Cookie', 'theme=dark; Path=/')
+    await next()
+  }
+
+  it('refreshRoute answers its errors itself, without errorHandler, reshaped and with the headers set before', async () => {
+    const auth = makeAuth()
+    const { send, errors } = await bare(auth, traced)
+    const res = await send({ method: 'POST', path: '/auth/refresh', headers: bearer('x.y.z') })
+    expect(res.status).toBe(401)
+    expect(res.body).toEqual({ failed: 'ERR_INVALID_TOKEN' })
+    expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
+    expect(res.headers['cache-control']).toBe('no-store')
+    expect(res.headers['x-trace']).toBe('abc')
+    expect(setCookies(res)).toEqual(['theme=dark; Path=/'])
+    expect(errors).toEqual([])
+  })
+
+  it('refreshRoute keeps cookies set before it and replaces the implicitly renewed access cookie', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    now += 6 * 60 * 1000
+    const { send } = await bare(auth, traced)
+    const cookies = [...auth.accessCookies(pair.accessToken), ...auth.refreshCookies(pair.refreshToken)]
+    const res = await send({
+      method: 'POST',
+      path: '/auth/refresh',
+      headers: { cookie: cookieHeader(cookies), 'x-csrf-token': csrfOf(auth, pair.refreshToken) },
+    })
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    const body = res.body as { access_token: string; refresh_token: string }
+    expect(setCookies(res)).toEqual([
+      'theme=dark; Path=/',
+      ...auth.accessCookies(body.access_token),
+      ...auth.refreshCookies(body.refresh_token),
+    ])
+  })
+
+  it('logoutRoute without errorHandler: a 503 keeps the clearing cookies and the headers set before it', async () => {
+    const auth = makeAuth()
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    ;(auth.store as { set: unknown }).set = () => Promise.reject(new Error('down'))
+    const { send, errors } = await bare(auth, traced)
+    const res = await send({ method: 'POST', path: '/auth/logout', headers: bearer(pair.accessToken) })
+    expect(res.status).toBe(503)
+    expect(res.body).toEqual({ failed: 'ERR_STORE_UNAVAILABLE' })
+    expect(res.headers['retry-after']).toBe('1')
+    expect(res.headers['x-trace']).toBe('abc')
+    expect(setCookies(res)).toEqual(['theme=dark; Path=/', ...auth.unsetCookies()])
+    expect(errors).toEqual([])
+  })
+
+  it('logoutRoute answers 204 with no body, even over a body set before it', async () => {
+    const auth = makeAuth()
+    const { send } = await bare(auth, async (ctx, next) => {
+      ctx.body = { stale: true }
+      await next()
+    })
+    const res = await send({ method: 'POST', path: '/auth/logout' })
+    expect(res.status).toBe(204)
+    expect(res.body).toBe('')
+    expect(res.headers['content-type']).toBeUndefined()
+    expect(setCookies(res)).toEqual(auth.unsetCookies())
+  })
+
+  it('the routes are terminal: the middleware after them does not run', async () => {
+    const auth = makeAuth()
+    let ran = false
+    const { app } = newApp()
+    const authx = koaAuthX(auth)
+    app.use(authx.logoutRoute)
+    app.use((ctx) => {
+      ran = true
+      ctx.body = { after: true }
+    })
+    const res = await sender(await listen(app))({ method: 'POST', path: '/' })
+    expect(res.status).toBe(204)
+    expect(ran).toBe(false)
+  })
+
+  it('an error that is not an authx error goes to Koa', async () => {
+    const auth = makeAuth()
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const { app, errors } = newApp()
+    const authx = koaAuthX(auth)
+    app.use(authx.errorHandler)
+    app.use(
+      authx.refreshRoute({
+        data: () => {
+          throw new Error('data lookup failed')
+        },
+      }),
+    )
+    const res = await sender(await listen(app))({
+      method: 'POST',
+      path: '/',
+      headers: bearer(pair.refreshToken),
+    })
+    expect(res.status).toBe(500)
+    expect((errors[0] as Error).message).toBe('data lookup failed')
+  })
+})
+
+describe('koa: errorBody', () => {
+  for (const [what, value] of [
+    ['a string', 'denied'],
+    ['null', null],
+    ['a number', 7],
+  ] as const) {
+    it(`a formatter returning ${what} is sent as JSON with authx's status and headers`, async () => {
+      const auth = makeAuth()
+      const { app } = newApp()
+      const authx = koaAuthX(auth, { errorBody: () => value })
+      app.use(authx.errorHandler)
+      app.use(authx.accessRequired)
+      const res = await sender(await listen(app))({ method: 'GET', path: '/' })
+      expect(res.status).toBe(401)
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
+      expect(res.body).toEqual(value)
+      expect(res.headers['www-authenticate']).toBe('Bearer')
+    })
+  }
+
+  it('an authx error thrown by a handler behind a guard is reshaped too', async () => {
+    const auth = makeAuth()
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const built = scenarioApp(auth, undefined, { errorBody: (err) => ({ failed: err.code }) })
+    const send = sender(await listen(built.app))
+    const request = {
+      method: 'POST',
+      path: '/handler-refresh',
+      headers: { ...bearer(pair.accessToken), 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: pair.refreshToken }),
+    }
+    expect((await send(request)).status).toBe(200)
+    const again = await send(request)
+    expect(again.status).toBe(401)
+    expect(again.body).toEqual({ failed: 'ERR_REFRESH_TOKEN_REUSED' })
   })
 })
 
@@ -499,7 +715,7 @@ describe('koa: bodies and query strings', () => {
       app.use(parser)
       app.use(authx.accessRequired)
       app.use((ctx) => {
-        ctx.body = { sub: ctx.state.authx.sub }
+        ctx.body = { sub: authx.payload(ctx).sub }
       })
       return sender(await listen(app))
     }
