@@ -194,6 +194,13 @@ console.log(JSON.stringify(out))
   }, 60_000)
 })
 
+if (DatabaseSync === undefined) {
+  // Shown as skipped, so a run on a Node without node:sqlite says what it did not test.
+  describe.skip(`SqliteStore on node:sqlite (Node ${process.versions.node} has no node:sqlite)`, () => {
+    it('runs the conformance suite and every driver test on node:sqlite', () => {})
+  })
+}
+
 for (const driver of drivers) {
   runStoreConformance(
     `SqliteStore (path, ${driver.name})`,
