@@ -88,6 +88,8 @@ export {
   parseCookieHeader,
   parsedRequestView,
   type RequestLike,
+  type RouteMatching,
+  sameRoute,
 } from './core/request.js'
 export {
   type ErrorBodyFormatter,

@@ -55,6 +55,8 @@ declare global {
  * ```
  */
 export interface ExpressRequest extends Express.Request {
+  /** The application, for its routing settings. */
+  readonly app?: { get(setting: string): unknown }
   readonly method: string
   readonly path: string
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
@@ -138,6 +140,11 @@ function requestView(req: ExpressRequest): AuthXRequest {
     headers: req.headers,
     query: () => req.query,
     body: () => req.body,
+    routing: {
+      // Express's own defaults: case-insensitive, and a trailing slash routes to the same handler.
+      caseSensitive: req.app?.get('case sensitive routing') === true,
+      strict: req.app?.get('strict routing') === true,
+    },
   })
 }
 

@@ -126,6 +126,8 @@ function requestView(ctx: AnyContext): AuthXRequest {
     query: () => ctx.query,
     // Set by a body parser; Koa itself has no `request.body`.
     body: () => (ctx.request as { body?: unknown }).body,
+    // @koa/router's defaults (sensitive: false, strict: false): route lists match what it routes.
+    routing: { caseSensitive: false, strict: false },
   })
 }
 

@@ -785,12 +785,15 @@ export class AuthX {
     const path = view.path
     if (settings.includeMethods !== undefined && !settings.includeMethods.includes(method)) return []
     if (settings.excludeMethods.includes(method)) return []
-    if (
-      settings.includeRoutes !== undefined &&
-      (path === undefined || !settings.includeRoutes.includes(path))
-    )
+    // Routes are matched as the framework's router matches them where the view knows how
+    // (Express: `/Auth/Logout/` is `/auth/logout`), so a spelling variant cannot slip past.
+    const named =
+      typeof view.routeMatches === 'function'
+        ? (route: string) => (view.routeMatches as (r: string) => boolean)(route)
+        : (route: string) => route === path
+    if (settings.includeRoutes !== undefined && (path === undefined || !settings.includeRoutes.some(named)))
       return []
-    if (path !== undefined && settings.excludeRoutes.includes(path)) return []
+    if (path !== undefined && settings.excludeRoutes.some(named)) return []
     const token = view.cookie(this.config.cookies.accessName)
     if (typeof token !== 'string' || token === '') return []
     let payload: TokenPayload

@@ -25,6 +25,12 @@ export interface AuthXRequest {
   readonly method: string
   /** The path without the query string (used by implicit refresh include/exclude lists). */
   readonly path?: string | undefined
+  /**
+   * Whether a configured route (`implicitRefresh.includeRoutes`/`excludeRoutes`) names this
+   * request's path the way the framework's router matches it (case, trailing slash). Without it,
+   * paths are compared exactly.
+   */
+  routeMatches?(route: string): boolean
   /** A header value by case-insensitive name. */
   header(name: string): string | undefined
   /** A cookie value by exact name. */
@@ -187,6 +193,36 @@ export interface ParsedRequestParts {
   query(): unknown
   /** The body a body parser left, read lazily. */
   body(): unknown
+  /**
+   * How the framework's router compares paths, so route lists match what it routes: Express's
+   * `case sensitive routing` and `strict routing` settings, `@koa/router`'s defaults. Default:
+   * exact comparison.
+   */
+  readonly routing?: RouteMatching | undefined
+}
+
+/** How a router compares paths. */
+export interface RouteMatching {
+  /** `/Auth/Logout` is a different route from `/auth/logout`. */
+  readonly caseSensitive: boolean
+  /** `/auth/logout/` is a different route from `/auth/logout`. */
+  readonly strict: boolean
+}
+
+/**
+ * Whether `route` names `path` for a router that compares paths as `routing` says.
+ *
+ * @example
+ * ```ts
+ * sameRoute('/auth/logout', '/Auth/Logout/', { caseSensitive: false, strict: false }) // true
+ * ```
+ */
+export function sameRoute(route: string, path: string, routing: RouteMatching): boolean {
+  const normal = (p: string) => {
+    const cased = routing.caseSensitive ? p : p.toLowerCase()
+    return !routing.strict && cased.length > 1 && cased.endsWith('/') ? cased.slice(0, -1) : cased
+  }
+  return normal(route) === normal(path)
 }
 
 function ownString(container: unknown, name: string): string | undefined {
@@ -232,11 +268,20 @@ export function parsedRequestView(parts: ParsedRequestParts): AuthXRequest {
       ? (value as Record<string, unknown>)
       : undefined
   }
+  const routing = parts.routing
   return {
     method: parts.method,
     get path() {
       return attempt(parts.path)
     },
+    ...(routing === undefined
+      ? {}
+      : {
+          routeMatches(route: string) {
+            const path = attempt(parts.path)
+            return path !== undefined && sameRoute(route, path, routing)
+          },
+        }),
     header,
     cookie: (name) => {
       cookies ??= parseCookieHeader(header('cookie'))

@@ -562,6 +562,16 @@ export function runScenarios(
       expect(renewed(await send({ method: 'GET', path: '/optional', headers: { cookie } }))).toBe(true)
     }))
 
+  it('implicit refresh: a spelling the router routes to an excluded route is excluded too', () =>
+    nearExpiry({ excludeRoutes: ['/profile'] }, async (send, cookie) => {
+      for (const path of ['/profile/', '/Profile', '/PROFILE/', '/pro%66ile']) {
+        const res = await send({ method: 'GET', path, headers: { cookie } })
+        // Only variants the framework's router sends to the /profile handler must be excluded.
+        const routedToProfile = res.status === 200 && (res.body as { sub?: unknown }).sub !== undefined
+        if (routedToProfile) expect(renewed(res), path).toBe(false)
+      }
+    }))
+
   it('implicit refresh: an exclude wins over an include for the same route', () =>
     nearExpiry({ includeRoutes: ['/profile'], excludeRoutes: ['/profile'] }, async (send, cookie) => {
       expect(renewed(await send({ method: 'GET', path: '/profile', headers: { cookie } }))).toBe(false)
