@@ -1,22 +1,36 @@
 /**
  * Web-standard adapter (SPEC section 6) for `(Request) => Response` handlers: Next.js route
  * handlers, Bun, Deno, Cloudflare Workers. Guards wrap a handler and pass it the payload as its
- * second argument; authx errors become `Response`s, every other error is rethrown untouched.
+ * second argument; authx errors become `Response`s (the guard's own, and those the handler
+ * throws after it), every other error is rethrown untouched for the platform to answer.
  *
  * Arguments after the request (a Next.js route context, a Workers `env` and `ctx`) pass through
  * to the handler after the payload, and after the subject for `currentSubject`:
  * `(req, payload, ...rest)` and `(req, payload, subject, ...rest)`.
+ *
+ * The ready-made routes are plain handlers: `export const POST = authx.refreshRoute`, or
+ * `authx.refreshRoute({ scopes })` for options.
  * @module
  */
 import {
+  type AdapterOptions,
   type AuthenticateOptions,
   type AuthX,
   type AuthXRequest,
+  adapterOptions,
   type CookieCallOptions,
+  type ErrorBodyFormatter,
   errorToResponse,
   fromWebRequest,
   isAuthXError,
+  type LogoutRouteOptions,
+  logoutRouteOptions,
+  logoutSuccess,
+  type RefreshRouteOptions,
+  type RouteAnswer,
   renewedCookiesFor,
+  routeOrFactory,
+  scopeArguments,
   type TokenPayload,
 } from 'authx'
 
@@ -53,6 +67,29 @@ export type WebGuard<P = TokenPayload> = <R extends Request = Request, Rest exte
 ) => (req: R, ...rest: Rest) => Promise<Response>
 
 /**
+ * A ready-made route handler. Arguments after the request (a Next.js route context, a Workers
+ * `env` and `ctx`, Bun's server) are accepted and ignored.
+ *
+ * @example
+ * ```ts
+ * export const POST: WebRoute = authx.refreshRoute
+ * ```
+ */
+export type WebRoute = (req: Request, ...platform: unknown[]) => Promise<Response>
+
+/**
+ * A ready-made route that is also its own factory: `authx.refreshRoute` is the handler,
+ * `authx.refreshRoute(options)` makes one with options. The handler's signature comes last, so
+ * `Parameters` and `ReturnType` (what Next.js checks of a route export) read the handler.
+ *
+ * @example
+ * ```ts
+ * export const POST = authx.refreshRoute({ scopes: ['users:read'] }) satisfies WebRoute
+ * ```
+ */
+export type WebRouteFactory<Options> = ((options?: Options) => WebRoute) & WebRoute
+
+/**
  * The cookie helpers' return: the `Headers` given, or a `Response` (a new one when the given
  * Response's headers were immutable).
  *
@@ -86,10 +123,40 @@ function append(target: Response | Headers, cookies: readonly string[]): Respons
   }
 }
 
+/** A wrapper whose rejected authx errors become their `Response`, shaped by `errorBody`. */
+function answering(errorBody: ErrorBodyFormatter | undefined) {
+  return <R extends Request, Rest extends unknown[]>(handler: (req: R, ...rest: Rest) => Answer) =>
+    async (req: R, ...rest: Rest): Promise<Response> => {
+      try {
+        return await handler(req, ...rest)
+      } catch (err) {
+        if (isAuthXError(err)) return errorToResponse(err, errorBody)
+        throw err
+      }
+    }
+}
+
+/**
+ * A wrapper called without the handler (`authx.accessRequired()`, a middleware habit) throws
+ * where the route is defined, not on the first request.
+ */
+function handlerRequired(name: string, handler: unknown): void {
+  if (typeof handler !== 'function') {
+    throw new TypeError(
+      `authx.${name} wraps a handler: export const GET = authx.${name}(async (req, payload) => Response.json(...))`,
+    )
+  }
+}
+
+/** A route's answer as a `Response`: status, headers, JSON body (none for 204) and cookies. */
+function respond({ status, headers, cookies, body }: RouteAnswer): Response {
+  return append(new Response(body === undefined ? null : JSON.stringify(body), { status, headers }), cookies)
+}
+
 /**
  * Wraps a handler so a thrown authx error becomes its `Response` (SPEC section 5); every other
  * error is rethrown untouched. For handlers that call `auth.authenticate` or `auth.refresh`
- * themselves; the guards of `webAuthX` already do this.
+ * themselves; the guards of `webAuthX` already do this (with the adapter's `errorBody`).
  *
  * @example
  * ```ts
@@ -102,23 +169,18 @@ function append(target: Response | Headers, cookies: readonly string[]): Respons
 export function withAuthXErrors<R extends Request, Rest extends unknown[]>(
   handler: (req: R, ...rest: Rest) => Answer,
 ): (req: R, ...rest: Rest) => Promise<Response> {
-  return async (req, ...rest) => {
-    try {
-      return await handler(req, ...rest)
-    } catch (err) {
-      if (isAuthXError(err)) return errorToResponse(err)
-      throw err
-    }
-  }
+  handlerRequired('withAuthXErrors', handler)
+  return answering(undefined)(handler)
 }
 
 /**
- * Guards and cookie helpers for Web `Request`/`Response` handlers.
+ * Guards, ready-made routes and cookie helpers for Web `Request`/`Response` handlers. Options:
+ * `errorBody` reshapes the JSON body of every error answer it writes.
  *
  * @example
  * ```ts
  * import { webAuthX } from 'authx/web'
- * const authx = webAuthX(auth)
+ * const authx = webAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
  * export const GET = authx.implicitRefresh(
  *   authx.accessRequired(async (req, payload) => Response.json({ user_id: payload.sub })),
  * )
@@ -127,53 +189,116 @@ export function withAuthXErrors<R extends Request, Rest extends unknown[]>(
  *   async (req, payload, { params }: { params: Promise<{ id: string }> }) =>
  *     Response.json({ deleted: (await params).id, by: payload.sub }),
  * )
+ * // app/auth/refresh/route.ts
+ * export const POST = authx.refreshRoute
  * ```
  */
-export function webAuthX(auth: AuthX) {
+export function webAuthX(auth: AuthX, options?: AdapterOptions) {
+  const { errorBody } = adapterOptions(options, 'webAuthX')
+  const answer = answering(errorBody)
+  // Per instance: `payload(req)` never hands out what another instance (another key) verified.
+  const payloads = new WeakMap<Request, TokenPayload | null>()
   const wrap =
-    <P>(check: (view: AuthXRequest) => Promise<P>): WebGuard<P> =>
-    (handler) =>
-      withAuthXErrors(async (req, ...rest) => handler(req, await check(fromWebRequest(req)), ...rest))
-  const guard = (options: AuthenticateOptions): WebGuard =>
-    wrap(async (request) => (await auth.authenticate(request, options)) as TokenPayload)
+    <P extends TokenPayload | null>(name: string, check: (view: AuthXRequest) => Promise<P>): WebGuard<P> =>
+    (handler) => {
+      handlerRequired(name, handler)
+      return answer(async (req, ...rest) => {
+        const payload = await check(fromWebRequest(req))
+        payloads.set(req, payload)
+        return handler(req, payload, ...rest)
+      })
+    }
+  const guard = (name: string, options: Omit<AuthenticateOptions, 'optional'>): WebGuard => {
+    const checked = auth.guardOptions(options, name)
+    return wrap(name, async (view) => (await auth.authenticate(view, checked)) as TokenPayload)
+  }
+  const route = (work: (view: AuthXRequest) => Promise<Response>): WebRoute =>
+    answer(async (req: Request) => work(fromWebRequest(req)))
   return {
     /** Requires a valid access token. */
-    accessRequired: guard({}),
+    accessRequired: guard('accessRequired', {}),
     /** Requires a valid refresh token. */
-    refreshRequired: guard({ type: 'refresh' }),
+    refreshRequired: guard('refreshRequired', { type: 'refresh' }),
     /** Requires a valid, fresh access token. */
-    freshRequired: guard({ fresh: true }),
+    freshRequired: guard('freshRequired', { fresh: true }),
     /** Requires an access token holding every given scope. */
-    scopesRequired: (...scopes: string[]): WebGuard => guard({ scopes }),
+    scopesRequired: (...scopes: string[]): WebGuard =>
+      guard('scopesRequired', { scopes: scopeArguments(scopes, 'scopesRequired') }),
     /** Requires an access token holding at least one of the given scopes. */
-    anyScopeRequired: (...scopes: string[]): WebGuard => guard({ scopes, anyScope: true }),
-    /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf). */
+    anyScopeRequired: (...scopes: string[]): WebGuard =>
+      guard('anyScopeRequired', { scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
+    /** A guard with fixed options (type, fresh, scopes, anyScope, locations, csrf), checked here. */
     tokenRequired: (options: Omit<AuthenticateOptions, 'optional'> = {}): WebGuard =>
-      guard({ ...options, optional: false }),
+      guard('tokenRequired', options),
     /** Passes the payload, or `null` without a token; a present but bad token still fails. */
-    accessOptional: wrap((request) => auth.authenticate(request, { optional: true })),
+    accessOptional: wrap('accessOptional', (view) => auth.authenticate(view, { optional: true })),
     /** Authenticates, loads the subject with the subject getter, and passes `(req, payload, subject, ...rest)`. */
     currentSubject: <S = unknown, R extends Request = Request, Rest extends unknown[] = []>(
       handler: (req: R, payload: TokenPayload, subject: S, ...rest: Rest) => Answer,
-    ) =>
-      withAuthXErrors<R, Rest>(async (req, ...rest) => {
+    ) => {
+      handlerRequired('currentSubject', handler)
+      return answer<R, Rest>(async (req, ...rest) => {
         const payload = (await auth.authenticate(fromWebRequest(req))) as TokenPayload
-        return handler(req, payload, await auth.loadSubject<S>(payload), ...rest)
-      }),
+        const subject = await auth.loadSubject<S>(payload)
+        payloads.set(req, payload)
+        return handler(req, payload, subject, ...rest)
+      })
+    },
     /**
      * Renews a cookie access token close to expiry before the handler runs, and appends the new
-     * cookies to whatever it answers (authx error answers included). A non-authx error thrown by
-     * the handler is rethrown, so the platform's 500 carries no renewed cookie.
+     * cookies to whatever it answers (authx error answers included), unless the answer already
+     * sets the access cookie (the ready-made routes): one access cookie, theirs. A non-authx
+     * error thrown by the handler is rethrown, so the platform's 500 carries no renewed cookie.
      */
     implicitRefresh: <R extends Request, Rest extends unknown[]>(
       handler: (req: R, ...rest: Rest) => Answer,
     ) => {
-      const inner = withAuthXErrors(handler)
+      handlerRequired('implicitRefresh', handler)
+      const inner = answer(handler)
       return async (req: R, ...rest: Rest): Promise<Response> => {
         const cookies = await auth.implicitRefreshCookies(fromWebRequest(req))
         const response = await inner(req, ...rest)
         return append(response, renewedCookiesFor(cookies, response.headers.getSetCookie()))
       }
+    },
+    /**
+     * The ready-made refresh route (SPEC section 6), a complete handler writing its own errors:
+     * `export const POST = authx.refreshRoute`, or `authx.refreshRoute({ scopes, data,
+     * tokensInBody })` (options checked here).
+     */
+    refreshRoute: routeOrFactory((routeOptions?: RefreshRouteOptions) => {
+      const checked = auth.refreshRouteOptions(routeOptions)
+      return route(async (view) => respond(await auth.refreshFromRequest(view, checked)))
+    }) as WebRouteFactory<RefreshRouteOptions>,
+    /**
+     * The ready-made logout route (SPEC section 6): 204 with every cookie cleared, or 503 (cookies
+     * still cleared) when the store cannot record the revocation. `export const POST = authx.logoutRoute`.
+     */
+    logoutRoute: routeOrFactory((routeOptions?: LogoutRouteOptions) => {
+      logoutRouteOptions(routeOptions)
+      return route(async (view) => {
+        const { cookies, error } = await auth.logoutFromRequest(view)
+        if (error === undefined) return respond(logoutSuccess(cookies))
+        return append(errorToResponse(error, errorBody), cookies)
+      })
+    }) as WebRouteFactory<LogoutRouteOptions>,
+    /**
+     * The payload a guard of this instance passed for this request, typed as present: for code
+     * that has the request but not the handler's `payload` argument. The guards record it in a
+     * `WeakMap` keyed by the very `Request` object they received (nothing is added to the
+     * request), so a copy (`new Request(req)`) is another request. Throws an `Error` when no
+     * guard of this instance ran for it, or `accessOptional` found no token.
+     *
+     * @example
+     * ```ts
+     * const auditOf = (req: Request) => ({ by: authx.payload(req).sub })
+     * ```
+     */
+    payload: (req: Request): TokenPayload => {
+      const payload = payloads.get(req)
+      if (payload == null)
+        throw new Error('authx.payload(req): no authx guard passed a payload for this request')
+      return payload
     },
     /** Appends the access token cookie and its CSRF cookie; returns the target (or its copy). */
     setAccessCookies: <T extends Response | Headers>(target: T, token: string, options?: CookieCallOptions) =>

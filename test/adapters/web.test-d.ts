@@ -3,10 +3,11 @@ import {
   type CookieTarget,
   type WebAuthX,
   type WebGuard,
+  type WebRoute,
   webAuthX,
   withAuthXErrors,
 } from '../../src/adapters/web.js'
-import { AuthX, type TokenPayload } from '../../src/index.js'
+import { type AdapterOptions, AuthX, type TokenPayload } from '../../src/index.js'
 
 const auth = new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' })
 const authx = webAuthX(auth)
@@ -98,5 +99,48 @@ describe('webAuthX types', () => {
     authx.setAccessCookies(new Response(), 't', { maxAge: true })
     // @ts-expect-error the target is a Response or Headers
     authx.unsetCookies({})
+  })
+
+  it('webAuthX takes the adapter options', () => {
+    expectTypeOf(webAuthX).parameter(1).toEqualTypeOf<AdapterOptions | undefined>()
+    webAuthX(auth, { errorBody: (err) => ({ error: err.code }) })
+    // @ts-expect-error no such adapter option
+    webAuthX(auth, { errorbody: () => ({}) })
+  })
+
+  it('payload(req) takes a Request (or a subclass) and gives the payload typed as present', () => {
+    expectTypeOf(authx.payload).parameter(0).toEqualTypeOf<Request>()
+    expectTypeOf(authx.payload).returns.toEqualTypeOf<TokenPayload>()
+    authx.accessRequired((req: FrameworkRequest) => Response.json({ sub: authx.payload(req).sub }))
+    // @ts-expect-error a Headers is not a request
+    authx.payload(new Headers())
+  })
+
+  it('refreshRoute and logoutRoute are route handlers as values, and factories with options', () => {
+    expectTypeOf(authx.refreshRoute).toExtend<WebRoute>()
+    expectTypeOf(authx.logoutRoute).toExtend<
+      (req: FrameworkRequest, ctx: RouteContext) => Promise<Response>
+    >()
+    expectTypeOf(authx.refreshRoute({ scopes: ['a'] })).toEqualTypeOf<WebRoute>()
+    expectTypeOf(
+      authx.refreshRoute({ data: (p) => ({ sub: p.sub }), tokensInBody: false }),
+    ).toEqualTypeOf<WebRoute>()
+    expectTypeOf(authx.refreshRoute()).toEqualTypeOf<WebRoute>()
+    expectTypeOf(authx.logoutRoute()).toEqualTypeOf<WebRoute>()
+    expectTypeOf(authx.refreshRoute(new Request('http://x.test/'))).toEqualTypeOf<Promise<Response>>()
+    expectTypeOf(authx.logoutRoute(new FrameworkRequest('http://x.test/'), {})).toEqualTypeOf<
+      Promise<Response>
+    >()
+    // What Next.js reads of a route export: the handler's parameters and return, not the factory's.
+    expectTypeOf<Parameters<typeof authx.refreshRoute>[0]>().toEqualTypeOf<Request>()
+    expectTypeOf<ReturnType<typeof authx.logoutRoute>>().toEqualTypeOf<Promise<Response>>()
+    // Wrapped in implicitRefresh, a route keeps the handler's signature.
+    expectTypeOf(authx.implicitRefresh(authx.refreshRoute)).toEqualTypeOf<
+      (req: Request, ...platform: unknown[]) => Promise<Response>
+    >()
+    // @ts-expect-error no such option
+    authx.refreshRoute({ scope: ['a'] })
+    // @ts-expect-error the logout route has no options yet
+    authx.logoutRoute({ all: true })
   })
 })

@@ -12,6 +12,7 @@ import {
   cookieHeader,
   makeAuth,
   runScenarios,
+  type ScenarioAdapterOptions,
   type Send,
   type TestRequest,
   type TestResponse,
@@ -42,8 +43,8 @@ function platform(routes: Record<string, Handler>): { handle: Handler; thrown: u
 const boom = new Error('boom')
 
 /** The scenario app of test/adapters/scenarios.ts, built from wrapped Web handlers. */
-function buildApp(auth: AuthX) {
-  const authx = webAuthX(auth)
+function buildApp(auth: AuthX, options?: ScenarioAdapterOptions) {
+  const authx = webAuthX(auth, options)
   const profile = authx.accessRequired(async (_req, payload) =>
     Response.json({ sub: payload.sub, fresh: payload.fresh }),
   )
@@ -76,6 +77,14 @@ function buildApp(auth: AuthX) {
     }),
     'GET /boom': authx.accessOptional(() => {
       throw boom
+    }),
+    'POST /auth/refresh': authx.refreshRoute,
+    'POST /auth/refresh-narrow': authx.refreshRoute({ scopes: ['narrow'] }),
+    'POST /auth/logout': authx.logoutRoute,
+    'GET /payload': authx.accessRequired((req) => Response.json({ sub: authx.payload(req).sub })),
+    'POST /handler-refresh': authx.accessRequired(async (req) => {
+      await auth.refresh(((await req.json()) as { refresh_token: string }).refresh_token)
+      return Response.json({ ok: true })
     }),
   }
   // Every route under implicitRefresh, as `app.use(authx.implicitRefresh)` does elsewhere.
@@ -131,7 +140,7 @@ function renewed(res: TestResponse | Response): string[] {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
 describe('web adapter: scenario table', () => {
-  runScenarios(async (auth) => ({ send: sender(buildApp(auth).handle) }))
+  runScenarios(async (auth, options) => ({ send: sender(buildApp(auth, options).handle) }))
 
   it('the 500 of /boom is the platform answering the very error the handler threw', async () => {
     const app = buildApp(makeAuth())
@@ -339,6 +348,178 @@ describe('web adapter: handlers and errors', () => {
     expect((res.body as { code: string }).code).toBe('ERR_STORE_UNAVAILABLE')
     expect(res.headers['retry-after']).toMatch(/^\d+$/)
     expect(res.headers['cache-control']).toBe('no-store')
+  })
+})
+
+describe('web adapter: definitions, options and payload', () => {
+  it('a wrapper called without a handler (authx.accessRequired()) throws a TypeError where the route is defined', () => {
+    const authx = webAuthX(makeAuth())
+    const call = (wrapper: unknown) => () => (wrapper as () => unknown)()
+    for (const wrapper of [
+      authx.accessRequired,
+      authx.refreshRequired,
+      authx.freshRequired,
+      authx.accessOptional,
+      authx.currentSubject,
+      authx.implicitRefresh,
+      authx.scopesRequired('a'),
+      authx.anyScopeRequired('a'),
+      authx.tokenRequired({ type: 'refresh' }),
+      withAuthXErrors,
+    ]) {
+      expect(call(wrapper)).toThrow(TypeError)
+    }
+    expect(call(authx.accessRequired)).toThrow(/authx\.accessRequired wraps a handler/)
+    expect(() => (authx.scopesRequired('a') as (h: unknown) => unknown)({ not: 'a function' })).toThrow(
+      /authx\.scopesRequired wraps a handler/,
+    )
+  })
+
+  it('options are checked where the adapter, its guards and its routes are made', () => {
+    const auth = makeAuth()
+    expect(() => webAuthX(auth, { errorbody: () => ({}) } as never)).toThrow(/unknown option 'errorbody'/)
+    expect(() => webAuthX(auth, { errorBody: 'x' as never })).toThrow(TypeError)
+    const authx = webAuthX(auth)
+    expect(() => authx.tokenRequired({ freshh: true } as never)).toThrow(/unknown option 'freshh'/)
+    expect(() => authx.tokenRequired({ optional: true } as never)).toThrow(/unknown option 'optional'/)
+    expect(() => authx.tokenRequired({ fresh: 'yes' } as never)).toThrow(TypeError)
+    expect(() => authx.scopesRequired(['admin:*'] as never)).toThrow(/separate arguments/)
+    expect(() => authx.anyScopeRequired()).toThrow(TypeError)
+    expect(() => authx.refreshRoute({ scope: ['a'] } as never)).toThrow(/unknown option 'scope'/)
+    expect(() => authx.logoutRoute({ all: true } as never)).toThrow(/unknown option 'all'/)
+  })
+
+  it('payload(req) is the very payload the guard passed, on that Request object only', async () => {
+    const auth = makeAuth()
+    const authx = webAuthX(auth)
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    let same = false
+    const req = new Request('http://l/p', { headers: bearer(token) })
+    const res = await authx.accessRequired((r, payload) => {
+      same = authx.payload(r) === payload && r === req
+      return new Response('ok')
+    })(req)
+    expect(res.status).toBe(200)
+    expect(same).toBe(true)
+    expect(authx.payload(req)).toBeInstanceOf(TokenPayload)
+    expect(() => authx.payload(new Request(req))).toThrow(/no authx guard/)
+    // Another instance (another key, perhaps) never reads what this one verified.
+    expect(() => webAuthX(auth).payload(req)).toThrow(/no authx guard/)
+  })
+
+  it('payload(req) throws on a route without a guard (the platform answers 500) and after accessOptional without a token', async () => {
+    const authx = webAuthX(makeAuth())
+    expect(() => authx.payload(new Request('http://l/p'))).toThrow(/no authx guard/)
+    const app = platform({
+      'GET /open': async (req) => Response.json(authx.payload(req)),
+      'GET /maybe': authx.accessOptional((req) => Response.json(authx.payload(req))),
+    })
+    for (const path of ['/open', '/maybe']) {
+      expect((await app.handle(new Request(`http://l${path}`))).status).toBe(500)
+    }
+    expect(app.thrown).toHaveLength(2)
+    for (const err of app.thrown) {
+      expect(err).toBeInstanceOf(Error)
+      expect(err).not.toBeInstanceOf(TypeError)
+    }
+  })
+
+  it('currentSubject records the payload for payload(req) too', async () => {
+    const auth = makeAuth()
+    const authx = webAuthX(auth)
+    const token = await auth.createAccessToken({ uid: 'u3' })
+    const res = await authx.currentSubject((req, _payload, subject) =>
+      Response.json({ sub: authx.payload(req).sub, subject }),
+    )(new Request('http://l/p', { headers: bearer(token) }))
+    expect(await res.json()).toEqual({ sub: 'u3', subject: { id: 'u3', name: 'user u3' } })
+  })
+})
+
+describe('web adapter: ready-made routes', () => {
+  it('refreshRoute is the handler when the platform calls it with the request and its own arguments', async () => {
+    const auth = makeAuth()
+    const authx = webAuthX(auth)
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const post = (token: string) =>
+      new Request('http://l/auth/refresh', { method: 'POST', headers: bearer(token) })
+    // Next.js passes a route context, Workers pass env and ctx.
+    const nextjs = await authx.refreshRoute(post(pair.refreshToken), { params: Promise.resolve({}) })
+    expect(nextjs.status).toBe(200)
+    const rotated = (await nextjs.json()) as { refresh_token: string }
+    const workers = await authx.refreshRoute(post(rotated.refresh_token), {}, { waitUntil() {} })
+    expect(workers.status).toBe(200)
+    expect(workers.headers.get('cache-control')).toBe('no-store')
+  })
+
+  it('refreshRoute options reach the answer: tokensInBody false keeps the tokens in the cookies only', async () => {
+    const auth = makeAuth()
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const res = await webAuthX(auth).refreshRoute({ tokensInBody: false })(
+      new Request('http://l/r', { method: 'POST', headers: bearer(pair.refreshToken) }),
+    )
+    expect(res.status).toBe(200)
+    const body = (await res.json()) as Record<string, unknown>
+    expect(body.token_type).toBe('bearer')
+    expect(body).not.toHaveProperty('refresh_token')
+    expect(renewed(res)).toHaveLength(1)
+  })
+
+  it('a non-authx error inside a route (a throwing scopes function) is rethrown to the platform', async () => {
+    const auth = makeAuth()
+    const failure = new Error('scopes lookup failed')
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const route = webAuthX(auth).refreshRoute({
+      scopes: () => {
+        throw failure
+      },
+    })
+    await expect(
+      route(new Request('http://l/r', { method: 'POST', headers: bearer(pair.refreshToken) })),
+    ).rejects.toBe(failure)
+  })
+
+  it('logoutRoute under implicitRefresh leaves exactly one access cookie: the deletion', async () => {
+    let now = Date.now()
+    const auth = makeAuth({ clock: () => now, implicitRefresh: { enabled: true } })
+    const send = sender(buildApp(auth).handle)
+    const { access, cookie } = await loginCookies(send)
+    now += 6 * 60 * 1000 // within implicit refresh's window
+    const csrf = auth.decodeUnverified(access).payload.csrf as string
+    const res = await send({
+      method: 'POST',
+      path: '/auth/logout',
+      headers: { cookie, 'x-csrf-token': csrf },
+    })
+    expect(res.status).toBe(204)
+    expect(res.body).toBe('')
+    const accessCookies = renewed(res)
+    expect(accessCookies).toHaveLength(1)
+    expect(accessCookies[0]).toContain('Max-Age=0')
+    expect(cookies(res)).toEqual(auth.unsetCookies())
+  })
+
+  it('errorBody shapes handler errors, implicitRefresh errors and the logout 503, which keeps its cookies', async () => {
+    const auth = makeAuth()
+    const errorBody = (err: { code: string }) => ({ failed: err.code })
+    const authx = webAuthX(auth, { errorBody })
+    const token = await auth.createAccessToken({ uid: 'u1' })
+    const thrown = await authx.accessRequired(() => {
+      throw new FreshTokenRequiredError()
+    })(new Request('http://l/p', { headers: bearer(token) }))
+    expect(thrown.status).toBe(401)
+    expect(thrown.headers.get('www-authenticate')).toBe('Bearer error="insufficient_user_authentication"')
+    expect(await thrown.json()).toEqual({ failed: 'ERR_FRESH_TOKEN_REQUIRED' })
+    const inner = await authx.implicitRefresh(() => {
+      throw new MissingTokenError(['headers'])
+    })(new Request('http://l/p'))
+    expect(await inner.json()).toEqual({ failed: 'ERR_MISSING_TOKEN' })
+    const store = auth.store as { set: unknown }
+    store.set = () => Promise.reject(new Error('down'))
+    const out = await authx.logoutRoute(new Request('http://l/o', { method: 'POST', headers: bearer(token) }))
+    expect(out.status).toBe(503)
+    expect(out.headers.get('retry-after')).toBe('1')
+    expect(await out.json()).toEqual({ failed: 'ERR_STORE_UNAVAILABLE' })
+    expect(out.headers.getSetCookie()).toEqual(auth.unsetCookies())
   })
 })
 
