@@ -1,64 +1,91 @@
 /**
  * Fastify 5 adapter (SPEC section 6): a plugin that decorates `app.authx` with `preHandler`
- * guards, puts the payload on `request.authx` and the subject on `request.authxSubject`, and
- * installs an error handler that answers authx errors as SPEC section 5 says.
+ * guards and ready-made routes, puts the payload on `request.authx` and the subject on
+ * `request.authxSubject`, and answers authx errors as SPEC section 5 says without taking the
+ * application's error handler (see `fastifyAuthX`).
  *
  * Tokens in the body are read from `request.body`: Fastify parses JSON itself; register
  * `@fastify/formbody` for the CSRF form field.
  * @module
  */
 import {
+  type AdapterOptions,
   type AuthenticateOptions,
   type AuthX,
   type AuthXAdapter,
+  type AuthXError,
   type AuthXRequest,
+  adapterOptions,
   errorResponse,
+  guardMisuse,
   isAuthXError,
+  logoutRouteOptions,
+  logoutSuccess,
+  mergeSetCookies,
   parsedRequestView,
+  type RouteAnswer,
+  routeOrFactory,
+  scopeArguments,
   type TokenPayload,
 } from 'authx'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The authx guards and cookie helpers, added by the `fastifyAuthX` plugin. */
+    /** The authx guards, routes and cookie helpers, added by the `fastifyAuthX` plugin. */
     authx: FastifyAuthX
   }
   interface FastifyRequest {
     /**
-     * The verified token payload, set by the authx guards. `null` after `accessOptional` when
-     * the request carries no token, and on routes without an authx guard.
+     * The verified token payload, set by the authx guards: `null` on routes without an authx
+     * guard and after `accessOptional` when the request carries no token. Behind a guard,
+     * `app.authx.payload(request)` reads it typed as present.
      */
-    authx: TokenPayload
+    authx: TokenPayload | null
     /** The subject loaded by `app.authx.currentSubject` (what the subject getter returned). */
     authxSubject: unknown
   }
 }
 
 /**
- * Options of the `fastifyAuthX` plugin.
+ * Options of the `fastifyAuthX` plugin: the authx instance and the adapter options. Any other
+ * name is a `TypeError` at registration (Fastify's `prefix` and `logLevel` included: the plugin
+ * runs in the scope it is registered in, so they would do nothing).
  *
  * @example
  * ```ts
- * const options: FastifyAuthXOptions = { auth: new AuthX({ secretKey }) }
+ * const options: FastifyAuthXOptions = { auth, errorBody: (err) => ({ error: err.code }) }
  * await app.register(fastifyAuthX, options)
  * ```
  */
-export interface FastifyAuthXOptions {
+export interface FastifyAuthXOptions extends AdapterOptions {
   /** The authx instance every guard uses. */
   auth: AuthX
 }
 
 /**
- * An authx hook: a `preHandler` for guards, an `onRequest` hook for `implicitRefresh`.
+ * An authx hook: a `preHandler` for guards, an `onRequest` hook for `implicitRefresh`. A guard
+ * that refuses the request writes the error answer itself and resolves once it is sent, so
+ * Fastify runs neither the later hooks nor the handler.
  *
  * @example
  * ```ts
  * const guard: FastifyAuthXHook = app.authx.accessRequired
- * app.get('/p', { preHandler: guard }, async (request) => ({ sub: request.authx.sub }))
+ * app.get('/p', { preHandler: guard }, async (request) => ({ sub: app.authx.payload(request).sub }))
  * ```
  */
 export type FastifyAuthXHook = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
+/**
+ * A ready-made route: a Fastify handler writing its whole answer, errors included.
+ *
+ * @example
+ * ```ts
+ * const route: FastifyAuthXRoute = app.authx.refreshRoute({ scopes: ['users:read'] })
+ * app.post('/auth/refresh', route)
+ * ```
+ */
+export type FastifyAuthXRoute = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 /**
  * What the plugin puts on `app.authx` (SPEC section 6).
@@ -66,10 +93,11 @@ export type FastifyAuthXHook = (request: FastifyRequest, reply: FastifyReply) =>
  * @example
  * ```ts
  * const authx: FastifyAuthX = app.authx
- * app.post('/auth/refresh', { preHandler: authx.refreshRequired }, handler)
+ * app.post('/auth/refresh', authx.refreshRoute)
  * ```
  */
-export interface FastifyAuthX extends AuthXAdapter<FastifyAuthXHook, FastifyReply> {
+export interface FastifyAuthX
+  extends AuthXAdapter<FastifyAuthXHook, FastifyReply, FastifyAuthXRoute, FastifyRequest> {
   /**
    * An `onRequest` hook renewing an access cookie close to expiry. The cookies go on the reply
    * before routing goes on, so every answer carries them, error answers included. Route lists
@@ -110,50 +138,125 @@ function append(reply: FastifyReply, cookies: string[]): void {
   if (cookies.length > 0) reply.header('set-cookie', cookies)
 }
 
+/** A route's cookies replace earlier ones of the same names (implicit refresh's). */
+function replaceCookies(reply: FastifyReply, cookies: readonly string[]): void {
+  if (cookies.length === 0) return
+  const existing = reply.getHeader('set-cookie')
+  const before = existing === undefined ? [] : [existing].flat().map(String)
+  reply.removeHeader('set-cookie').header('set-cookie', mergeSetCookies(before, cookies))
+}
+
+/**
+ * Waits until the answer written on `reply` is sent: a hook or handler that has answered must
+ * not resolve earlier, or Fastify would go on with the request (Fastify's "return reply").
+ */
+async function sent(reply: FastifyReply): Promise<void> {
+  await reply
+}
+
+const WRAPPED = Symbol('authx.handler')
+
 const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => {
-  const auth = options?.auth
+  const { auth, ...rest } = options ?? {}
   if (typeof auth?.authenticate !== 'function')
     throw new TypeError('fastifyAuthX: options.auth must be an AuthX')
-  const guard =
-    (check: (view: AuthXRequest) => Promise<TokenPayload | null>): FastifyAuthXHook =>
-    async (request) => {
-      request.authx = (await check(view(request))) as TokenPayload
+  const { errorBody } = adapterOptions(rest, 'fastifyAuthX')
+  const sendError = (reply: FastifyReply, err: AuthXError) => {
+    const { status, headers, body } = errorResponse(err, errorBody)
+    if (status >= 500) reply.log.error({ err }, 'authx: request failed')
+    // A string body: a route's response schema must not reshape the error body.
+    reply.code(status).headers(headers).send(JSON.stringify(body))
+    return sent(reply)
+  }
+  // An authx error is answered here; anything else goes on to the application's error handler.
+  const rescue = (reply: FastifyReply) => (err: unknown) => {
+    if (!isAuthXError(err) || reply.sent) throw err
+    return sendError(reply, err)
+  }
+  // Called as a function at route definition (`app.authx.accessRequired()`), it throws there.
+  const hook =
+    (name: string, work: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
+    (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      if (typeof reply?.code !== 'function') throw guardMisuse(name)
+      return work(request, reply).then(() => undefined, rescue(reply))
     }
-  const tokenRequired = (o: Omit<AuthenticateOptions, 'optional'>) => guard(auth.tokenRequired(o))
-  app.decorateRequest('authx', null, [])
-  app.decorateRequest('authxSubject', null, [])
+  const guard = (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
+    hook(name, async (request) => {
+      request.authx = await check(view(request))
+    })
+  const tokenRequired = (o: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
+    guard(name, auth.tokenRequired(auth.guardOptions(o, name)))
+  const answer = (reply: FastifyReply, { status, headers, cookies, body }: RouteAnswer) => {
+    replaceCookies(reply, cookies)
+    reply.code(status).headers({ ...headers })
+    reply.send(body === undefined ? undefined : JSON.stringify(body))
+    return sent(reply)
+  }
+  app.decorateRequest('authx', null)
+  app.decorateRequest('authxSubject', null)
   app.decorate('authx', {
-    accessRequired: guard(auth.accessRequired),
-    refreshRequired: guard(auth.refreshRequired),
-    freshRequired: guard(auth.freshRequired),
-    accessOptional: guard((v) => auth.authenticate(v, { optional: true })),
-    currentSubject: async (request) => {
+    accessRequired: guard('accessRequired', auth.accessRequired),
+    refreshRequired: guard('refreshRequired', auth.refreshRequired),
+    freshRequired: guard('freshRequired', auth.freshRequired),
+    accessOptional: guard('accessOptional', (v) => auth.authenticate(v, { optional: true })),
+    currentSubject: hook('currentSubject', async (request) => {
       const payload = (await auth.authenticate(view(request))) as TokenPayload
       request.authxSubject = await auth.loadSubject(payload)
       request.authx = payload
+    }),
+    implicitRefresh: hook('implicitRefresh', async (request, reply) =>
+      append(reply, await auth.implicitRefreshCookies(view(request))),
+    ),
+    scopesRequired: (...scopes) => tokenRequired({ scopes: scopeArguments(scopes, 'scopesRequired') }),
+    anyScopeRequired: (...scopes) =>
+      tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
+    tokenRequired: (o) => tokenRequired(o),
+    refreshRoute: routeOrFactory((routeOptions) => {
+      const checked = auth.refreshRouteOptions(routeOptions)
+      return hook('refreshRoute', async (request, reply) =>
+        answer(reply, await auth.refreshFromRequest(view(request), checked)),
+      )
+    }),
+    logoutRoute: routeOrFactory((routeOptions) => {
+      logoutRouteOptions(routeOptions)
+      return hook('logoutRoute', async (request, reply) => {
+        const { cookies, error } = await auth.logoutFromRequest(view(request))
+        if (error === undefined) return answer(reply, logoutSuccess(cookies))
+        replaceCookies(reply, cookies)
+        return sendError(reply, error)
+      })
+    }),
+    payload: (request) => {
+      if (request.authx == null)
+        throw new Error('app.authx.payload(request): no authx guard stored a payload on this request')
+      return request.authx
     },
-    implicitRefresh: async (request, reply) => {
-      append(reply, await auth.implicitRefreshCookies(view(request)))
-    },
-    scopesRequired: (...scopes) => tokenRequired({ scopes }),
-    anyScopeRequired: (...scopes) => tokenRequired({ scopes, anyScope: true }),
-    tokenRequired,
     setAccessCookies: (reply, token, o) => append(reply, auth.accessCookies(token, o)),
     setRefreshCookies: (reply, token, o) => append(reply, auth.refreshCookies(token, o)),
     unsetCookies: (reply) => append(reply, auth.unsetCookies()),
     unsetAccessCookies: (reply) => append(reply, auth.unsetAccessCookies()),
     unsetRefreshCookies: (reply) => append(reply, auth.unsetRefreshCookies()),
   } satisfies FastifyAuthX)
-  // Fastify chains error handlers: one that rejects hands the error to the handler it replaced
-  // (the user's, or Fastify's default), so only authx errors are answered here. It is async on
-  // purpose: Fastify treats a rejection as an error even when the value is not an Error, whereas
-  // a synchronous throw of a non-Error would be sent as a 200 payload.
-  app.setErrorHandler(async function authxErrorHandler(err, request, reply) {
-    if (!isAuthXError(err)) throw err
-    const { status, headers, body } = errorResponse(err)
-    if (status >= 500) request.log.error({ err }, 'authx: request failed')
-    // A string body: a route's response schema must not reshape the error body.
-    return reply.code(status).headers(headers).send(JSON.stringify(body))
+  // Handlers of the routes defined from here on (this scope and its children) answer the authx
+  // errors they throw, before any error handler sees them; see `fastifyAuthX`.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const handler = route.handler as RouteOptions['handler'] & { [WRAPPED]?: true }
+    if (typeof handler !== 'function' || handler[WRAPPED]) return
+    route.handler = Object.assign(
+      function authxHandler(this: unknown, request: FastifyRequest, reply: FastifyReply) {
+        let result: unknown
+        try {
+          result = handler.call(this as never, request, reply)
+        } catch (err) {
+          return rescue(reply)(err)
+        }
+        // A synchronous handler's value is handed back as it is (Fastify sends it). A thenable
+        // (a promise, or the reply itself: `return reply`) becomes a promise, as Fastify treats it.
+        const thenable = result as PromiseLike<unknown> | undefined
+        return typeof thenable?.then === 'function' ? Promise.resolve(thenable).catch(rescue(reply)) : result
+      },
+      { [WRAPPED]: true as const },
+    ) as RouteOptions['handler']
   })
 }
 
@@ -176,17 +279,33 @@ function skipOverride<T extends object>(fn: T, meta: { name: string; fastify: st
 /**
  * The authx plugin for Fastify 5. It applies to the scope it is registered in, not a child one
  * (as a plugin wrapped with fastify-plugin does), so `app.authx` is there once
- * `await app.register(fastifyAuthX, { auth })` returns. Its error handler wraps any handler set
- * before it; a handler you set later in the same scope runs first: rethrow the errors you do
- * not handle.
+ * `await app.register(fastifyAuthX, { auth })` returns.
+ *
+ * Errors: the plugin never calls `setErrorHandler`, so the error handler stays yours: set it
+ * before or after the plugin, on an app made with `allowErrorHandlerOverride: false` too, and it
+ * gets every error that is not authx's. authx errors are answered where they happen, with the status,
+ * headers and body (reshaped by `errorBody`) of SPEC section 5: a guard that refuses a request
+ * writes the answer and stops the request there; the ready-made routes write their own answers;
+ * and the handlers of routes defined after the plugin (in its scope and child scopes) are
+ * wrapped through an `onRoute` hook, so an authx error they throw or reject with (a handler
+ * calling `auth.refresh`) is answered before any error handler runs. Fastify offers no other way
+ * to change a handler error's answer without an error handler: `onError` hooks may not send, and
+ * an `onSend` hook would run after your handler had answered, and overwrite it. An authx error raised anywhere else (your
+ * own hooks, `reply.send(err)`) reaches your error handler; it carries `statusCode`, which
+ * Fastify's default handler answers with, and `errorResponse(err)` from `authx` gives the full
+ * answer for your own handler.
  *
  * @example
  * ```ts
  * import { fastifyAuthX } from 'authx/fastify'
  * await app.register(fastifyAuthX, { auth })
  * app.addHook('onRequest', app.authx.implicitRefresh)
- * app.get('/api/profile', { preHandler: app.authx.accessRequired }, async (req) => ({ user_id: req.authx.sub }))
+ * app.get('/api/profile', { preHandler: app.authx.accessRequired }, async (request) => ({
+ *   user_id: app.authx.payload(request).sub,
+ * }))
  * app.get('/admin', { preHandler: app.authx.scopesRequired('admin:*') }, async () => ({ ok: true }))
+ * app.post('/auth/refresh', app.authx.refreshRoute)
+ * app.post('/auth/logout', app.authx.logoutRoute)
  * ```
  */
 export const fastifyAuthX: FastifyPluginAsync<FastifyAuthXOptions> = skipOverride(plugin, {

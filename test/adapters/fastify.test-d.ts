@@ -4,17 +4,24 @@ import {
   type FastifyAuthX,
   type FastifyAuthXHook,
   type FastifyAuthXOptions,
+  type FastifyAuthXRoute,
   fastifyAuthX,
 } from '../../src/adapters/fastify.js'
-import { AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import { AuthX, type AuthXError, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
 
 const auth = new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' })
 const app = Fastify()
 
 describe('fastifyAuthX types', () => {
-  it('is a Fastify plugin taking { auth }', async () => {
+  it('is a Fastify plugin taking { auth, errorBody? }', async () => {
     expectTypeOf(fastifyAuthX).toEqualTypeOf<FastifyPluginAsync<FastifyAuthXOptions>>()
     await app.register(fastifyAuthX, { auth })
+    await app.register(fastifyAuthX, { auth, errorBody: (err) => ({ error: err.code }) })
+    expectTypeOf<FastifyAuthXOptions['errorBody']>().toEqualTypeOf<
+      ((error: AuthXError) => unknown) | undefined
+    >()
+    // @ts-expect-error errorBody is a function of the error
+    await app.register(fastifyAuthX, { auth, errorBody: { code: 'x' } })
     // @ts-expect-error auth is required
     await app.register(fastifyAuthX, {})
     // @ts-expect-error auth must be an AuthX
@@ -43,7 +50,9 @@ describe('fastifyAuthX types', () => {
   })
 
   it('guards fit the preHandler option, alone, in arrays and on routes with typed generics', () => {
-    app.get('/p', { preHandler: app.authx.accessRequired }, async (request) => ({ sub: request.authx.sub }))
+    app.get('/p', { preHandler: app.authx.accessRequired }, async (request) => ({
+      sub: app.authx.payload(request).sub,
+    }))
     app.post(
       '/r',
       { preHandler: [app.authx.refreshRequired, app.authx.scopesRequired('a')] },
@@ -52,7 +61,11 @@ describe('fastifyAuthX types', () => {
     app.get<{ Querystring: { page: string }; Params: { id: string } }>(
       '/items/:id',
       { preHandler: app.authx.anyScopeRequired('items:read') },
-      async (request) => ({ id: request.params.id, page: request.query.page, sub: request.authx.sub }),
+      async (request) => ({
+        id: request.params.id,
+        page: request.query.page,
+        sub: app.authx.payload(request).sub,
+      }),
     )
     app.route({
       method: 'GET',
@@ -67,14 +80,38 @@ describe('fastifyAuthX types', () => {
     app.route({ method: 'GET', url: '/ir', onRequest: app.authx.implicitRefresh, handler: async () => ({}) })
   })
 
-  it('the payload is TokenPayload at request.authx and the subject unknown at request.authxSubject', () => {
+  it('request.authx is honestly nullable; app.authx.payload(request) reads it typed as present', () => {
+    expectTypeOf<FastifyRequest['authx']>().toEqualTypeOf<TokenPayload | null>()
+    expectTypeOf<FastifyRequest['authxSubject']>().toBeUnknown()
+    expectTypeOf(app.authx.payload).parameters.toEqualTypeOf<[FastifyRequest]>()
+    expectTypeOf(app.authx.payload).returns.toEqualTypeOf<TokenPayload>()
     app.get('/me', { preHandler: app.authx.currentSubject }, async (request) => {
-      expectTypeOf(request.authx).toEqualTypeOf<TokenPayload>()
-      expectTypeOf(request.authx.sub).toEqualTypeOf<string>()
-      expectTypeOf(request.authx.scopes).toEqualTypeOf<readonly string[] | undefined>()
+      expectTypeOf(request.authx).toEqualTypeOf<TokenPayload | null>()
+      // @ts-expect-error null on routes without a guard: read it through payload(request)
+      request.authx.sub
+      expectTypeOf(app.authx.payload(request).sub).toEqualTypeOf<string>()
+      expectTypeOf(app.authx.payload(request).scopes).toEqualTypeOf<readonly string[] | undefined>()
       expectTypeOf(request.authxSubject).toEqualTypeOf<unknown>()
       return {}
     })
+    app.get<{ Params: { id: string } }>(
+      '/typed/:id',
+      { preHandler: app.authx.accessRequired },
+      async (request) => expectTypeOf(app.authx.payload(request)).toEqualTypeOf<TokenPayload>(),
+    )
+  })
+
+  it('refreshRoute and logoutRoute are Fastify handlers, used as values or called with options', () => {
+    expectTypeOf<FastifyAuthXRoute>().parameters.toEqualTypeOf<[FastifyRequest, FastifyReply]>()
+    expectTypeOf(app.authx.refreshRoute).toExtend<FastifyAuthXRoute>()
+    expectTypeOf(app.authx.refreshRoute({ scopes: ['a'] })).toEqualTypeOf<FastifyAuthXRoute>()
+    expectTypeOf(app.authx.logoutRoute()).toEqualTypeOf<FastifyAuthXRoute>()
+    app.post('/auth/refresh', app.authx.refreshRoute)
+    app.post('/auth/refresh-narrow', app.authx.refreshRoute({ scopes: (p) => [...(p.scopes ?? [])] }))
+    app.post('/auth/logout', { config: {} }, app.authx.logoutRoute)
+    app.route({ method: 'POST', url: '/auth/out', handler: app.authx.logoutRoute })
+    // @ts-expect-error no such option
+    app.authx.refreshRoute({ scope: ['a'] })
   })
 
   it('cookie helpers take the reply, then the token and cookie options', () => {

@@ -1,7 +1,10 @@
+import { Writable } from 'node:stream'
 import cookiePlugin from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import Fastify, {
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type FastifyServerOptions,
   type LightMyRequestResponse,
 } from 'fastify'
@@ -15,6 +18,7 @@ import {
   expectError,
   makeAuth,
   runScenarios,
+  type ScenarioAdapterOptions,
   type Send,
   setCookies,
   type TestRequest,
@@ -26,10 +30,11 @@ async function buildApp(
   auth: AuthX,
   extra?: (app: FastifyInstance) => unknown,
   options: FastifyServerOptions = {},
+  adapter: ScenarioAdapterOptions = {},
 ): Promise<FastifyInstance> {
   const app = Fastify(options)
   await app.register(formbody)
-  await app.register(fastifyAuthX, { auth })
+  await app.register(fastifyAuthX, { auth, ...adapter })
   const { authx } = app
   app.addHook('onRequest', authx.implicitRefresh)
   app.post('/login', async (request, reply) => {
@@ -39,14 +44,14 @@ async function buildApp(
     authx.setRefreshCookies(reply, pair.refreshToken)
     return { access_token: pair.accessToken, refresh_token: pair.refreshToken }
   })
-  const profile = async (request: { authx: TokenPayload }) => ({
-    sub: request.authx.sub,
-    fresh: request.authx.fresh,
+  const profile = async (request: FastifyRequest) => ({
+    sub: authx.payload(request).sub,
+    fresh: authx.payload(request).fresh,
   })
   app.get('/profile', { preHandler: authx.accessRequired }, profile)
   app.post('/profile', { preHandler: authx.accessRequired }, profile)
   app.post('/refresh', { preHandler: authx.refreshRequired }, async (request) => {
-    const { sub, scopes } = request.authx
+    const { sub, scopes } = authx.payload(request)
     const token = await auth.createAccessToken({
       uid: sub,
       fresh: false,
@@ -62,12 +67,22 @@ async function buildApp(
   }))
   app.get('/me', { preHandler: authx.currentSubject }, async (request) => ({ subject: request.authxSubject }))
   app.post('/logout', { preHandler: authx.accessRequired }, async (request, reply) => {
-    await auth.revokeToken(request.authx)
+    await auth.revokeToken(authx.payload(request))
     authx.unsetCookies(reply)
     return { ok: true }
   })
   app.get('/boom', async () => {
     throw new Error('boom')
+  })
+  app.post('/auth/refresh', authx.refreshRoute)
+  app.post('/auth/refresh-narrow', authx.refreshRoute({ scopes: ['narrow'] }))
+  app.post('/auth/logout', authx.logoutRoute)
+  app.get('/payload', { preHandler: authx.accessRequired }, async (request) => ({
+    sub: authx.payload(request).sub,
+  }))
+  app.post('/handler-refresh', { preHandler: authx.accessRequired }, async (request) => {
+    await auth.refresh((request.body as { refresh_token: string }).refresh_token)
+    return { ok: true }
   })
   await extra?.(app)
   await app.ready()
@@ -136,8 +151,8 @@ async function nearExpiry(
 }
 
 describe('fastify adapter: scenario table', () => {
-  runScenarios(async (auth) => {
-    const app = await buildApp(auth)
+  runScenarios(async (auth, options) => {
+    const app = await buildApp(auth, undefined, {}, options)
     return { send: sender(app), close: () => app.close() }
   })
 })
@@ -147,13 +162,13 @@ describe('fastify adapter: guards and request payload', () => {
     const auth = makeAuth()
     let seen: unknown
     const send = await serve(auth, (app) =>
-      app.get('/payload', { preHandler: app.authx.accessRequired }, async (request) => {
+      app.get('/stored', { preHandler: app.authx.accessRequired }, async (request) => {
         seen = request.authx
         return { ok: true }
       }),
     )
     const token = await auth.createAccessToken({ uid: 'u1' })
-    expect((await send({ method: 'GET', path: '/payload', headers: bearer(token) })).status).toBe(200)
+    expect((await send({ method: 'GET', path: '/stored', headers: bearer(token) })).status).toBe(200)
     expect(seen).toBeInstanceOf(TokenPayload)
     expect((seen as TokenPayload).sub).toBe('u1')
   })
@@ -202,7 +217,7 @@ describe('fastify adapter: guards and request payload', () => {
         '/refresh-only',
         { preHandler: app.authx.tokenRequired({ type: 'refresh' }) },
         async (request) => ({
-          sub: request.authx.sub,
+          sub: app.authx.payload(request).sub,
         }),
       )
     })
@@ -230,7 +245,7 @@ describe('fastify adapter: guards and request payload', () => {
           preHandler: [
             app.authx.accessRequired,
             async (request) => {
-              order.push(`after guard: ${request.authx.sub}`)
+              order.push(`after guard: ${app.authx.payload(request).sub}`)
             },
           ],
         },
@@ -242,6 +257,53 @@ describe('fastify adapter: guards and request payload', () => {
     const token = await auth.createAccessToken({ uid: 'u1' })
     expect((await send({ method: 'GET', path: '/chain', headers: bearer(token) })).status).toBe(200)
     expect(order).toEqual(['after guard: u1'])
+  })
+
+  it('a refusal stops the request, later hooks and handler included, even behind asynchronous onSend hooks', async () => {
+    const ran: string[] = []
+    const logged: string[] = []
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        logged.push(String(chunk))
+        done()
+      },
+    })
+    const build = (extra: (app: FastifyInstance) => unknown) =>
+      buildApp(makeAuth(), extra, { logger: { level: 'warn', stream } })
+    const send = sender(
+      await build((app) => {
+        app.addHook('onSend', async (_request, _reply, payload) => {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+          return payload
+        })
+        app.get(
+          '/slow-send',
+          {
+            preHandler: [
+              app.authx.accessRequired,
+              async () => {
+                ran.push('hook')
+              },
+            ],
+          },
+          async () => {
+            ran.push('handler')
+            return { ok: true }
+          },
+        )
+        app.post('/slow-route', app.authx.refreshRoute)
+        app.get('/slow-handler', async () => {
+          await makeAuth().verifyToken('a.b.c')
+        })
+      }),
+    )
+    expectError(await send({ method: 'GET', path: '/slow-send' }), 401, 'ERR_MISSING_TOKEN')
+    expectError(await send({ method: 'POST', path: '/slow-route' }), 401, 'ERR_MISSING_TOKEN')
+    expectError(await send({ method: 'GET', path: '/slow-handler' }), 401, 'ERR_INVALID_TOKEN')
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(ran).toEqual([])
+    // Nothing answered twice ("Reply was already sent") nor logged as an error.
+    expect(logged).toEqual([])
   })
 
   it('a repeated token query parameter is not a token', async () => {
@@ -273,6 +335,52 @@ describe('fastify adapter: guards and request payload', () => {
       // @ts-expect-error the options are wrong on purpose
       await expect(app.register(fastifyAuthX, options).ready()).rejects.toBeInstanceOf(TypeError)
     }
+  })
+
+  it('a guard called as a function (app.authx.accessRequired()) throws a TypeError where the route is defined', async () => {
+    const app = Fastify()
+    await app.register(fastifyAuthX, { auth: makeAuth() })
+    const misuse = app.authx.accessRequired as unknown as () => void
+    expect(() => misuse()).toThrow(/without calling it/)
+    expect(() => (app.authx.scopesRequired('a') as unknown as () => void)()).toThrow(TypeError)
+    expect(() => (app.authx.implicitRefresh as unknown as () => void)()).toThrow(TypeError)
+    expect(() => (app.authx.currentSubject as unknown as (r: unknown) => void)({})).toThrow(TypeError)
+    expect(() => app.get('/x', { preHandler: misuse() as never }, async () => ({}))).toThrow(TypeError)
+  })
+
+  it('options are checked where the plugin is registered and where guards and routes are made', async () => {
+    const auth = makeAuth()
+    const register = (options: object) =>
+      Fastify()
+        .register(fastifyAuthX, options as never)
+        .ready()
+    await expect(register({ auth, errorbody: () => ({}) })).rejects.toThrow(/unknown option 'errorbody'/)
+    await expect(register({ auth, errorBody: 'x' })).rejects.toBeInstanceOf(TypeError)
+    await expect(register({ auth, prefix: '/api' })).rejects.toThrow(/unknown option 'prefix'/)
+    const app = Fastify()
+    await app.register(fastifyAuthX, { auth })
+    const { authx } = app
+    expect(() => authx.tokenRequired({ freshh: true } as never)).toThrow(/unknown option 'freshh'/)
+    expect(() => authx.scopesRequired(['admin:*'] as never)).toThrow(/separate arguments/)
+    expect(() => authx.anyScopeRequired()).toThrow(TypeError)
+    expect(() => authx.refreshRoute({ scope: ['a'] } as never)).toThrow(/unknown option 'scope'/)
+    expect(() => authx.logoutRoute({ all: true } as never)).toThrow(/unknown option 'all'/)
+  })
+
+  it('payload(request) throws a plain Error on a route without a guard (answered 500 by Fastify)', async () => {
+    const app = Fastify()
+    await app.register(fastifyAuthX, { auth: makeAuth() })
+    let seen: unknown
+    app.setErrorHandler((err, _request, reply) => {
+      seen = err
+      return reply.code(500).send({ failed: true })
+    })
+    app.get('/open', async (request) => ({ sub: app.authx.payload(request).sub }))
+    const res = await sender(app)({ method: 'GET', path: '/open' })
+    expect(res.status).toBe(500)
+    expect(seen).toBeInstanceOf(Error)
+    expect((seen as Error).message).toMatch(/no authx guard/)
+    expect((seen as { code?: unknown }).code).toBeUndefined()
   })
 
   it('the plugin carries the name authx, so dependent plugins can declare it', async () => {
@@ -464,15 +572,14 @@ describe('fastify adapter: errors', () => {
     expect(res.body).toMatchObject({ required: ['admin'], provided: ['users'] })
   })
 
-  it('a guard throws the AuthX error itself, whose statusCode (a getter of AuthXError) equals its status', async () => {
+  it('a guard answers a refusal itself: error handlers of the application, even in the route scope, never see it', async () => {
     const auth = makeAuth()
     const seen: unknown[] = []
     const send = await serve(auth, (app) =>
       app.register(async (child) => {
-        // A child scope's handler sees the error first; rethrowing hands it to the plugin's handler.
-        child.setErrorHandler((err) => {
+        child.setErrorHandler((err, _request, reply) => {
           seen.push(err)
-          throw err
+          return reply.code(418).send({ mine: true })
         })
         child.post('/child', { preHandler: child.authx.accessRequired }, async () => ({ ok: true }))
       }),
@@ -483,52 +590,155 @@ describe('fastify adapter: errors', () => {
       path: '/child',
       headers: { cookie: `access_token_cookie=${token}` },
     })
-    expectError(res, 403, 'ERR_CSRF')
-    expect(seen).toHaveLength(1)
-    expect(seen[0]).toBeInstanceOf(CSRFError)
-    expect((seen[0] as CSRFError & { statusCode: number }).statusCode).toBe(403)
-    expect((seen[0] as CSRFError).reason).toBe('missing')
-    expect(Object.hasOwn(seen[0] as object, 'statusCode')).toBe(false)
-    expect(new CSRFError('missing', 'X-CSRF-TOKEN').statusCode).toBe(403)
+    expectError(res, 403, 'ERR_CSRF', 'Bearer')
+    expect(res.body).toMatchObject({ reason: 'missing' })
+    expect(seen).toEqual([])
   })
 
-  it('a user error handler set before the plugin keeps handling non-AuthX errors, and authx errors are still answered', async () => {
-    const auth = makeAuth()
-    const app = Fastify()
-    app.setErrorHandler((err, _request, reply) => reply.code(418).send({ mine: (err as Error).message }))
-    await app.register(fastifyAuthX, { auth })
-    app.get('/boom', async () => {
-      throw new Error('boom')
-    })
-    app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
-    const send = sender(app)
-    const boom = await send({ method: 'GET', path: '/boom' })
-    expect(boom.status).toBe(418)
-    expect(boom.body).toEqual({ mine: 'boom' })
-    expectError(await send({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN')
+  it('the plugin leaves the error handler to the application: one set before and one set after it handle every other error', async () => {
+    for (const when of ['before', 'after'] as const) {
+      const auth = makeAuth()
+      const app = Fastify()
+      const mine = (err: Error, _request: FastifyRequest, reply: FastifyReply) =>
+        reply.code(418).send({ mine: err.message })
+      if (when === 'before') app.setErrorHandler(mine)
+      await app.register(fastifyAuthX, { auth })
+      if (when === 'after') app.setErrorHandler(mine)
+      app.get('/boom', async () => {
+        throw new Error('boom')
+      })
+      app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
+      await app.ready()
+      expect(app.errorHandler.name, when).toBe('bound mine')
+      const send = sender(app)
+      const boom = await send({ method: 'GET', path: '/boom' })
+      expect(boom.status, when).toBe(418)
+      expect(boom.body, when).toEqual({ mine: 'boom' })
+      expectError(await send({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN', 'Bearer')
+    }
   })
 
-  it('a user error handler set after the plugin that rethrows what it does not handle leaves authx errors to authx', async () => {
+  it('an app made with allowErrorHandlerOverride: false can set its handler before or after the plugin', async () => {
+    const mine = (_err: Error, _request: FastifyRequest, reply: FastifyReply) => reply.code(418).send('mine')
+    const before = Fastify({ allowErrorHandlerOverride: false })
+    before.setErrorHandler(mine)
+    await before.register(fastifyAuthX, { auth: makeAuth() })
+    const after = Fastify({ allowErrorHandlerOverride: false })
+    await after.register(fastifyAuthX, { auth: makeAuth() })
+    after.setErrorHandler(mine)
+    for (const app of [before, after]) {
+      app.get('/boom', async () => {
+        throw new Error('boom')
+      })
+      app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
+      await app.ready()
+      expect((await sender(app)({ method: 'GET', path: '/boom' })).status).toBe(418)
+      expectError(await sender(app)({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN')
+    }
+  })
+
+  it('authx errors of guards, ready-made routes and handlers are answered by authx, even under an error handler that answers everything', async () => {
     const auth = makeAuth()
+    const seen: unknown[] = []
     const app = Fastify()
-    await app.register(fastifyAuthX, { auth })
+    await app.register(fastifyAuthX, { auth, errorBody: (err) => ({ error: err.code }) })
     app.setErrorHandler((err, _request, reply) => {
-      if ((err as Error).message === 'mine') return reply.code(418).send({ mine: true })
-      throw err
+      seen.push(err)
+      return reply.code(500).send({ swallowed: true })
     })
-    app.get('/mine', async () => {
+    app.get('/guarded', { preHandler: app.authx.scopesRequired('admin') }, async () => ({ ok: true }))
+    app.post('/auth/refresh', app.authx.refreshRoute)
+    app.get('/async', async (request) => {
+      await auth.verifyToken(String((request.query as { t?: string }).t))
+      return { ok: true }
+    })
+    app.get('/sync', (request) => {
+      auth.decodeUnverified(String((request.query as { t?: string }).t))
+      return { ok: true }
+    })
+    app.get('/plain', async () => {
       throw new Error('mine')
     })
-    app.get('/boom', async () => {
-      throw new Error('boom')
-    })
-    app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
     const send = sender(app)
-    expect((await send({ method: 'GET', path: '/mine' })).status).toBe(418)
-    const boom = await send({ method: 'GET', path: '/boom' })
-    expect(boom.status).toBe(500)
-    expect(boom.body).toMatchObject({ statusCode: 500, message: 'boom' })
-    expectError(await send({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN')
+    const token = await auth.createAccessToken({ uid: 'u1', scopes: ['users'] })
+    const scoped = await send({ method: 'GET', path: '/guarded', headers: bearer(token) })
+    expect([scoped.status, scoped.body]).toEqual([403, { error: 'ERR_INSUFFICIENT_SCOPE' }])
+    expect(scoped.headers['www-authenticate']).toContain('insufficient_scope')
+    const route = await send({ method: 'POST', path: '/auth/refresh' })
+    expect([route.status, route.body]).toEqual([401, { error: 'ERR_MISSING_TOKEN' }])
+    const rejected = await send({ method: 'GET', path: '/async?t=a.b.c' })
+    expect([rejected.status, rejected.body]).toEqual([401, { error: 'ERR_INVALID_TOKEN' }])
+    expect(rejected.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
+    expect(rejected.headers['cache-control']).toBe('no-store')
+    const thrown = await send({ method: 'GET', path: '/sync?t=x' })
+    expect([thrown.status, thrown.body]).toEqual([401, { error: 'ERR_INVALID_TOKEN' }])
+    expect(seen).toEqual([])
+    expect((await send({ method: 'GET', path: '/plain' })).body).toEqual({ swallowed: true })
+    expect(seen).toHaveLength(1)
+  })
+
+  it('handlers keep their own ways of answering: a returned value, reply.send later, a hijacked reply, a route errorHandler for other errors', async () => {
+    const send = await serve(makeAuth(), (app) => {
+      app.get('/value', () => ({ sync: true }))
+      app.get('/sync-reply', (_request, reply) => reply.code(201).send({ replied: true }))
+      app.get('/async-reply', async (_request, reply) => {
+        setTimeout(() => reply.send({ async: true }), 5)
+        return reply
+      })
+      app.get('/later', (_request, reply) => {
+        setTimeout(() => reply.send({ later: true }), 5)
+      })
+      app.get('/hijack', (_request, reply) => {
+        reply.hijack()
+        reply.raw.end('raw')
+      })
+      app.route({
+        method: 'GET',
+        url: '/own-handler',
+        errorHandler: (_err, _request, reply) => reply.code(422).send({ route: true }),
+        handler: async () => {
+          throw new RangeError('out')
+        },
+      })
+    })
+    expect((await send({ method: 'GET', path: '/value' })).body).toEqual({ sync: true })
+    expect((await send({ method: 'GET', path: '/later' })).body).toEqual({ later: true })
+    const replied = await send({ method: 'GET', path: '/sync-reply' })
+    expect([replied.status, replied.body]).toEqual([201, { replied: true }])
+    expect((await send({ method: 'GET', path: '/async-reply' })).body).toEqual({ async: true })
+    expect((await send({ method: 'GET', path: '/hijack' })).body).toBe('raw')
+    const own = await send({ method: 'GET', path: '/own-handler' })
+    expect([own.status, own.body]).toEqual([422, { route: true }])
+  })
+
+  it("an authx error raised outside authx's reach (the app's own hook) reaches the app's error handler with statusCode", async () => {
+    const auth = makeAuth()
+    const seen: unknown[] = []
+    const send = await serve(auth, (app) =>
+      app.register(async (child) => {
+        child.setErrorHandler((err) => {
+          seen.push(err)
+          throw err
+        })
+        child.get(
+          '/own-hook',
+          {
+            preHandler: async (request) => {
+              await auth.verifyToken(String((request.query as { t?: string }).t))
+            },
+          },
+          async () => ({ ok: true }),
+        )
+      }),
+    )
+    const res = await send({ method: 'GET', path: '/own-hook?t=a.b.c' })
+    // Fastify's default handler answers with the error's statusCode (a getter of AuthXError).
+    expect(res.status).toBe(401)
+    expect(seen).toHaveLength(1)
+    expect((seen[0] as { code?: string }).code).toBe('ERR_INVALID_TOKEN')
+    expect((seen[0] as { statusCode: number }).statusCode).toBe(401)
+    expect(Object.hasOwn(seen[0] as object, 'statusCode')).toBe(false)
+    expect(new CSRFError('missing', 'X-CSRF-TOKEN').statusCode).toBe(403)
   })
 
   it('a user error handler in a child scope handles its own errors while authx errors are still answered', async () => {
@@ -549,19 +759,6 @@ describe('fastify adapter: errors', () => {
     expect(range.status).toBe(422)
     expect(range.body).toEqual({ range: true })
     expectError(await send({ method: 'GET', path: '/guarded' }), 401, 'ERR_MISSING_TOKEN')
-  })
-
-  it('an AuthX error thrown by a handler (not a guard) is answered the same way', async () => {
-    const auth = makeAuth()
-    const send = await serve(auth, (app) =>
-      app.get('/verify', async (request) => {
-        await auth.verifyToken(String((request.query as { t?: string }).t))
-        return { ok: true }
-      }),
-    )
-    const res = await send({ method: 'GET', path: '/verify?t=a.b.c' })
-    expectError(res, 401, 'ERR_INVALID_TOKEN')
-    expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
   })
 
   it("Fastify's own 404 passes through untouched", async () => {
@@ -620,6 +817,69 @@ describe('fastify adapter: errors', () => {
   })
 })
 
+describe('fastify adapter: ready-made routes', () => {
+  it('refreshRoute and logoutRoute write their whole answers: no error handler, hook or schema reshapes them', async () => {
+    const auth = makeAuth()
+    const send = await serve(auth, (app) =>
+      app.register(async (child) => {
+        child.setErrorHandler((_err, _request, reply) => reply.code(418).send('not authx'))
+        child.addHook('preSerialization', async () => ({ wrapped: true }))
+        const schema = {
+          response: { 200: { type: 'object', properties: { token_type: { type: 'string' } } } },
+        }
+        child.post('/r', { schema }, child.authx.refreshRoute({ scopes: ['r'] }))
+        child.post('/o', child.authx.logoutRoute())
+      }),
+    )
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const ok = await send({ method: 'POST', path: '/r', headers: bearer(pair.refreshToken) })
+    expect(ok.status).toBe(200)
+    expect(ok.body).toMatchObject({ token_type: 'bearer', access_token: expect.any(String) })
+    expect((await auth.verifyToken((ok.body as { access_token: string }).access_token)).scopes).toEqual(['r'])
+    expectError(
+      await send({ method: 'POST', path: '/r', headers: bearer('x.y.z') }),
+      401,
+      'ERR_INVALID_TOKEN',
+    )
+    const out = await send({ method: 'POST', path: '/o' })
+    expect(out.status).toBe(204)
+    expect(out.body).toBe('')
+  })
+
+  it("a route's cookies replace earlier ones of the same names and keep the others", async () => {
+    const auth = makeAuth()
+    const send = await serve(auth, (app) => {
+      app.post(
+        '/set-then-refresh',
+        {
+          preHandler: async (_request, reply) => {
+            reply.header('set-cookie', ['theme=dark', 'access_token_cookie=stale; Path=/'])
+          },
+        },
+        app.authx.refreshRoute,
+      )
+      app.post(
+        '/set-then-logout',
+        {
+          preHandler: async (_request, reply) => {
+            reply.header('set-cookie', 'theme=dark')
+          },
+        },
+        app.authx.logoutRoute,
+      )
+    })
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const res = await send({ method: 'POST', path: '/set-then-refresh', headers: bearer(pair.refreshToken) })
+    expect(res.status).toBe(200)
+    const cookies = setCookies(res)
+    expect(cookies[0]).toBe('theme=dark')
+    expect(cookies.filter((c) => c.startsWith('access_token_cookie='))).toHaveLength(1)
+    expect(cookies.some((c) => c.startsWith('access_token_cookie=stale'))).toBe(false)
+    const out = setCookies(await send({ method: 'POST', path: '/set-then-logout' }))
+    expect(out).toEqual(['theme=dark', ...auth.unsetCookies()])
+  })
+})
+
 describe('fastify adapter: encapsulation', () => {
   it('the plugin registered in a child context protects and answers for the routes of that context only', async () => {
     const auth = makeAuth()
@@ -628,7 +888,7 @@ describe('fastify adapter: encapsulation', () => {
       async (api) => {
         await api.register(fastifyAuthX, { auth })
         api.get('/profile', { preHandler: api.authx.accessRequired }, async (request) => ({
-          sub: request.authx.sub,
+          sub: api.authx.payload(request).sub,
         }))
         api.get('/boom', async () => {
           throw new Error('boom')
@@ -718,7 +978,7 @@ describe('fastify adapter: implicit refresh', () => {
       app.register(
         async (api) => {
           api.get('/profile', { preHandler: api.authx.accessRequired }, async (request) => ({
-            sub: request.authx.sub,
+            sub: api.authx.payload(request).sub,
           }))
         },
         { prefix: '/api' },
@@ -749,7 +1009,9 @@ describe('fastify adapter: implicit refresh', () => {
       app.get('/redirect', async (_request, reply) => reply.redirect('/profile'))
       app.register(async (child) => {
         child.setErrorHandler((_err, _request, reply) => reply.code(418).send('custom'))
-        child.get('/teapot', { preHandler: child.authx.scopesRequired('admin') }, async () => ({ ok: true }))
+        child.get('/teapot', async () => {
+          throw new Error('not authx')
+        })
       })
       app.post('/echo', { preHandler: app.authx.accessOptional }, async (request) => ({ body: request.body }))
     })
@@ -817,7 +1079,7 @@ describe('security: implicit refresh exclusion bypass through spellings the rout
       (a) => {
         if (route)
           a.get(route, { preHandler: a.authx.accessRequired }, async (request) => ({
-            sub: request.authx.sub,
+            sub: a.authx.payload(request).sub,
           }))
       },
       options,
