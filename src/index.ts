@@ -16,6 +16,8 @@ export {
   type AuthXAdapter,
   adapterOptions,
   guardMisuse,
+  type ReadyMadeRoutes,
+  readyMadeRoutes,
   routeOrFactory,
 } from './core/adapter.js'
 export type { Algorithm } from './core/algorithms.js'

@@ -1,5 +1,5 @@
 /**
- * Express 4 and 5 adapter (SPEC section 6): guards are middleware, the payload lands on
+ * Express 4 and 5 adapter (docs/adapters.md): guards are middleware, the payload lands on
  * `req.authx`, and `authx.errorHandler` turns authx errors into the responses of section 5.
  *
  * Tokens in the body are read from `req.body`, so add `express.json()` (and
@@ -18,11 +18,10 @@ import {
   errorResponse,
   guardMisuse,
   isAuthXError,
-  logoutRouteOptions,
-  logoutSuccess,
   mergeSetCookies,
   parsedRequestView,
   type RouteAnswer,
+  readyMadeRoutes,
   routeOrFactory,
   scopeArguments,
   type TokenPayload,
@@ -113,7 +112,7 @@ export type ExpressErrorMiddleware = (
 ) => void
 
 /**
- * What `expressAuthX(auth)` returns: middleware values and cookie helpers (SPEC section 6).
+ * What `expressAuthX(auth)` returns: middleware values and cookie helpers (docs/adapters.md).
  *
  * @example
  * ```ts
@@ -124,7 +123,7 @@ export type ExpressErrorMiddleware = (
 export interface ExpressAuthX
   extends AuthXAdapter<ExpressMiddleware, ExpressResponse, ExpressMiddleware, ExpressRequest> {
   /**
-   * Renews an access cookie close to expiry (SPEC section 6). `app.use` it on the app before the
+   * Renews an access cookie close to expiry (docs/adapters.md). `app.use` it on the app before the
    * routes: include/exclude lists match `req.path`, which inside a mounted router is relative.
    */
   readonly implicitRefresh: ExpressMiddleware
@@ -202,6 +201,7 @@ export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuth
     const { status, headers, body } = errorResponse(err, errorBody)
     res.status(status).set(headers).json(body)
   }
+  const routes = readyMadeRoutes(auth, errorBody)
   // A ready-made route writes its whole answer, errors included: it needs no errorHandler.
   const send = (res: ExpressResponse, answer: RouteAnswer) => {
     const existing = res.getHeader('set-cookie')
@@ -212,12 +212,10 @@ export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuth
     else res.json(answer.body)
   }
   const route =
-    (name: string, answer: (req: ExpressRequest, res: ExpressResponse) => Promise<void>): ExpressMiddleware =>
+    (name: string, answer: (view: AuthXRequest) => Promise<RouteAnswer>): ExpressMiddleware =>
     (req, res, next) => {
       if (typeof next !== 'function') throw guardMisuse(name)
-      answer(req, res).catch((err) =>
-        isAuthXError(err) && !res.headersSent ? sendError(res, err) : fail(next)(err),
-      )
+      answer(requestView(req)).then((result) => send(res, result), fail(next))
     }
   return {
     accessRequired: guard('accessRequired', auth.accessRequired),
@@ -240,21 +238,8 @@ export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuth
     anyScopeRequired: (...scopes) =>
       tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
     tokenRequired: (options) => tokenRequired(options),
-    refreshRoute: routeOrFactory((routeOptions) => {
-      const checked = auth.refreshRouteOptions(routeOptions)
-      return route('refreshRoute', async (req, res) =>
-        send(res, await auth.refreshFromRequest(requestView(req), checked)),
-      )
-    }),
-    logoutRoute: routeOrFactory((routeOptions) => {
-      logoutRouteOptions(routeOptions)
-      return route('logoutRoute', async (req, res) => {
-        const { cookies, error } = await auth.logoutFromRequest(requestView(req))
-        if (error === undefined) return send(res, logoutSuccess(cookies))
-        res.setHeader('Set-Cookie', mergeSetCookies([], cookies))
-        sendError(res, error)
-      })
-    }),
+    refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
+    logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
     payload: (req) => {
       if (req.authx == null)
         throw new Error('authx.payload(req): no authx guard stored a payload on this request')

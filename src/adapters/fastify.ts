@@ -1,7 +1,7 @@
 /**
- * Fastify 5 adapter (SPEC section 6): a plugin that decorates `app.authx` with `preHandler`
+ * Fastify 5 adapter (docs/adapters.md): a plugin that decorates `app.authx` with `preHandler`
  * guards and ready-made routes, puts the payload on `request.authx` and the subject on
- * `request.authxSubject`, and answers authx errors as SPEC section 5 says without taking the
+ * `request.authxSubject`, and answers authx errors as docs/locations-and-csrf.md says without taking the
  * application's error handler (see `fastifyAuthX`).
  *
  * Tokens in the body are read from `request.body`: Fastify parses JSON itself; register
@@ -19,11 +19,10 @@ import {
   errorResponse,
   guardMisuse,
   isAuthXError,
-  logoutRouteOptions,
-  logoutSuccess,
   mergeSetCookies,
   parsedRequestView,
   type RouteAnswer,
+  readyMadeRoutes,
   routeOrFactory,
   scopeArguments,
   type TokenPayload,
@@ -88,7 +87,7 @@ export type FastifyAuthXHook = (request: FastifyRequest, reply: FastifyReply) =>
 export type FastifyAuthXRoute = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
 
 /**
- * What the plugin puts on `app.authx` (SPEC section 6).
+ * What the plugin puts on `app.authx` (docs/adapters.md).
  *
  * @example
  * ```ts
@@ -192,6 +191,9 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
     reply.send(body === undefined ? undefined : JSON.stringify(body))
     return sent(reply)
   }
+  const routes = readyMadeRoutes(auth, errorBody)
+  const route = (name: string, answerOf: (view: AuthXRequest) => Promise<RouteAnswer>) =>
+    hook(name, async (request, reply) => answer(reply, await answerOf(view(request))))
   app.decorateRequest('authx', null)
   app.decorateRequest('authxSubject', null)
   app.decorate('authx', {
@@ -211,21 +213,8 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
     anyScopeRequired: (...scopes) =>
       tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
     tokenRequired: (o) => tokenRequired(o),
-    refreshRoute: routeOrFactory((routeOptions) => {
-      const checked = auth.refreshRouteOptions(routeOptions)
-      return hook('refreshRoute', async (request, reply) =>
-        answer(reply, await auth.refreshFromRequest(view(request), checked)),
-      )
-    }),
-    logoutRoute: routeOrFactory((routeOptions) => {
-      logoutRouteOptions(routeOptions)
-      return hook('logoutRoute', async (request, reply) => {
-        const { cookies, error } = await auth.logoutFromRequest(view(request))
-        if (error === undefined) return answer(reply, logoutSuccess(cookies))
-        replaceCookies(reply, cookies)
-        return sendError(reply, error)
-      })
-    }),
+    refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
+    logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
     payload: (request) => {
       if (request.authx == null)
         throw new Error('app.authx.payload(request): no authx guard stored a payload on this request')
@@ -284,7 +273,7 @@ function skipOverride<T extends object>(fn: T, meta: { name: string; fastify: st
  * Errors: the plugin never calls `setErrorHandler`, so the error handler stays yours: set it
  * before or after the plugin, on an app made with `allowErrorHandlerOverride: false` too, and it
  * gets every error that is not authx's. authx errors are answered where they happen, with the status,
- * headers and body (reshaped by `errorBody`) of SPEC section 5: a guard that refuses a request
+ * headers and body (reshaped by `errorBody`) of docs/locations-and-csrf.md: a guard that refuses a request
  * writes the answer and stops the request there; the ready-made routes write their own answers;
  * and the handlers of routes defined after the plugin (in its scope and child scopes) are
  * wrapped through an `onRoute` hook, so an authx error they throw or reject with (a handler

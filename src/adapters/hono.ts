@@ -1,7 +1,7 @@
 /**
- * Hono 4 adapter (SPEC section 6): guards are middleware values, the payload is at
+ * Hono 4 adapter (docs/adapters.md): guards are middleware values, the payload is at
  * `c.get('authx')`, the subject at `c.get('authxSubject')`, and guard failures are thrown as
- * `HTTPException`s whose `getResponse()` is the full answer of SPEC section 5. An authx error a
+ * `HTTPException`s whose `getResponse()` is the full answer of docs/locations-and-csrf.md. An authx error a
  * handler throws behind a guard is answered by that guard, and the ready-made routes answer their
  * own errors, so neither needs `app.onError(authx.onError)`.
  * @module
@@ -20,10 +20,10 @@ import {
   isAuthXError,
   isFormContentType,
   isJsonContentType,
-  logoutRouteOptions,
-  logoutSuccess,
   mergeSetCookies,
   parseCookieHeader,
+  type RouteAnswer,
+  readyMadeRoutes,
   renewedCookiesFor,
   routeOrFactory,
   scopeArguments,
@@ -51,7 +51,7 @@ export type HonoGuard = MiddlewareHandler<{ Variables: { authx: TokenPayload } }
 export type HonoRoute = (c: Context) => Promise<Response>
 
 /**
- * What `honoAuthX(auth)` returns (SPEC section 6).
+ * What `honoAuthX(auth)` returns (docs/adapters.md).
  *
  * @example
  * ```ts
@@ -190,14 +190,14 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
     })
   const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
     payloadGuard(name, auth.guardOptions(options, name))
+  const routes = readyMadeRoutes(auth, errorBody)
   const route =
-    (name: string, write: (c: Context) => Promise<Response>): HonoRoute =>
+    (name: string, answerOf: (view: AuthXRequest) => Promise<RouteAnswer>): HonoRoute =>
     (c) => {
       if (typeof c !== 'object' || c === null || !('req' in c)) throw guardMisuse(name)
-      return write(c).catch((err: unknown) => {
-        if (!isAuthXError(err)) throw err
-        return answer(c, err)
-      })
+      return answerOf(view(c)).then(({ status, headers, body, cookies }) =>
+        respond(c, status, headers, body, cookies),
+      )
     }
   return {
     accessRequired: payloadGuard('accessRequired', {}),
@@ -221,22 +221,8 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
       // After the handler, so the cookies reach any answer; a route that set them wins.
       appendCookies(c, renewedCookiesFor(cookies, c.res.headers.getSetCookie()))
     }),
-    refreshRoute: routeOrFactory((routeOptions) => {
-      const checked = auth.refreshRouteOptions(routeOptions)
-      return route('refreshRoute', async (c) => {
-        const { status, headers, body, cookies } = await auth.refreshFromRequest(view(c), checked)
-        return respond(c, status, headers, body, cookies)
-      })
-    }),
-    logoutRoute: routeOrFactory((routeOptions) => {
-      logoutRouteOptions(routeOptions)
-      return route('logoutRoute', async (c) => {
-        const { cookies, error } = await auth.logoutFromRequest(view(c))
-        if (error !== undefined) return answer(c, error, cookies)
-        const { status, headers, body } = logoutSuccess(cookies)
-        return respond(c, status, headers, body, cookies)
-      })
-    }),
+    refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
+    logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
     payload: (c) => {
       const payload: TokenPayload | null | undefined = c.get('authx')
       if (payload == null)

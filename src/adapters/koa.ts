@@ -1,7 +1,7 @@
 /**
- * Koa 2 and 3 adapter (SPEC section 6): guards are middleware values, the payload lands on
+ * Koa 2 and 3 adapter (docs/adapters.md): guards are middleware values, the payload lands on
  * `ctx.state.authx`, the subject on `ctx.state.authxSubject`, and `authx.errorHandler`
- * (registered first) turns authx errors into the responses of SPEC section 5.
+ * (registered first) turns authx errors into the responses of docs/locations-and-csrf.md.
  *
  * Tokens in the body are read from `ctx.request.body`, so add a body parser (`@koa/bodyparser`,
  * `koa-body`, ...) before the guards; without one the body locations find nothing.
@@ -18,11 +18,10 @@ import {
   errorResponse,
   guardMisuse,
   isAuthXError,
-  logoutRouteOptions,
-  logoutSuccess,
   mergeSetCookies,
   parsedRequestView,
   type RouteAnswer,
+  readyMadeRoutes,
   routeOrFactory,
   scopeArguments,
   type TokenPayload,
@@ -88,7 +87,7 @@ export interface KoaStateSource {
 }
 
 /**
- * What `koaAuthX(auth)` returns: middleware values and cookie helpers (SPEC section 6).
+ * What `koaAuthX(auth)` returns: middleware values and cookie helpers (docs/adapters.md).
  *
  * @example
  * ```ts
@@ -100,7 +99,7 @@ export interface KoaAuthX extends AuthXAdapter<KoaGuard, KoaCookieTarget, KoaMid
   /** Stores the payload, or `null` when no token is sent; a present but bad token still fails. */
   readonly accessOptional: KoaGuard<TokenPayload | null>
   /**
-   * Renews an access cookie close to expiry (SPEC section 6). `app.use` it after `errorHandler`
+   * Renews an access cookie close to expiry (docs/adapters.md). `app.use` it after `errorHandler`
    * and before the routes; include/exclude lists match `ctx.path` (relative under `koa-mount`).
    * The cookies reach every answer written by the app, `errorHandler` included; an error left
    * to Koa itself is answered with Koa's bare 500, which drops every header (the old cookie
@@ -215,19 +214,15 @@ export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
   const sendCookies = (ctx: AnyContext, cookies: readonly string[]) => {
     if (cookies.length > 0) ctx.set('Set-Cookie', mergeSetCookies(setCookies(ctx), cookies))
   }
-  const send = (ctx: AnyContext, answer: RouteAnswer) => {
-    sendCookies(ctx, answer.cookies)
-    write(ctx, answer.status, answer.headers, answer.body)
-  }
+  const routes = readyMadeRoutes(auth, errorBody)
   // A ready-made route writes its whole answer, errors included: it needs no errorHandler, and
   // nothing is thrown to Koa, whose error handling would drop the cookies.
-  const route = (name: string, run: (ctx: AnyContext) => Promise<void>) =>
-    middleware<DefaultState>(name, (ctx) =>
-      settle(run(ctx)).catch((err: unknown) => {
-        if (!isAuthXError(err) || ctx.headerSent || !ctx.writable) throw err
-        sendError(ctx, err)
-      }),
-    )
+  const route = (name: string, answer: (view: AuthXRequest) => Promise<RouteAnswer>) =>
+    middleware<DefaultState>(name, async (ctx) => {
+      const result = await settle(answer(requestView(ctx)))
+      sendCookies(ctx, result.cookies)
+      write(ctx, result.status, result.headers, result.body)
+    })
   return {
     accessRequired: guard('accessRequired', auth.accessRequired),
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
@@ -270,22 +265,8 @@ export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
     anyScopeRequired: (...scopes) =>
       tokenRequired({ scopes: scopeArguments(scopes, 'anyScopeRequired'), anyScope: true }),
     tokenRequired: (options) => tokenRequired(options),
-    refreshRoute: routeOrFactory((routeOptions) => {
-      const checked = auth.refreshRouteOptions(routeOptions)
-      return route('refreshRoute', async (ctx) =>
-        send(ctx, await auth.refreshFromRequest(requestView(ctx), checked)),
-      )
-    }),
-    logoutRoute: routeOrFactory((routeOptions) => {
-      logoutRouteOptions(routeOptions)
-      return route('logoutRoute', async (ctx) => {
-        const { cookies, error } = await auth.logoutFromRequest(requestView(ctx))
-        if (error === undefined) return send(ctx, logoutSuccess(cookies))
-        // 503, the cookies still cleared: written here, since a thrown error loses its headers.
-        sendCookies(ctx, cookies)
-        sendError(ctx, error)
-      })
-    }),
+    refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
+    logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
     payload: (ctx) => {
       const payload = (ctx.state as DefaultState).authx
       if (payload == null) throw new Error('authx.payload(ctx): no authx guard stored a payload on ctx.state')

@@ -1,5 +1,5 @@
 /**
- * Web-standard adapter (SPEC section 6) for `(Request) => Response` handlers: Next.js route
+ * Web-standard adapter (docs/adapters.md) for `(Request) => Response` handlers: Next.js route
  * handlers, Bun, Deno, Cloudflare Workers. Guards wrap a handler and pass it the payload as its
  * second argument; authx errors become `Response`s (the guard's own, and those the handler
  * throws after it), every other error is rethrown untouched for the platform to answer.
@@ -24,10 +24,9 @@ import {
   fromWebRequest,
   isAuthXError,
   type LogoutRouteOptions,
-  logoutRouteOptions,
-  logoutSuccess,
   type RefreshRouteOptions,
   type RouteAnswer,
+  readyMadeRoutes,
   renewedCookiesFor,
   routeOrFactory,
   scopeArguments,
@@ -154,7 +153,7 @@ function respond({ status, headers, cookies, body }: RouteAnswer): Response {
 }
 
 /**
- * Wraps a handler so a thrown authx error becomes its `Response` (SPEC section 5); every other
+ * Wraps a handler so a thrown authx error becomes its `Response` (docs/locations-and-csrf.md); every other
  * error is rethrown untouched. For handlers that call `auth.authenticate` or `auth.refresh`
  * themselves; the guards of `webAuthX` already do this (with the adapter's `errorBody`).
  *
@@ -212,8 +211,9 @@ export function webAuthX(auth: AuthX, options?: AdapterOptions) {
     const checked = auth.guardOptions(options, name)
     return wrap(name, async (view) => (await auth.authenticate(view, checked)) as TokenPayload)
   }
-  const route = (work: (view: AuthXRequest) => Promise<Response>): WebRoute =>
-    answer(async (req: Request) => work(fromWebRequest(req)))
+  const routes = readyMadeRoutes(auth, errorBody)
+  const route = (answerOf: (view: AuthXRequest) => Promise<RouteAnswer>): WebRoute =>
+    answer(async (req: Request) => respond(await answerOf(fromWebRequest(req))))
   return {
     /** Requires a valid access token. */
     accessRequired: guard('accessRequired', {}),
@@ -262,26 +262,20 @@ export function webAuthX(auth: AuthX, options?: AdapterOptions) {
       }
     },
     /**
-     * The ready-made refresh route (SPEC section 6), a complete handler writing its own errors:
+     * The ready-made refresh route (docs/adapters.md), a complete handler writing its own errors:
      * `export const POST = authx.refreshRoute`, or `authx.refreshRoute({ scopes, data,
      * tokensInBody })` (options checked here).
      */
-    refreshRoute: routeOrFactory((routeOptions?: RefreshRouteOptions) => {
-      const checked = auth.refreshRouteOptions(routeOptions)
-      return route(async (view) => respond(await auth.refreshFromRequest(view, checked)))
-    }) as WebRouteFactory<RefreshRouteOptions>,
+    refreshRoute: routeOrFactory((options?: RefreshRouteOptions) =>
+      route(routes.refresh(options)),
+    ) as WebRouteFactory<RefreshRouteOptions>,
     /**
-     * The ready-made logout route (SPEC section 6): 204 with every cookie cleared, or 503 (cookies
+     * The ready-made logout route (docs/adapters.md): 204 with every cookie cleared, or 503 (cookies
      * still cleared) when the store cannot record the revocation. `export const POST = authx.logoutRoute`.
      */
-    logoutRoute: routeOrFactory((routeOptions?: LogoutRouteOptions) => {
-      logoutRouteOptions(routeOptions)
-      return route(async (view) => {
-        const { cookies, error } = await auth.logoutFromRequest(view)
-        if (error === undefined) return respond(logoutSuccess(cookies))
-        return append(errorToResponse(error, errorBody), cookies)
-      })
-    }) as WebRouteFactory<LogoutRouteOptions>,
+    logoutRoute: routeOrFactory((options?: LogoutRouteOptions) =>
+      route(routes.logout(options)),
+    ) as WebRouteFactory<LogoutRouteOptions>,
     /**
      * The payload a guard of this instance passed for this request, typed as present: for code
      * that has the request but not the handler's `payload` argument. The guards record it in a

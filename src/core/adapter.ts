@@ -3,11 +3,18 @@
  * in their framework's middleware type and the object their cookie helpers write to.
  * @module
  */
-import type { AuthenticateOptions, CookieCallOptions } from './authx.js'
+import type { AuthenticateOptions, AuthX, CookieCallOptions } from './authx.js'
 import { checkCallOptions } from './call-options.js'
 import type { TokenPayload } from './payload.js'
-import type { ErrorBodyFormatter } from './response.js'
-import type { LogoutRouteOptions, RefreshRouteOptions } from './routes.js'
+import type { RequestLike } from './request.js'
+import { type ErrorBodyFormatter, errorResponse, isAuthXError } from './response.js'
+import {
+  type LogoutRouteOptions,
+  logoutRouteOptions,
+  logoutSuccess,
+  type RefreshRouteOptions,
+  type RouteAnswer,
+} from './routes.js'
 
 /**
  * Guards and cookie helpers of an adapter: `Guard` is the framework's middleware (or hook)
@@ -146,4 +153,45 @@ export function routeOrFactory<Options, Handler extends (...args: never[]) => un
     }
     return (byDefault as unknown as (...a: unknown[]) => unknown).apply(this, args)
   } as Handler & ((options?: Options) => Handler)
+}
+
+/** The two ready-made routes as functions from a request to its whole answer, errors included. */
+export interface ReadyMadeRoutes {
+  /** The refresh route's answer for these options (checked here, once). */
+  refresh(options: RefreshRouteOptions | undefined): (request: RequestLike) => Promise<RouteAnswer>
+  /** The logout route's answer (no options are known yet; an object with any name is refused). */
+  logout(options: LogoutRouteOptions | undefined): (request: RequestLike) => Promise<RouteAnswer>
+}
+
+/**
+ * The ready-made refresh and logout routes, written once for every adapter: each resolves to the
+ * complete answer (an authx error becomes its answer, reshaped by `errorBody`; a logout whose
+ * revocation failed keeps its clearing cookies), so an adapter only writes a `RouteAnswer` in its
+ * framework's way. Other errors reject, for the framework's own handling.
+ *
+ * @example
+ * ```ts
+ * const routes = readyMadeRoutes(auth, errorBody)
+ * const answer = await routes.refresh(undefined)(request)
+ * ```
+ */
+export function readyMadeRoutes(auth: AuthX, errorBody: ErrorBodyFormatter | undefined): ReadyMadeRoutes {
+  const failed = (err: unknown, cookies: readonly string[]): RouteAnswer => {
+    if (!isAuthXError(err)) throw err
+    const { status, headers, body } = errorResponse(err, errorBody)
+    return { status, headers, cookies, body }
+  }
+  return {
+    refresh(options) {
+      const checked = auth.refreshRouteOptions(options)
+      return (request) => auth.refreshFromRequest(request, checked).catch((err: unknown) => failed(err, []))
+    },
+    logout(options) {
+      logoutRouteOptions(options)
+      return async (request) => {
+        const { cookies, error } = await auth.logoutFromRequest(request)
+        return error === undefined ? logoutSuccess(cookies) : failed(error, cookies)
+      }
+    },
+  }
 }

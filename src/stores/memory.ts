@@ -112,7 +112,7 @@ export class MemoryStore implements AuthXStore {
     if (typeof options !== 'object' || options === null)
       throw new TypeError('MemoryStore: expected an options object')
     for (const name of Object.keys(options)) {
-      // A misspelt option must not pass silently (SPEC section 7), as in `new AuthX()`.
+      // A misspelt option must not pass silently (docs/stores.md), as in `new AuthX()`.
       if (!(KNOWN_OPTIONS as readonly string[]).includes(name))
         throw new ConfigError(`${name}: unknown option of MemoryStore (known: ${KNOWN_OPTIONS.join(', ')})`)
     }

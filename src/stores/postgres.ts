@@ -92,7 +92,7 @@ export class PostgresStore implements AuthXStore {
 
   constructor(options: PostgresStoreOptions) {
     for (const name of Object.keys(options ?? {})) {
-      // A misspelt option must not pass silently (SPEC section 7), as in `new AuthX()`.
+      // A misspelt option must not pass silently (docs/stores.md), as in `new AuthX()`.
       if (!(KNOWN_OPTIONS as readonly string[]).includes(name))
         throw new ConfigError(`${name}: unknown option of PostgresStore (known: ${KNOWN_OPTIONS.join(', ')})`)
     }

@@ -181,7 +181,7 @@ async function ownedConnection(url: string, timeoutMs: number): Promise<Connecti
   // ioredis is an optional peer dependency, loaded only for `url`.
   const { Redis } = await import('ioredis')
   const client = new Redis(url, {
-    // Never queue while disconnected (SPEC section 7): the store waits for `ready` itself, for
+    // Never queue while disconnected (docs/stores.md): the store waits for `ready` itself, for
     // at most `timeoutMs`, so a command cannot run long after its caller gave up.
     enableOfflineQueue: false,
     // A reply that does not come in time fails the command...
@@ -251,7 +251,7 @@ export class RedisStore implements AuthXStore {
 
   constructor(options: RedisStoreOptions) {
     for (const name of Object.keys(options ?? {})) {
-      // A misspelt option must not pass silently (SPEC section 7), as in `new AuthX()`.
+      // A misspelt option must not pass silently (docs/stores.md), as in `new AuthX()`.
       if (!(KNOWN_OPTIONS as readonly string[]).includes(name))
         throw new ConfigError(`${name}: unknown option of RedisStore (known: ${KNOWN_OPTIONS.join(', ')})`)
     }
