@@ -573,6 +573,27 @@ describe('security: exclusion bypass through path encoding', () => {
     expect(res.status).toBe(200)
     expect(renewed(res)).toHaveLength(0)
   })
+
+  it('a trailing slash a non-strict app routes to an excluded route is still excluded', async () => {
+    let now = Date.now()
+    const auth = makeAuth({
+      clock: () => now,
+      implicitRefresh: { enabled: true, excludeRoutes: ['/auth/logout'] },
+    })
+    const authx = honoAuthX(auth)
+    const app = new Hono({ strict: false })
+    app.use(authx.implicitRefresh)
+    app.get('/auth/logout', (c) => c.json({ routed: true }))
+    app.get('/other', (c) => c.json({ routed: true }))
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const cookie = `access_token_cookie=${pair.accessToken}`
+    now += 6 * 60 * 1000
+    const excluded = await app.request('/auth/logout/', { headers: { cookie } })
+    expect(await excluded.json()).toEqual({ routed: true })
+    expect(excluded.headers.getSetCookie()).toHaveLength(0)
+    const other = await app.request('/other/', { headers: { cookie } })
+    expect(other.headers.getSetCookie().some((c) => c.startsWith('access_token_cookie='))).toBe(true)
+  })
 })
 
 describe('hono: authx.onError', () => {
