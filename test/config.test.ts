@@ -541,9 +541,12 @@ describe('invalid values', () => {
     ['NaN', () => Number.NaN],
     ['Infinity', () => Number.POSITIVE_INFINITY],
     ['a string', () => '1700000000000'],
-    ['a throwing function', () => {
-      throw new Error('no time')
-    }],
+    [
+      'a throwing function',
+      () => {
+        throw new Error('no time')
+      },
+    ],
   ])('rejects a clock returning %s, at construction', (_what, clock) => {
     expectRejected(withOption('clock', clock), 'clock')
   })
@@ -559,7 +562,10 @@ describe('invalid values', () => {
 
   it('rejects maxLifetime shorter than a lifetime, or given with a lifetime of false', () => {
     expectRejected(withOption('maxLifetime', '1d'), 'maxLifetime')
-    expectRejected({ secretKey: 'k'.repeat(32), refreshTokenExpires: false, maxLifetime: '30d' }, 'maxLifetime')
+    expectRejected(
+      { secretKey: 'k'.repeat(32), refreshTokenExpires: false, maxLifetime: '30d' },
+      'maxLifetime',
+    )
   })
 
   it("rejects kid together with jwksUrl (the key set's own kids select keys)", () => {
