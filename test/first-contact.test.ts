@@ -5,37 +5,23 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import {
-  AuthX,
   AuthXError,
   type AuthXOptions,
   CSRFError,
   errorResponse,
   InvalidTokenError,
   isAuthXError,
-  MemoryStore,
   RefreshTokenRequiredError,
   RefreshTokenReusedError,
   RevokedTokenError,
   StoreUnavailableError,
   TokenPayload,
 } from '../src/index.js'
+import { clockedAuth, START } from './support/clocked.js'
 
 const SECRET = 'first-contact-secret-0123456789abcdef'
-const START = 1_700_000_000_000
 
-function setup(options: AuthXOptions = {}) {
-  let now = START
-  const clock = () => now
-  const store = new MemoryStore({ clock })
-  const auth = new AuthX({ secretKey: SECRET, clock, store, ...options })
-  return {
-    auth,
-    store,
-    advance(ms: number) {
-      now += ms
-    },
-  }
-}
+const setup = (options: AuthXOptions = {}) => clockedAuth(SECRET, options)
 
 const cookieOptions: AuthXOptions = { tokenLocation: ['cookies'], cookies: { secure: false } }
 

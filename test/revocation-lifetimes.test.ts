@@ -14,24 +14,12 @@ import {
   RevokedTokenError,
   StoreUnavailableError,
 } from '../src/index.js'
+import { clockedAuth, START } from './support/clocked.js'
 
 const SECRET = 'lifetimes-secret-0123456789abcdef-xyz'
-const START = 1_700_000_000_000
 const DAY = 86_400_000
 
-function setup(options: AuthXOptions = {}) {
-  let now = START
-  const clock = () => now
-  const store = new MemoryStore({ clock })
-  const auth = new AuthX({ secretKey: SECRET, clock, store, ...options })
-  return {
-    auth,
-    store,
-    advance(ms: number) {
-      now += ms
-    },
-  }
-}
+const setup = (options: AuthXOptions = {}) => clockedAuth(SECRET, options)
 
 describe('tokens without exp: their revocations never expire', () => {
   it('revokeFamily, revokeToken and revokeAllForSubject still hold a year later', async () => {
