@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import {
+  AuthX,
   AuthXError,
   type AuthXOptions,
   CSRFError,
@@ -337,6 +338,17 @@ describe('logoutFromRequest (the logout route)', () => {
     }
     expect(set).not.toHaveBeenCalled()
     await expect(auth.verifyToken(pair.accessToken)).resolves.toBeInstanceOf(TokenPayload)
+  })
+
+  it('reports a key set that cannot be fetched instead of a logout that revoked nothing', async () => {
+    const { generateKeyPairSync } = await import('node:crypto')
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const signer = new AuthX({ algorithm: 'RS256', privateKey })
+    const token = await signer.createAccessToken({ uid: 'u1' })
+    // Port 9 (discard) on loopback: nothing listens, the fetch fails at once.
+    const verifier = new AuthX({ jwksUrl: 'http://127.0.0.1:9/jwks.json', algorithm: 'RS256' })
+    const result = await verifier.logoutFromRequest(post('/o', { authorization: `Bearer ${token}` }))
+    expect(result.error).toBeInstanceOf(StoreUnavailableError)
   })
 
   it('reports a store that cannot record the revocation, with the cookies still cleared', async () => {

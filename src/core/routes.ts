@@ -181,7 +181,9 @@ async function provenToken(
     }
     return payload
   } catch (err) {
-    if (err instanceof AuthXError) return null
+    // A token that does not verify revokes nothing; a key set that cannot be fetched (remote
+    // JWKS down) is not an answer about the token, and must not pass for a completed logout.
+    if (err instanceof AuthXError && !(err instanceof StoreUnavailableError)) return null
     throw err
   }
 }
