@@ -76,33 +76,59 @@ export interface HonoAuthX
 
 /** The core's request view over a Hono context; no method throws on client input. */
 function view(c: Context): AuthXRequest {
-  const contentType = () => c.req.header('content-type')
-  return {
-    method: c.req.method,
-    path: c.req.path,
-    header: (name) => c.req.header(name),
-    cookie: (name) => parseCookieHeader(c.req.header('cookie')).get(name),
-    query: (name) => c.req.query(name),
-    // Hono caches the body it reads, so the handler can still call c.req.json() / parseBody().
-    json: async () => {
-      if (!isJsonContentType(contentType())) return undefined
-      try {
-        return await c.req.json()
-      } catch {
-        return undefined // a broken body is not a token
-      }
-    },
-    form: async () => {
-      if (!isFormContentType(contentType())) return undefined
-      try {
-        const out: Record<string, unknown> = Object.create(null)
-        for (const [key, value] of Object.entries(await c.req.parseBody({ all: true })))
-          out[key] = Array.isArray(value) ? value[0] : value // first value, as the core's Web view
-        return out
-      } catch {
-        return undefined
-      }
-    },
+  return new HonoView(c)
+}
+
+/** The core's view of a Hono request: one object, nothing read until asked for. */
+class HonoView implements AuthXRequest {
+  readonly #c: Context
+  #cookies: Map<string, string> | undefined
+
+  constructor(c: Context) {
+    this.#c = c
+  }
+
+  get method(): string {
+    return this.#c.req.method
+  }
+
+  get path(): string {
+    return this.#c.req.path
+  }
+
+  header(name: string): string | undefined {
+    return this.#c.req.header(name)
+  }
+
+  cookie(name: string): string | undefined {
+    this.#cookies ??= parseCookieHeader(this.#c.req.header('cookie'))
+    return this.#cookies.get(name)
+  }
+
+  query(name: string): string | undefined {
+    return this.#c.req.query(name)
+  }
+
+  // Hono caches the body it reads, so the handler can still call c.req.json() / parseBody().
+  async json(): Promise<unknown> {
+    if (!isJsonContentType(this.#c.req.header('content-type'))) return undefined
+    try {
+      return await this.#c.req.json()
+    } catch {
+      return undefined // a broken body is not a token
+    }
+  }
+
+  async form(): Promise<Record<string, unknown> | undefined> {
+    if (!isFormContentType(this.#c.req.header('content-type'))) return undefined
+    try {
+      const out: Record<string, unknown> = Object.create(null)
+      for (const [key, value] of Object.entries(await this.#c.req.parseBody({ all: true })))
+        out[key] = Array.isArray(value) ? value[0] : value // first value, as the core's Web view
+      return out
+    } catch {
+      return undefined
+    }
   }
 }
 

@@ -29,7 +29,7 @@ import {
 import { type ResolvedConfig, resolveConfig } from './config.js'
 import { clearCookies, tokenCookies } from './cookies.js'
 import { constantTimeEqual } from './csrf.js'
-import { createDecoder, parseSegment, parseToken } from './decode.js'
+import { createDecoder, type Decoder, parseSegment, parseToken } from './decode.js'
 import { type Duration, durationSeconds } from './duration.js'
 import { createJoseEngine } from './engine/jose.js'
 import { createNodeEngine } from './engine/node.js'
@@ -67,6 +67,12 @@ import {
 import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import type { AuthXStore } from './store.js'
+import { TokenCache } from './token-cache.js'
+
+/** Where `authenticate` found the token, for the `verify.failed` event. */
+interface Attempt {
+  location: string | undefined
+}
 
 /** Options of `verifyToken`. */
 export interface VerifyTokenOptions {
@@ -159,7 +165,7 @@ export class AuthX {
   readonly store: AuthXStore
   readonly #engine: Engine
   readonly #keys: KeyEntry[] | Promise<KeyEntry[]>
-  readonly #decode: (token: unknown) => Promise<TokenPayload>
+  readonly #decode: Decoder
   #subjectGetter: SubjectGetter | undefined
   readonly #events = new Emitter()
   readonly #rotation: RotationContext
@@ -205,6 +211,10 @@ export class AuthX {
         ? remoteResolver(config.jwksUrl, crypto, config.jwksTimeoutMs)
         : localResolver(this.#keys),
       this.#engine,
+      {
+        tokens: config.cacheSize > 0 ? new TokenCache(config.cacheSize) : undefined,
+        remoteKeys: config.jwksUrl !== undefined,
+      },
     )
     this.#rotation = {
       config,
@@ -361,7 +371,11 @@ export class AuthX {
   decodeToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
     token: string,
   ): Promise<TokenPayload<Extra>> {
-    return this.#decode(token) as Promise<TokenPayload<Extra>>
+    try {
+      return Promise.resolve(this.#decode(token)) as Promise<TokenPayload<Extra>>
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /**
@@ -372,18 +386,32 @@ export class AuthX {
    * const payload = await auth.verifyToken(token, { type: 'access', fresh: true, scopes: ['admin:*'] })
    * ```
    */
-  async verifyToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
+  verifyToken<Extra extends Record<string, unknown> = Record<string, unknown>>(
     token: string,
     options: VerifyTokenOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra>> {
+    // Written without async/await: a token that needs no wait (cache hit, node:crypto, a store
+    // answering from memory) costs one resolved promise, not one per step.
     try {
       if (options !== NO_OPTIONS) checkCallOptions(options, 'verifyToken', VERIFY_CHECKS)
-      const payload = await this.#verified(token, options.type ?? 'access')
-      this.checkGrants(payload, options)
-      return payload as TokenPayload<Extra>
+      const payload = this.#verified(token, options.type ?? 'access')
+      if (payload instanceof TokenPayload) {
+        this.checkGrants(payload, options)
+        return Promise.resolve(payload as TokenPayload<Extra>)
+      }
+      return payload.then(
+        (verified) => {
+          this.checkGrants(verified, options)
+          return verified as TokenPayload<Extra>
+        },
+        (err: unknown) => {
+          this.#failed(err, undefined)
+          throw err
+        },
+      )
     } catch (err) {
       this.#failed(err, undefined)
-      throw err
+      return Promise.reject(err)
     }
   }
 
@@ -584,31 +612,60 @@ export class AuthX {
    * const payload = await auth.authenticate(request, { scopes: ['users:read'] })
    * ```
    */
-  async authenticate<Extra extends Record<string, unknown> = Record<string, unknown>>(
+  authenticate<Extra extends Record<string, unknown> = Record<string, unknown>>(
     request: RequestLike,
     options: AuthenticateOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra> | null> {
-    let found: RequestToken | null = null
-    if (options !== NO_OPTIONS && !checkedOptions.has(options)) {
-      checkCallOptions(options, 'authenticate', AUTHENTICATE_CHECKS)
-    }
+    // As verifyToken: no async/await, so a request whose token needs no wait resolves at once.
     try {
-      found = await extractToken(this.config, toRequestView(request), options)
-      if (found === null) return null
-      const payload = await this.#verified(found.token, options.type ?? 'access')
-      if (found.csrfRequired) {
-        const source = found.csrfSource ?? 'the CSRF header'
-        if (found.csrf === undefined) throw new CSRFError('missing', source)
-        if (payload.csrf === undefined || !constantTimeEqual(found.csrf, payload.csrf)) {
-          throw new CSRFError('mismatch', source)
-        }
+      if (options !== NO_OPTIONS && !checkedOptions.has(options)) {
+        checkCallOptions(options, 'authenticate', AUTHENTICATE_CHECKS)
       }
-      this.checkGrants(payload, options)
-      return payload as TokenPayload<Extra>
     } catch (err) {
-      this.#failed(err, found?.location ?? failedLocation(err))
-      throw err
+      return Promise.reject(err)
     }
+    const attempt: Attempt = { location: undefined }
+    try {
+      const found = extractToken(this.config, toRequestView(request), options)
+      const result =
+        found instanceof Promise
+          ? found.then((token) => this.#authenticated(token, options, attempt))
+          : this.#authenticated(found, options, attempt)
+      if (!(result instanceof Promise)) return Promise.resolve(result as TokenPayload<Extra> | null)
+      return result.then(undefined, (err: unknown) => {
+        this.#failed(err, attempt.location ?? failedLocation(err))
+        throw err
+      }) as Promise<TokenPayload<Extra> | null>
+    } catch (err) {
+      this.#failed(err, attempt.location ?? failedLocation(err))
+      return Promise.reject(err)
+    }
+  }
+
+  /** `authenticate` once the token is found: verification, then CSRF, freshness and scopes. */
+  #authenticated(
+    found: RequestToken | null,
+    options: AuthenticateOptions,
+    attempt: Attempt,
+  ): TokenPayload | null | Promise<TokenPayload> {
+    if (found === null) return null
+    attempt.location = found.location
+    const payload = this.#verified(found.token, options.type ?? 'access')
+    return payload instanceof TokenPayload
+      ? this.#granted(payload, found, options)
+      : payload.then((verified) => this.#granted(verified, found, options))
+  }
+
+  #granted(payload: TokenPayload, found: RequestToken, options: AuthenticateOptions): TokenPayload {
+    if (found.csrfRequired) {
+      const source = found.csrfSource ?? 'the CSRF header'
+      if (found.csrf === undefined) throw new CSRFError('missing', source)
+      if (payload.csrf === undefined || !constantTimeEqual(found.csrf, payload.csrf)) {
+        throw new CSRFError('mismatch', source)
+      }
+    }
+    this.checkGrants(payload, options)
+    return payload
   }
 
   /**
@@ -955,17 +1012,33 @@ export class AuthX {
   }
 
   /** Decode, then the type check and revocation: the steps every verification shares. */
-  async #verified(token: string, type: TokenType): Promise<TokenPayload> {
+  /**
+   * Decoding, the type check and revocation: the payload at once when nothing had to wait, else
+   * a promise. Throws synchronously too; callers turn that into a rejection.
+   */
+  #verified(token: string, type: TokenType): TokenPayload | Promise<TokenPayload> {
     if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
-    const payload = await this.#decode(token)
+    const decoded = this.#decode(token)
+    return decoded instanceof TokenPayload
+      ? this.#unrevoked(token, decoded, type)
+      : decoded.then((payload) => this.#unrevoked(token, payload, type))
+  }
+
+  #unrevoked(token: string, payload: TokenPayload, type: TokenType): TokenPayload | Promise<TokenPayload> {
     if (payload.type !== type) {
       throw type === 'access'
         ? new AccessTokenRequiredError(payload.type)
         : new RefreshTokenRequiredError(payload.type)
     }
-    await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
-    this.#verifiedTokens.set(payload, token)
-    return payload
+    const checked = checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+    if (checked === undefined) {
+      this.#verifiedTokens.set(payload, token)
+      return payload
+    }
+    return checked.then(() => {
+      this.#verifiedTokens.set(payload, token)
+      return payload
+    })
   }
 
   #failed(err: unknown, location: string | undefined): void {

@@ -10,6 +10,7 @@ import type { Engine, JwsParts } from './engine/types.js'
 import { InvalidTokenError, type InvalidTokenReason, TokenExpiredError } from './errors.js'
 import type { KeyEntry } from './keys.js'
 import { TokenPayload } from './payload.js'
+import type { TokenCache } from './token-cache.js'
 
 /** Deepest nesting accepted in a header or payload; deeper JSON is `malformed`. */
 export const MAX_JSON_DEPTH = 32
@@ -48,18 +49,26 @@ function isJsonObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** Walks parsed JSON without recursion: no `__proto__` key anywhere, bounded depth. */
-function isSafeTree(root: Record<string, unknown>): boolean {
-  const stack: [unknown, number][] = [[root, 1]]
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!
-    if (typeof node !== 'object' || node === null) continue
-    if (depth > MAX_JSON_DEPTH) return false
-    if (!Array.isArray(node) && Object.hasOwn(node, '__proto__')) return false
-    for (const child of Object.values(node)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1])
+/**
+ * Walks parsed JSON: no `__proto__` key anywhere, nesting at most {@link MAX_JSON_DEPTH}; freezes
+ * every object on the way when asked, so a payload is checked and frozen in one pass. Recursion
+ * is bounded by the depth limit, which is checked before going deeper.
+ */
+function isSafeTree(node: object, depth: number, freeze: boolean): boolean {
+  if (depth > MAX_JSON_DEPTH) return false
+  if (Array.isArray(node)) {
+    for (const child of node) {
+      if (typeof child === 'object' && child !== null && !isSafeTree(child, depth + 1, freeze)) return false
+    }
+  } else {
+    if (Object.hasOwn(node, '__proto__')) return false
+    // Parsed JSON objects are plain: for...in sees exactly their own keys.
+    for (const key in node) {
+      const child = (node as Record<string, unknown>)[key]
+      if (typeof child === 'object' && child !== null && !isSafeTree(child, depth + 1, freeze)) return false
     }
   }
+  if (freeze) Object.freeze(node)
   return true
 }
 
@@ -70,6 +79,7 @@ function isSafeTree(root: Record<string, unknown>): boolean {
 export function parseSegment(
   segment: string,
   bytes = decodeBase64url(segment),
+  freeze = false,
 ): Record<string, unknown> | undefined {
   if (bytes === undefined) return undefined
   let value: unknown
@@ -78,7 +88,29 @@ export function parseSegment(
   } catch {
     return undefined
   }
-  return isJsonObject(value) && isSafeTree(value) ? value : undefined
+  return isJsonObject(value) && isSafeTree(value, 1, freeze) ? value : undefined
+}
+
+/** The three segments of a token, checked for size, count and a canonical signature. */
+function splitToken(token: unknown, maxTokenBytes: number): JwsParts {
+  if (typeof token !== 'string') throw invalid('malformed', 'Token must be a string')
+  // Size first, before any decoding work (valid tokens are ASCII, so length equals bytes).
+  if (token.length > maxTokenBytes) throw invalid('too_large', `Token exceeds ${maxTokenBytes} bytes`)
+  const first = token.indexOf('.')
+  const second = first < 0 ? -1 : token.indexOf('.', first + 1)
+  if (first <= 0 || second < 0 || second === first + 1 || token.indexOf('.', second + 1) >= 0) {
+    throw invalid('malformed', 'Token must have three non-empty segments')
+  }
+  const signature64 = token.slice(second + 1)
+  const signature = signature64.length === 0 ? undefined : decodeBase64url(signature64)
+  if (signature === undefined) throw invalid('malformed', 'Token signature is not canonical base64url')
+  return {
+    signingInput: token.slice(0, second),
+    header64: token.slice(0, first),
+    payload64: token.slice(first + 1, second),
+    signature64,
+    signature,
+  }
 }
 
 /**
@@ -90,25 +122,10 @@ export function parseSegment(
  * ```
  */
 export function parseToken(token: unknown, maxTokenBytes: number): ParsedToken {
-  if (typeof token !== 'string') throw invalid('malformed', 'Token must be a string')
-  // Size first, before any decoding work (valid tokens are ASCII, so length equals bytes).
-  if (token.length > maxTokenBytes) throw invalid('too_large', `Token exceeds ${maxTokenBytes} bytes`)
-  const first = token.indexOf('.')
-  const second = first < 0 ? -1 : token.indexOf('.', first + 1)
-  if (first <= 0 || second < 0 || second === first + 1 || token.indexOf('.', second + 1) >= 0) {
-    throw invalid('malformed', 'Token must have three non-empty segments')
-  }
-  const header64 = token.slice(0, first)
-  const payload64 = token.slice(first + 1, second)
-  const signature64 = token.slice(second + 1)
-  const signature = signature64.length === 0 ? undefined : decodeBase64url(signature64)
-  if (signature === undefined) throw invalid('malformed', 'Token signature is not canonical base64url')
-  const header = parseSegment(header64)
+  const parts = splitToken(token, maxTokenBytes)
+  const header = parseSegment(parts.header64)
   if (header === undefined) throw invalid('malformed', 'Token header is not a base64url JSON object')
-  return {
-    header,
-    parts: { signingInput: token.slice(0, second), header64, payload64, signature64, signature },
-  }
+  return { header, parts }
 }
 
 function finite(value: unknown): value is number {
@@ -119,12 +136,36 @@ function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0
 }
 
+/** What the decoder keeps between calls; both are off when absent. */
+export interface DecoderCaches {
+  /** Decoded tokens (`cache.verifiedTokens`). */
+  readonly tokens?: TokenCache | undefined
+  /** Keys come from a remote JWKS: cached tokens are decoded again after {@link REMOTE_KEY_CACHE_MS}. */
+  readonly remoteKeys?: boolean
+}
+
+/** How long a token verified with a key from a remote JWKS stays cached (the key set may change). */
+export const REMOTE_KEY_CACHE_MS = 60_000
+
+/** Headers seen most (one per key and algorithm in practice); the map is emptied when full. */
+const HEADER_CACHE_SIZE = 64
+
+/** A header that passed every check, reduced to what key resolution needs. */
+interface CheckedHeader {
+  readonly alg: Algorithm
+  readonly kid: string | undefined
+}
+
+/** The decoder: a payload at once when nothing had to wait (cache hit, node:crypto), else a promise. */
+export type Decoder = (token: unknown) => TokenPayload | Promise<TokenPayload>
+
 /**
- * Builds the decoder: the function behind `auth.decodeToken`.
+ * Builds the decoder: the function behind `auth.decodeToken`. It throws (or rejects) an
+ * `InvalidTokenError` or `TokenExpiredError` for a bad token.
  *
  * @example
  * ```ts
- * const decode = createDecoder(settings, resolveKey, engine)
+ * const decode = createDecoder(settings, resolveKey, engine, { tokens: new TokenCache(10_000) })
  * const payload = await decode(token)
  * ```
  */
@@ -132,8 +173,11 @@ export function createDecoder(
   settings: DecodeSettings,
   resolveKey: KeyResolver,
   engine: Engine,
-): (token: unknown) => Promise<TokenPayload> {
+  caches: DecoderCaches = {},
+): Decoder {
   const { algorithms, maxTokenBytes, leeway, issuer, audience, requireExp, clock } = settings
+  const { tokens, remoteKeys = false } = caches
+  const headers = new Map<string, CheckedHeader>()
 
   function checkClaims(claims: Record<string, unknown>): void {
     const type = claims.type
@@ -181,8 +225,12 @@ export function createDecoder(
     }
   }
 
-  return async function decode(token: unknown): Promise<TokenPayload> {
-    const { header, parts } = parseToken(token, maxTokenBytes)
+  /** The header's algorithm and key id, checked; from the header cache when seen before. */
+  function checkedHeader(header64: string): CheckedHeader {
+    const known = headers.get(header64)
+    if (known !== undefined) return known
+    const header = parseSegment(header64)
+    if (header === undefined) throw invalid('malformed', 'Token header is not a base64url JSON object')
     const alg = header.alg
     // Exact, case-sensitive allow-list: `none`, `None`, `hs256`, non-strings all fail here.
     if (typeof alg !== 'string' || !algorithms.has(alg) || algorithmInfo(alg) === undefined) {
@@ -194,19 +242,82 @@ export function createDecoder(
     if (kid !== undefined && typeof kid !== 'string')
       throw invalid('malformed', "Token header 'kid' must be a string")
     // jku, jwk, x5u and x5c are never read: keys come only from the configuration.
-    const entry = await resolveKey(alg as Algorithm, kid)
+    const checked: CheckedHeader = { alg: alg as Algorithm, kid }
+    if (headers.size >= HEADER_CACHE_SIZE) headers.clear()
+    headers.set(header64, checked)
+    return checked
+  }
+
+  /** A cached decode of the token that is still valid now, else `undefined` (and it is dropped). */
+  function cached(cache: TokenCache, token: string): TokenPayload | undefined {
+    const entry = cache.get(token)
+    if (entry === undefined) return undefined
+    const ms = clock()
+    const now = ms / 1000
+    // The comparisons of checkClaims and of key retirement, so a hit never accepts what a full
+    // decode would refuse.
+    if (
+      entry.notBefore > now + leeway ||
+      (entry.exp !== undefined && entry.exp <= now - leeway) ||
+      ms >= entry.dropAt
+    ) {
+      cache.delete(token)
+      return undefined
+    }
+    return entry.payload
+  }
+
+  function withKey(token: string, parts: JwsParts, alg: Algorithm, entry: KeyEntry | undefined) {
     if (entry === undefined) throw invalid('signature', 'No key matches the token')
     if (entry.alg !== alg) throw invalid('algorithm', 'Token algorithm does not match its key')
     if (entry.retireAt !== undefined && clock() >= entry.retireAt)
       throw invalid('signature', 'Token key is retired')
     const payloadBytes = decodeBase64url(parts.payload64)
     if (payloadBytes === undefined) throw invalid('malformed', 'Token payload is not canonical base64url')
-    if (!(await engine.verify(entry.alg, entry.verifyKey, parts))) {
-      throw invalid('signature', 'Token signature is invalid')
-    }
-    const claims = parseSegment(parts.payload64, payloadBytes)
+    const valid = engine.verify(entry.alg, entry.verifyKey, parts)
+    return typeof valid === 'boolean'
+      ? verified(token, parts, entry, payloadBytes, valid)
+      : valid.then((ok) => verified(token, parts, entry, payloadBytes, ok))
+  }
+
+  function verified(
+    token: string,
+    parts: JwsParts,
+    entry: KeyEntry,
+    payloadBytes: Uint8Array,
+    valid: boolean,
+  ): TokenPayload {
+    if (!valid) throw invalid('signature', 'Token signature is invalid')
+    // Checked and frozen in one walk: the payload may be handed to many callers from the cache.
+    const claims = parseSegment(parts.payload64, payloadBytes, true)
     if (claims === undefined) throw invalid('malformed', 'Token payload is not a JSON object')
     checkClaims(claims)
-    return new TokenPayload(claims, clock)
+    const payload = new TokenPayload(claims, clock)
+    if (tokens !== undefined) {
+      let dropAt = entry.retireAt ?? Number.POSITIVE_INFINITY
+      if (remoteKeys) dropAt = Math.min(dropAt, clock() + REMOTE_KEY_CACHE_MS)
+      const nbf = claims.nbf as number | undefined
+      tokens.set(token, {
+        payload,
+        notBefore: nbf === undefined ? payload.iat : Math.max(payload.iat, nbf),
+        exp: payload.exp,
+        dropAt,
+      })
+    }
+    return payload
+  }
+
+  return function decode(token: unknown): TokenPayload | Promise<TokenPayload> {
+    if (tokens !== undefined && typeof token === 'string') {
+      const hit = cached(tokens, token)
+      if (hit !== undefined) return hit
+    }
+    const parts = splitToken(token, maxTokenBytes)
+    const { alg, kid } = checkedHeader(parts.header64)
+    const key = resolveKey(alg, kid)
+    const text = token as string
+    return key instanceof Promise
+      ? key.then((entry) => withKey(text, parts, alg, entry))
+      : withKey(text, parts, alg, key)
   }
 }

@@ -79,17 +79,23 @@ function nonEmpty(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
 
-async function csrfValue(
-  config: ResolvedConfig,
-  req: AuthXRequest,
-  type: TokenType,
-): Promise<{ value: string | undefined; source: string }> {
+/** The CSRF value the client sent and where it was looked for. */
+interface SentCsrf {
+  readonly value: string | undefined
+  readonly source: string
+}
+
+/** The CSRF header value, or a promise when the form body must be read for it. */
+function csrfValue(config: ResolvedConfig, req: AuthXRequest, type: TokenType): SentCsrf | Promise<SentCsrf> {
   const { csrf } = config
   const headerName = type === 'access' ? csrf.accessHeaderName : csrf.refreshHeaderName
   const fromHeader = nonEmpty(req.header(headerName))
   if (fromHeader !== undefined || !csrf.checkForm)
     return { value: fromHeader, source: `the ${headerName} header` }
-  const field = type === 'access' ? csrf.accessFieldName : csrf.refreshFieldName
+  return csrfFromForm(req, type === 'access' ? csrf.accessFieldName : csrf.refreshFieldName, headerName)
+}
+
+async function csrfFromForm(req: AuthXRequest, field: string, headerName: string): Promise<SentCsrf> {
   let form: Record<string, unknown> | undefined
   try {
     form = await req.form()
@@ -101,29 +107,47 @@ async function csrfValue(
   return { value, source: `the ${headerName} header or the ${field} form field` }
 }
 
+/** What `extractToken` gives: the token at once when no body had to be read, else a promise. */
+export type Found = RequestToken | null | Promise<RequestToken | null>
+
 /**
- * Finds the request's token, or `null` when `optional` and there is none.
+ * Finds the request's token, or `null` when `optional` and there is none. Answers at once (no
+ * promise) unless a body must be read (the `json` location, a CSRF value from a form); throws
+ * synchronously then.
  *
  * @example
  * ```ts
  * const found = await extractToken(config, view, { type: 'refresh' })
  * ```
  */
-export async function extractToken(
+export function extractToken(
   config: ResolvedConfig,
   req: AuthXRequest,
   options: GetTokenOptions = {},
-): Promise<RequestToken | null> {
+): Found {
   const type = options.type ?? 'access'
   if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
   const locations = options.locations ?? config.locations
-  const tried: string[] = []
   for (const location of locations) {
     if (!LOCATIONS.has(location))
       throw new TypeError(`locations: unknown location ${JSON.stringify(location)}`)
+  }
+  return search(config, req, options, type, locations, 0)
+}
+
+/** Tries `locations` from index `from` on. */
+function search(
+  config: ResolvedConfig,
+  req: AuthXRequest,
+  options: GetTokenOptions,
+  type: TokenType,
+  locations: readonly TokenLocation[],
+  from: number,
+): Found {
+  for (let i = from; i < locations.length; i++) {
+    const location = locations[i]!
     switch (location) {
       case 'headers': {
-        tried.push(`${config.header.name} header`)
         let token: string | undefined
         try {
           token = fromHeader(config, req)
@@ -136,37 +160,28 @@ export async function extractToken(
       }
       case 'cookies': {
         const name = type === 'access' ? config.cookies.accessName : config.cookies.refreshName
-        tried.push(`${name} cookie`)
         const token = nonEmpty(req.cookie(name))
         if (token === undefined) break
         const method = typeof req.method === 'string' ? req.method.toUpperCase() : ''
         const csrfRequired =
           options.csrf !== false && config.csrf.protect && config.csrf.methods.includes(method)
         if (!csrfRequired) return { token, type, location, csrfRequired }
-        const sent = await csrfValue(config, req, type)
-        return sent.value === undefined
-          ? { token, type, location, csrfRequired, csrfSource: sent.source }
-          : { token, type, location, csrfRequired, csrf: sent.value, csrfSource: sent.source }
+        const sent = csrfValue(config, req, type)
+        return sent instanceof Promise
+          ? sent.then((value) => withCsrf(token, type, value))
+          : withCsrf(token, type, sent)
       }
       case 'json': {
         const key = type === 'access' ? config.json.accessKey : config.json.refreshKey
-        tried.push(`JSON body key ${key}`)
-        let body: unknown
-        try {
-          body = await req.json()
-        } catch {
-          body = undefined
-        }
-        if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, key)) {
-          const token = nonEmpty((body as Record<string, unknown>)[key])
-          if (token !== undefined) return { token, type, location, csrfRequired: false }
-        }
-        break
+        return fromJson(req, key).then((token) =>
+          token === undefined
+            ? search(config, req, options, type, locations, i + 1)
+            : { token, type, location, csrfRequired: false },
+        )
       }
       case 'query': {
         // Query strings leak into logs and Referer headers: access tokens only (RFC 9700 4.3.2).
         if (type !== 'access') break
-        tried.push(`${config.query.name} query parameter`)
         const token = nonEmpty(req.query(config.query.name))
         if (token !== undefined) return { token, type, location, csrfRequired: false }
         break
@@ -174,5 +189,37 @@ export async function extractToken(
     }
   }
   if (options.optional) return null
-  throw new MissingTokenError(tried)
+  throw new MissingTokenError(tried(config, type, locations))
+}
+
+function withCsrf(token: string, type: TokenType, sent: SentCsrf): RequestToken {
+  const found = { token, type, location: 'cookies' as const, csrfRequired: true, csrfSource: sent.source }
+  return sent.value === undefined ? found : { ...found, csrf: sent.value }
+}
+
+async function fromJson(req: AuthXRequest, key: string): Promise<string | undefined> {
+  let body: unknown
+  try {
+    body = await req.json()
+  } catch {
+    body = undefined
+  }
+  if (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.hasOwn(body, key)) {
+    return nonEmpty((body as Record<string, unknown>)[key])
+  }
+  return undefined
+}
+
+/** The places searched, for `MissingTokenError`: every location tried, in order. */
+function tried(config: ResolvedConfig, type: TokenType, locations: readonly TokenLocation[]): string[] {
+  const places: string[] = []
+  for (const location of locations) {
+    if (location === 'headers') places.push(`${config.header.name} header`)
+    else if (location === 'cookies')
+      places.push(`${type === 'access' ? config.cookies.accessName : config.cookies.refreshName} cookie`)
+    else if (location === 'json')
+      places.push(`JSON body key ${type === 'access' ? config.json.accessKey : config.json.refreshKey}`)
+    else if (type === 'access') places.push(`${config.query.name} query parameter`)
+  }
+  return places
 }

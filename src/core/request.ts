@@ -131,55 +131,84 @@ function decodedPath(raw: string | undefined): string | undefined {
  * ```
  */
 export function fromWebRequest(request: Request): AuthXRequest {
-  let url: URL | undefined
-  let cookies: Map<string, string> | undefined
-  let body: Promise<unknown> | undefined
-  const contentType = () => request.headers.get('content-type')
-  const readBody = (): Promise<unknown> => {
-    body ??= (async () => {
-      if (request.body === null || request.bodyUsed) return undefined
-      try {
-        if (isJsonContentType(contentType())) return await request.clone().json()
-        if (isFormContentType(contentType())) {
-          const form = await request.clone().formData()
-          const out: Record<string, unknown> = Object.create(null)
-          for (const [key, value] of form) if (!(key in out)) out[key] = value
-          return out
-        }
-      } catch {
-        // A broken body is not a token: treat as absent.
-      }
-      return undefined
-    })()
-    return body
+  return new WebView(request)
+}
+
+/** `fromWebRequest` as a class: nothing is parsed (URL, cookies, body) until asked for. */
+class WebView implements AuthXRequest {
+  readonly #request: Request
+  #url: URL | null | undefined
+  #cookies: Map<string, string> | undefined
+  #body: Promise<unknown> | undefined
+
+  constructor(request: Request) {
+    this.#request = request
   }
-  const parsedUrl = (): URL | undefined => {
-    if (url === undefined) {
+
+  get method(): string {
+    return this.#request.method
+  }
+
+  get path(): string | undefined {
+    return decodedPath(this.#parsedUrl()?.pathname)
+  }
+
+  header(name: string): string | undefined {
+    return this.#request.headers.get(name) ?? undefined
+  }
+
+  cookie(name: string): string | undefined {
+    this.#cookies ??= parseCookieHeader(this.#request.headers.get('cookie'))
+    return this.#cookies.get(name)
+  }
+
+  query(name: string): string | undefined {
+    return this.#parsedUrl()?.searchParams.get(name) ?? undefined
+  }
+
+  async json(): Promise<unknown> {
+    return isJsonContentType(this.#request.headers.get('content-type')) ? this.#readBody() : undefined
+  }
+
+  async form(): Promise<Record<string, unknown> | undefined> {
+    return isFormContentType(this.#request.headers.get('content-type'))
+      ? (this.#readBody() as Promise<Record<string, unknown> | undefined>)
+      : undefined
+  }
+
+  #parsedUrl(): URL | undefined {
+    if (this.#url === undefined) {
       try {
-        url = new URL(request.url)
+        this.#url = new URL(this.#request.url)
       } catch {
-        return undefined
+        this.#url = null
       }
     }
-    return url
+    return this.#url ?? undefined
   }
-  return {
-    method: request.method,
-    get path() {
-      return decodedPath(parsedUrl()?.pathname)
-    },
-    header: (name) => request.headers.get(name) ?? undefined,
-    cookie: (name) => {
-      cookies ??= parseCookieHeader(request.headers.get('cookie'))
-      return cookies.get(name)
-    },
-    query: (name) => parsedUrl()?.searchParams.get(name) ?? undefined,
-    json: async () => (isJsonContentType(contentType()) ? readBody() : undefined),
-    form: async () =>
-      isFormContentType(contentType())
-        ? (readBody() as Promise<Record<string, unknown> | undefined>)
-        : undefined,
+
+  #readBody(): Promise<unknown> {
+    this.#body ??= readWebBody(this.#request)
+    return this.#body
   }
+}
+
+/** The JSON or form body of a Web request, read from a clone so the handler can still read it. */
+async function readWebBody(request: Request): Promise<unknown> {
+  if (request.body === null || request.bodyUsed) return undefined
+  const contentType = request.headers.get('content-type')
+  try {
+    if (isJsonContentType(contentType)) return await request.clone().json()
+    if (isFormContentType(contentType)) {
+      const form = await request.clone().formData()
+      const out: Record<string, unknown> = Object.create(null)
+      for (const [key, value] of form) if (!(key in out)) out[key] = value
+      return out
+    }
+  } catch {
+    // A broken body is not a token: treat as absent.
+  }
+  return undefined
 }
 
 /** What frameworks with parsed requests (Express, Fastify, Koa) give a request view. */
@@ -257,45 +286,75 @@ function attempt<T>(read: () => T): T | undefined {
  * ```
  */
 export function parsedRequestView(parts: ParsedRequestParts): AuthXRequest {
-  let cookies: Map<string, string> | undefined
-  const header = (name: string): string | undefined => {
-    const value = parts.headers[name.toLowerCase()]
+  return parts.routing === undefined ? new ParsedView(parts) : new RoutedView(parts, parts.routing)
+}
+
+/**
+ * `parsedRequestView` as a class: one small object per request, methods on the prototype, and
+ * nothing read from the request until asked for (the cookie header is parsed on first use).
+ */
+class ParsedView implements AuthXRequest {
+  readonly #parts: ParsedRequestParts
+  #cookies: Map<string, string> | undefined
+
+  constructor(parts: ParsedRequestParts) {
+    this.#parts = parts
+  }
+
+  get method(): string {
+    return this.#parts.method
+  }
+
+  get path(): string | undefined {
+    return attempt(this.#parts.path)
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#parts.headers[name.toLowerCase()]
     return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
   }
-  const body = (): Record<string, unknown> | undefined => {
-    const value = attempt(parts.body)
+
+  cookie(name: string): string | undefined {
+    this.#cookies ??= parseCookieHeader(this.header('cookie'))
+    return this.#cookies.get(name)
+  }
+
+  query(name: string): string | undefined {
+    return ownString(attempt(this.#parts.query), name)
+  }
+
+  async json(): Promise<unknown> {
+    return isJsonContentType(this.header('content-type')) ? this.#body() : undefined
+  }
+
+  async form(): Promise<Record<string, unknown> | undefined> {
+    const fields = isFormContentType(this.header('content-type')) ? this.#body() : undefined
+    if (fields === undefined) return undefined
+    const out: Record<string, unknown> = Object.create(null)
+    for (const [key, value] of Object.entries(fields)) out[key] = Array.isArray(value) ? value[0] : value
+    return out
+  }
+
+  #body(): Record<string, unknown> | undefined {
+    const value = attempt(this.#parts.body)
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined
   }
-  const routing = parts.routing
-  return {
-    method: parts.method,
-    get path() {
-      return attempt(parts.path)
-    },
-    ...(routing === undefined
-      ? {}
-      : {
-          routeMatches(route: string) {
-            const path = attempt(parts.path)
-            return path !== undefined && sameRoute(route, path, routing)
-          },
-        }),
-    header,
-    cookie: (name) => {
-      cookies ??= parseCookieHeader(header('cookie'))
-      return cookies.get(name)
-    },
-    query: (name) => ownString(attempt(parts.query), name),
-    json: async () => (isJsonContentType(header('content-type')) ? body() : undefined),
-    form: async () => {
-      const fields = isFormContentType(header('content-type')) ? body() : undefined
-      if (fields === undefined) return undefined
-      const out: Record<string, unknown> = Object.create(null)
-      for (const [key, value] of Object.entries(fields)) out[key] = Array.isArray(value) ? value[0] : value
-      return out
-    },
+}
+
+/** A `ParsedView` that knows how the framework's router compares paths. */
+class RoutedView extends ParsedView {
+  readonly #routing: RouteMatching
+
+  constructor(parts: ParsedRequestParts, routing: RouteMatching) {
+    super(parts)
+    this.#routing = routing
+  }
+
+  routeMatches(route: string): boolean {
+    const path = this.path
+    return path !== undefined && sameRoute(route, path, this.#routing)
   }
 }
 

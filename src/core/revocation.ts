@@ -31,51 +31,178 @@ export function usedKey(iss: string | undefined, jti: string): string {
   return `used:${part(iss)}:${part(jti)}`
 }
 
+/** A store call waiting on the shared deadline timer. */
+interface Waiter {
+  readonly deadline: number
+  readonly timeoutMs: number
+  readonly reject: (err: Error) => void
+  settled: boolean
+}
+
+/**
+ * One timer for every store call in flight, instead of a timer armed and cleared per call. Calls
+ * with the same timeout reach their deadlines in the order they started, so each timeout keeps a
+ * queue; settled calls leave the front of their queue as they settle, and the timer, when it
+ * fires, fails the calls past their deadline and is armed again for the next one.
+ */
+class Deadlines {
+  readonly #queues = new Map<number, Waiter[]>()
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #firesAt = Number.POSITIVE_INFINITY
+
+  watch(timeoutMs: number, reject: (err: Error) => void): Waiter {
+    const waiter: Waiter = { deadline: Date.now() + timeoutMs, timeoutMs, reject, settled: false }
+    const queue = this.#queues.get(timeoutMs)
+    if (queue === undefined) this.#queues.set(timeoutMs, [waiter])
+    else queue.push(waiter)
+    if (waiter.deadline < this.#firesAt) this.#arm(waiter.deadline)
+    return waiter
+  }
+
+  settle(waiter: Waiter): void {
+    waiter.settled = true
+    const queue = this.#queues.get(waiter.timeoutMs)
+    if (queue === undefined || queue[0] !== waiter) return
+    let settled = 1
+    while (settled < queue.length && queue[settled]!.settled) settled++
+    queue.splice(0, settled)
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#firesAt = at
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - Date.now()))
+    // A store call still waiting does not keep the process alive by itself.
+    ;(this.#timer as { unref?: () => void }).unref?.()
+  }
+
+  #fire(): void {
+    this.#timer = undefined
+    this.#firesAt = Number.POSITIVE_INFINITY
+    const now = Date.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const [timeoutMs, queue] of this.#queues) {
+      let due = 0
+      while (due < queue.length && (queue[due]!.settled || queue[due]!.deadline <= now)) due++
+      for (const waiter of queue.splice(0, due)) {
+        if (!waiter.settled) {
+          waiter.settled = true
+          waiter.reject(new Error(`timed out after ${timeoutMs} ms`))
+        }
+      }
+      if (queue.length === 0) this.#queues.delete(timeoutMs)
+      else next = Math.min(next, queue[0]!.deadline)
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#arm(next)
+  }
+}
+
+const deadlines = new Deadlines()
+
+function unavailable(err: unknown): StoreUnavailableError {
+  return new StoreUnavailableError('Revocation store unavailable', { cause: err })
+}
+
 /**
  * Runs a store call or the callback within `timeoutMs`; any failure, timeout or throw becomes
- * `StoreUnavailableError` (fail closed).
+ * `StoreUnavailableError` (fail closed). A call that answers at once arms no timer; one that
+ * waits joins the shared deadline timer.
  *
  * @example
  * ```ts
  * const values = await bounded(() => store.get(keys), 500)
  * ```
  */
-export async function bounded<T>(call: () => T | Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
+export function bounded<T>(call: () => T | Promise<T>, timeoutMs: number): Promise<T> {
+  let result: T | Promise<T>
   try {
-    return await Promise.race([
-      Promise.resolve().then(call),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)
-      }),
-    ])
+    result = call()
   } catch (err) {
-    throw new StoreUnavailableError('Revocation store unavailable', { cause: err })
-  } finally {
-    clearTimeout(timer)
+    return Promise.reject(unavailable(err))
   }
+  if (!isThenable(result)) return Promise.resolve(result)
+  const pending = result
+  return new Promise<T>((resolve, reject) => {
+    const waiter = deadlines.watch(timeoutMs, (err) => reject(unavailable(err)))
+    pending.then(
+      (value) => {
+        deadlines.settle(waiter)
+        resolve(value)
+      },
+      (err: unknown) => {
+        deadlines.settle(waiter)
+        reject(unavailable(err))
+      },
+    )
+  })
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
 }
 
 /**
- * Throws `RevokedTokenError` when the payload is revoked by jti, family or subject cut-off, or
- * when the callback says so; `StoreUnavailableError` when that cannot be known.
+ * The store keys that say whether a payload is revoked, in the order `checkRevoked` reads them.
  *
  * @example
  * ```ts
- * await checkRevoked(store, payload, { timeoutMs: 500, isRevoked: undefined })
+ * revocationKeys(payload, 'https://issuer.example') // ['jti:...', 'sub:...', 'fid:...']
  * ```
  */
-export async function checkRevoked(
-  store: AuthXStore,
-  payload: TokenPayload,
-  options: { timeoutMs: number; isRevoked: ((payload: TokenPayload) => unknown) | undefined },
-  issuer: string | undefined,
-): Promise<void> {
+export function revocationKeys(payload: TokenPayload, issuer: string | undefined): string[] {
   // A jti is unique per token issuer; family and subject entries are written by this
   // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
   const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub)]
   if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid))
-  const values = await bounded(() => store.get(keys), options.timeoutMs)
+  return keys
+}
+
+/** Revocation settings of `checkRevoked`. */
+export interface RevocationCheck {
+  readonly timeoutMs: number
+  readonly isRevoked: ((payload: TokenPayload) => unknown) | undefined
+}
+
+/**
+ * Throws `RevokedTokenError` when the payload is revoked by jti, family or subject cut-off, or
+ * when the callback says so; `StoreUnavailableError` when that cannot be known. Returns at once
+ * (no promise) when the store answers from memory (`getLocal`) and there is no callback.
+ *
+ * @example
+ * ```ts
+ * await checkRevoked(store, payload, { timeoutMs: 500, isRevoked: undefined }, undefined)
+ * ```
+ */
+export function checkRevoked(
+  store: AuthXStore,
+  payload: TokenPayload,
+  options: RevocationCheck,
+  issuer: string | undefined,
+  keys: string[] = revocationKeys(payload, issuer),
+): void | Promise<void> {
+  let local: unknown
+  if (typeof store.getLocal === 'function') {
+    try {
+      local = store.getLocal(keys)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+  if (local !== undefined) {
+    judge(payload, keys, local)
+    return options.isRevoked === undefined ? undefined : askCallback(payload, options)
+  }
+  return bounded(() => store.get(keys), options.timeoutMs).then((values) => {
+    judge(payload, keys, values)
+    return options.isRevoked === undefined ? undefined : askCallback(payload, options)
+  })
+}
+
+function judge(payload: TokenPayload, keys: readonly string[], values: unknown): void {
   if (
     !Array.isArray(values) ||
     values.length !== keys.length ||
@@ -92,12 +219,13 @@ export async function checkRevoked(
       throw new StoreUnavailableError('Revocation store gave an answer of the wrong shape')
     if (payload.iat < cutoff) throw new RevokedTokenError("Subject's tokens have been revoked")
   }
-  if (options.isRevoked !== undefined) {
-    const callback = options.isRevoked
-    const revoked = await bounded(() => callback(payload), options.timeoutMs)
-    if (typeof revoked !== 'boolean') {
-      throw new StoreUnavailableError('revocation.isRevoked must return a boolean')
-    }
-    if (revoked) throw new RevokedTokenError()
+}
+
+async function askCallback(payload: TokenPayload, options: RevocationCheck): Promise<void> {
+  const callback = options.isRevoked!
+  const revoked = await bounded(() => callback(payload), options.timeoutMs)
+  if (typeof revoked !== 'boolean') {
+    throw new StoreUnavailableError('revocation.isRevoked must return a boolean')
   }
+  if (revoked) throw new RevokedTokenError()
 }

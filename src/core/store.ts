@@ -17,6 +17,13 @@
 export interface AuthXStore {
   /** Values for the keys, `null` for absent or expired ones, in the same order; one round trip. */
   get(keys: string[]): Promise<(string | null)[]>
+  /**
+   * Optional: `get` answered at once from memory the store keeps up to date (MemoryStore, a
+   * mirror of a shared store), or `undefined` when it cannot answer now, in which case authx
+   * calls `get`. authx uses it for the revocation check on every verification, so a store that
+   * has it costs no wait and no promise there. A throw counts as the store being unavailable.
+   */
+  getLocal?(keys: string[]): (string | null)[] | undefined
   /** Sets a value that expires after `ttlSeconds`. */
   set(key: string, value: string, ttlSeconds: number): Promise<void>
   /** Sets the value only when the key is absent; `true` when it was set. Atomic. */

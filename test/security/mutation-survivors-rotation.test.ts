@@ -87,11 +87,14 @@ describe('security: revocation store keys and answers', () => {
     expect((err.cause as Error).message).toContain('20 ms')
   })
 
-  it('leaves no timer behind once the store has answered', async () => {
+  it('arms one shared timer for many store calls, and none once their deadline has passed', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const { auth } = setup()
     const token = await auth.createAccessToken({ uid: 'user-1' })
-    await auth.verifyToken(token)
+    for (let i = 0; i < 20; i++) await auth.verifyToken(token)
+    await Promise.all(Array.from({ length: 20 }, () => auth.verifyToken(token)))
+    expect(vi.getTimerCount()).toBe(1)
+    vi.advanceTimersByTime(auth.config.revocation.timeoutMs + 1)
     expect(vi.getTimerCount()).toBe(0)
   })
 
