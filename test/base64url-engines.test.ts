@@ -11,6 +11,7 @@ import {
   decodeBase64urlNative,
   decodeBase64urlPortable,
   encodeBase64url,
+  encodeBase64urlString,
 } from '../src/core/base64url.js'
 
 const native = (input: string) => decodeBase64urlNative(input, Buffer)
@@ -83,6 +84,16 @@ describe('base64url: native and portable decoders agree', () => {
       expect(native(input)).toBeUndefined()
       expect(decodeBase64urlPortable(input)).toBeUndefined()
     }
+  })
+
+  it('encodes any string as the portable encoder does, lone surrogates included', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (text) => {
+        expect(encodeBase64urlString(text)).toBe(encodeBase64url(new TextEncoder().encode(text)))
+      }),
+      { numRuns: 3000 },
+    )
+    expect(encodeBase64urlString('\ud800x')).toBe(encodeBase64url(new TextEncoder().encode('\ud800x')))
   })
 
   it('decodeBase64url uses the native decoder on Node', () => {

@@ -988,11 +988,13 @@ export class AuthX {
   async #create(spec: TokenSpec, headers: unknown): Promise<string> {
     const extra = extraHeaders(headers)
     const claims = buildClaims(this.config, spec)
-    const key = await this.#signingKey()
+    const keys = this.#keys
+    const key = this.#signingKey(Array.isArray(keys) ? keys : await keys)
     const header: Record<string, unknown> = { alg: key.alg, typ: 'JWT' }
     if (key.kid !== undefined) header.kid = key.kid
     if (extra !== undefined) Object.assign(header, extra)
-    const token = await this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+    const signed = this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
+    const token = typeof signed === 'string' ? signed : await signed
     if (token.length > this.config.maxTokenBytes) {
       // The instance would refuse its own token at the next request (a 401 right after login).
       throw new TypeError(
@@ -1011,7 +1013,6 @@ export class AuthX {
     return token
   }
 
-  /** Decode, then the type check and revocation: the steps every verification shares. */
   /**
    * Decoding, the type check and revocation: the payload at once when nothing had to wait, else
    * a promise. Throws synchronously too; callers turn that into a rejection.
@@ -1049,8 +1050,7 @@ export class AuthX {
     this.#events.emit('verify.failed', event)
   }
 
-  async #signingKey(): Promise<KeyEntry> {
-    const keys = await this.#keys
+  #signingKey(keys: readonly KeyEntry[]): KeyEntry {
     const now = this.config.clock()
     const key = keys.find((k) => k.signKey !== undefined && (k.retireAt === undefined || now < k.retireAt))
     if (key === undefined) {

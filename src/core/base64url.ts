@@ -9,7 +9,10 @@
  */
 
 interface BufferLike {
-  from(input: string, encoding: 'base64url'): Uint8Array
+  from(
+    input: string,
+    encoding: 'base64url' | 'utf8',
+  ): Uint8Array & { toString(encoding: 'base64url'): string }
 }
 /** Node's (and Bun's, Deno's) `Buffer`, when the runtime has one. */
 const NativeBuffer = (globalThis as { Buffer?: BufferLike }).Buffer
@@ -141,5 +144,8 @@ const encoder = new TextEncoder()
  * ```
  */
 export function encodeBase64urlString(text: string): string {
-  return encodeBase64url(encoder.encode(text))
+  // Node's encoder writes exactly RFC 4648 section 5 without padding, as the portable one does.
+  return NativeBuffer === undefined
+    ? encodeBase64url(encoder.encode(text))
+    : NativeBuffer.from(text, 'utf8').toString('base64url')
 }

@@ -20,11 +20,12 @@ type KeyObject = import('node:crypto').KeyObject
 export function createNodeEngine(crypto: NodeCrypto): Engine {
   const { constants } = crypto
 
-  function signBytes(alg: Algorithm, key: KeyObject, data: Buffer): Buffer {
+  function signBytes(alg: Algorithm, key: KeyObject, signingInput: string): Buffer {
     const info = ALGORITHMS.get(alg)!
+    if (info.family === 'HS')
+      return crypto.createHmac(info.hash!, key).update(signingInput, 'latin1').digest()
+    const data = Buffer.from(signingInput, 'latin1')
     switch (info.family) {
-      case 'HS':
-        return crypto.createHmac(info.hash!, key).update(data).digest()
       case 'RS':
         return crypto.sign(info.hash!, data, key)
       case 'PS':
@@ -42,25 +43,26 @@ export function createNodeEngine(crypto: NodeCrypto): Engine {
 
   return {
     name: 'node',
-    async sign(alg, key, header, payloadJson) {
+    sign(alg, key, header, payloadJson) {
       const signingInput = `${encodeBase64urlString(JSON.stringify(header))}.${encodeBase64urlString(payloadJson)}`
-      const signature = signBytes(alg, key as KeyObject, Buffer.from(signingInput, 'latin1'))
+      const signature = signBytes(alg, key as KeyObject, signingInput)
       return `${signingInput}.${signature.toString('base64url')}`
     },
     verify(alg: Algorithm, key: EngineKey, parts: JwsParts): boolean {
       const info = ALGORITHMS.get(alg)!
-      const data = Buffer.from(parts.signingInput, 'latin1')
       const signature = parts.signature
       try {
+        if (info.family === 'HS') {
+          // The signing input is ASCII (checked base64url), so latin1 gives its exact bytes.
+          const expected = crypto
+            .createHmac(info.hash!, key as KeyObject)
+            .update(parts.signingInput, 'latin1')
+            .digest()
+          // timingSafeEqual throws on a length mismatch; the length is not secret.
+          return expected.length === signature.length && crypto.timingSafeEqual(expected, signature)
+        }
+        const data = Buffer.from(parts.signingInput, 'latin1')
         switch (info.family) {
-          case 'HS': {
-            const expected = crypto
-              .createHmac(info.hash!, key as KeyObject)
-              .update(data)
-              .digest()
-            // timingSafeEqual throws on a length mismatch; the length is not secret.
-            return expected.length === signature.length && crypto.timingSafeEqual(expected, signature)
-          }
           case 'RS':
             return crypto.verify(info.hash!, data, key as KeyObject, signature)
           case 'PS':

@@ -21,8 +21,13 @@ export interface JwsParts {
 /** Signs and verifies compact JWS. */
 export interface Engine {
   readonly name: 'node' | 'jose'
-  /** Returns the compact token for this protected header and payload. */
-  sign(alg: Algorithm, key: EngineKey, header: Record<string, unknown>, payloadJson: string): Promise<string>
+  /** Returns the compact token for this protected header and payload (at once where it can). */
+  sign(
+    alg: Algorithm,
+    key: EngineKey,
+    header: Record<string, unknown>,
+    payloadJson: string,
+  ): string | Promise<string>
   /** Whether the signature is valid for the key; never throws. */
   verify(alg: Algorithm, key: EngineKey, parts: JwsParts): boolean | Promise<boolean>
 }
