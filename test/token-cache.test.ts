@@ -25,7 +25,7 @@ import {
 } from '../src/index.js'
 import { clockedAuth, START } from './support/clocked.js'
 import { rejection } from './support/engines.js'
-import { keyOptions } from './support/keys.js'
+import { keyOptions, signToken } from './support/keys.js'
 
 const secretKey = 'c'.repeat(32)
 
@@ -49,7 +49,7 @@ describe('TokenCache', () => {
     for (const size of [1, 2, 3, 4, 7, 100]) {
       const cache = new TokenCache(size)
       for (let i = 0; i < size * 5; i++) {
-        cache.set(`t${i}`, { payload: {} as never, notBefore: 0, exp: undefined, dropAt: Infinity })
+        cache.set(`t${i}`, { payload: {} as never, dropAt: 0 })
         expect(cache.size).toBeLessThanOrEqual(size)
       }
     }
@@ -57,7 +57,7 @@ describe('TokenCache', () => {
 
   it('keeps what was used recently and drops what was not', () => {
     const cache = new TokenCache(4)
-    const entry = { payload: {} as never, notBefore: 0, exp: undefined, dropAt: Infinity }
+    const entry = { payload: {} as never, dropAt: 0 }
     cache.set('a', entry)
     cache.set('b', entry)
     cache.set('c', entry)
@@ -157,17 +157,39 @@ describe('verified-token cache', () => {
     }
   })
 
-  it('rejects a cached token when the clock is before its iat or nbf, as an uncached decode does', async () => {
-    let now = START
-    const auth = new AuthX({ secretKey, clock: () => now })
-    const token = await auth.createAccessToken({ uid: 'u1' })
-    await auth.verifyToken(token)
-    now = START - 1000
-    const err = await rejection(auth.verifyToken(token))
-    expect(err).toBeInstanceOf(InvalidTokenError)
-    expect((err as InvalidTokenError).message).toBe('Token was issued in the future')
-    now = START
-    await expect(auth.verifyToken(token)).resolves.toMatchObject({ sub: 'u1' })
+  it('rejects a cached token while the clock is before its iat or its nbf, as an uncached decode does', async () => {
+    const seconds = START / 1000
+    const cases = [
+      // iat alone (no nbf): the "issued in the future" check
+      { claims: { iat: seconds }, message: 'Token was issued in the future' },
+      // nbf after iat: the "not valid yet" check
+      { claims: { iat: seconds - 100, nbf: seconds }, message: 'Token is not valid yet' },
+    ]
+    for (const { claims, message } of cases) {
+      let now = START
+      const auth = new AuthX({ secretKey, clock: () => now })
+      const token = signToken(
+        'HS256',
+        secretKey,
+        { alg: 'HS256', typ: 'JWT' },
+        {
+          sub: 'u1',
+          jti: `j-${message}`,
+          type: 'access',
+          exp: seconds + 900,
+          ...claims,
+        },
+      )
+      await expect(auth.verifyToken(token)).resolves.toMatchObject({ sub: 'u1' })
+      now = START - 1000
+      for (const run of [1, 2]) {
+        const err = await rejection(auth.verifyToken(token))
+        expect(err, `${message}, attempt ${run}`).toBeInstanceOf(InvalidTokenError)
+        expect((err as InvalidTokenError).message).toBe(message)
+      }
+      now = START
+      await expect(auth.verifyToken(token)).resolves.toMatchObject({ sub: 'u1' })
+    }
   })
 
   it('rejects a cached token once its key is retired', async () => {

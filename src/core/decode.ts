@@ -253,18 +253,26 @@ export function createDecoder(
     const entry = cache.get(token)
     if (entry === undefined) return undefined
     const ms = clock()
+    let payload: TokenPayload
+    if (entry instanceof TokenPayload) payload = entry
+    else {
+      if (ms >= entry.dropAt) {
+        cache.delete(token)
+        return undefined
+      }
+      payload = entry.payload
+    }
     const now = ms / 1000
-    // The comparisons of checkClaims and of key retirement, so a hit never accepts what a full
-    // decode would refuse.
+    // The comparisons of checkClaims, so a hit never accepts what a full decode would refuse.
     if (
-      entry.notBefore > now + leeway ||
-      (entry.exp !== undefined && entry.exp <= now - leeway) ||
-      ms >= entry.dropAt
+      payload.iat > now + leeway ||
+      (payload.nbf !== undefined && payload.nbf > now + leeway) ||
+      (payload.exp !== undefined && payload.exp <= now - leeway)
     ) {
       cache.delete(token)
       return undefined
     }
-    return entry.payload
+    return payload
   }
 
   function withKey(token: string, parts: JwsParts, alg: Algorithm, entry: KeyEntry | undefined) {
@@ -296,13 +304,7 @@ export function createDecoder(
     if (tokens !== undefined) {
       let dropAt = entry.retireAt ?? Number.POSITIVE_INFINITY
       if (remoteKeys) dropAt = Math.min(dropAt, clock() + REMOTE_KEY_CACHE_MS)
-      const nbf = claims.nbf as number | undefined
-      tokens.set(token, {
-        payload,
-        notBefore: nbf === undefined ? payload.iat : Math.max(payload.iat, nbf),
-        exp: payload.exp,
-        dropAt,
-      })
+      tokens.set(token, dropAt === Number.POSITIVE_INFINITY ? payload : { payload, dropAt })
     }
     return payload
   }

@@ -58,11 +58,11 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
   readonly scopes?: readonly string[]
   /** Refresh family id. */
   readonly fid?: string
-  /** Custom claims only (everything not registered). */
-  readonly extra: Readonly<Extra>
   /** Every claim as received. */
   readonly claims: Readonly<Record<string, unknown>>
   readonly #clock: () => number
+  /** `extra`, built on first use: most requests never read it, and cached payloads stay small. */
+  #extra: Readonly<Extra> | undefined
 
   /**
    * Wraps claims that the decoder has already validated. Users get instances from
@@ -84,11 +84,19 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     const scopes = scopesOf(frozen.scopes)
     if (scopes !== undefined) this.scopes = scopes
     if (typeof frozen.fid === 'string') this.fid = frozen.fid
-    const extra: Record<string, unknown> = {}
-    for (const key of Object.keys(frozen)) if (!REGISTERED_CLAIMS.has(key)) extra[key] = frozen[key]
-    this.extra = Object.freeze(extra) as Readonly<Extra>
     this.#clock = clock
     Object.freeze(this)
+  }
+
+  /** Custom claims only (everything not registered), frozen. */
+  get extra(): Readonly<Extra> {
+    if (this.#extra === undefined) {
+      const extra: Record<string, unknown> = {}
+      for (const key of Object.keys(this.claims))
+        if (!REGISTERED_CLAIMS.has(key)) extra[key] = this.claims[key]
+      this.#extra = Object.freeze(extra) as Readonly<Extra>
+    }
+    return this.#extra
   }
 
   /** `iat` as a Date. */

@@ -9,18 +9,17 @@
 import type { TokenPayload } from './payload.js'
 
 /**
- * One decoded token and what bounds its validity in time; the decoder checks these on every hit
- * with the same comparisons as a full decode, so a hit and a miss always agree.
+ * A decoded token whose entry must be dropped at a given clock time (milliseconds): its key
+ * retires, or its key came from a remote JWKS. Other tokens are kept as the payload alone (a
+ * smaller entry); their time bounds (`iat`, `nbf`, `exp`) are on the payload.
  */
-export interface CachedToken {
+export interface ExpiringToken {
   readonly payload: TokenPayload
-  /** The later of `iat` and `nbf`, seconds: invalid while it is after now plus the leeway. */
-  readonly notBefore: number
-  /** `exp`, seconds, when the token has one. */
-  readonly exp: number | undefined
-  /** Clock time (milliseconds) from which the entry is dropped: key retirement, remote-key age. */
   readonly dropAt: number
 }
+
+/** What the cache holds per token. */
+export type CachedToken = TokenPayload | ExpiringToken
 
 /**
  * A bounded map from token strings to decoded tokens, least recently used out first. Two
@@ -31,8 +30,8 @@ export interface CachedToken {
  * @example
  * ```ts
  * const cache = new TokenCache(10_000)
- * cache.set(token, { payload, notBefore: payload.iat, exp: payload.exp, dropAt: Number.POSITIVE_INFINITY })
- * cache.get(token)?.payload
+ * cache.set(token, payload)
+ * cache.get(token) // payload
  * ```
  */
 export class TokenCache {
