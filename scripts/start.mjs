@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// `npm start` and `npm run bench` until the demo and the benchmarks exist: say so plainly and exit 0,
-// rather than pretend to run something.
+// `npm start` until the demo exists: say so plainly and exit 0, rather than pretend to run something.
 
 const usage = `authx: JWT authentication for TypeScript (access and refresh tokens, freshness, scopes,
 revocation, cookies with CSRF) for Node and Web-standard runtimes.
@@ -21,11 +20,9 @@ Work on it:
 `
 
 const command = process.argv[2]
-if (command === 'bench') {
-  console.log('benchmarks come with the performance issue: there is nothing to run yet.')
-} else if (command === undefined) {
+if (command === undefined) {
   console.log(usage)
 } else {
-  console.error(`scripts/start.mjs: unknown command '${command}' (expected no argument or 'bench')`)
+  console.error(`scripts/start.mjs: unknown command '${command}' (expected no argument)`)
   process.exitCode = 2
 }
