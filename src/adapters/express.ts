@@ -141,8 +141,13 @@ function requestView(req: ExpressRequest): AuthXRequest {
     body: () => req.body,
     routing: {
       // Express's own defaults: case-insensitive, and a trailing slash routes to the same handler.
-      caseSensitive: req.app?.get('case sensitive routing') === true,
-      strict: req.app?.get('strict routing') === true,
+      // Read only when a route list is matched (implicit refresh), not on every request.
+      get caseSensitive() {
+        return req.app?.get('case sensitive routing') === true
+      },
+      get strict() {
+        return req.app?.get('strict routing') === true
+      },
     },
   })
 }
@@ -191,10 +196,16 @@ function append(res: ExpressResponse, cookies: string[]): void {
  */
 export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuthX {
   const { errorBody } = adapterOptions(options, 'expressAuthX')
-  const guard = (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
-    middleware(name, async (req) => {
-      req.authx = await check(requestView(req))
-    })
+  // The hot path: one promise step between the check and next().
+  const guard =
+    (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>): ExpressMiddleware =>
+    (req, _res, next) => {
+      if (typeof next !== 'function') throw guardMisuse(name)
+      check(requestView(req)).then((payload) => {
+        req.authx = payload
+        next()
+      }, fail(next))
+    }
   const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
     guard(name, auth.tokenRequired(auth.guardOptions(options, name)))
   const sendError = (res: ExpressResponse, err: AuthXError) => {

@@ -168,10 +168,11 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
     return sent(reply)
   }
   // An authx error is answered here; anything else goes on to the application's error handler.
-  const rescue = (reply: FastifyReply) => (err: unknown) => {
+  const answerError = (reply: FastifyReply, err: unknown) => {
     if (!isAuthXError(err) || reply.sent) throw err
     return sendError(reply, err)
   }
+  const rescue = (reply: FastifyReply) => (err: unknown) => answerError(reply, err)
   // Called as a function at route definition (`app.authx.accessRequired()`), it throws there.
   const hook =
     (name: string, work: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
@@ -179,10 +180,18 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
       if (typeof reply?.code !== 'function') throw guardMisuse(name)
       return work(request, reply).then(() => undefined, rescue(reply))
     }
-  const guard = (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
-    hook(name, async (request) => {
-      request.authx = await check(view(request))
-    })
+  // The hot path: one promise step between the check and Fastify's next hook.
+  const guard =
+    (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
+    (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      if (typeof reply?.code !== 'function') throw guardMisuse(name)
+      return check(view(request)).then(
+        (payload) => {
+          request.authx = payload
+        },
+        (err: unknown) => answerError(reply, err),
+      )
+    }
   const tokenRequired = (o: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
     guard(name, auth.tokenRequired(auth.guardOptions(o, name)))
   const answer = (reply: FastifyReply, { status, headers, cookies, body }: RouteAnswer) => {
