@@ -133,6 +133,15 @@ describe('refresh(payload): a payload this instance verified', () => {
     await expect(auth.refresh({ sub: 'u1', type: 'refresh' } as never)).rejects.toThrow(TypeError)
   })
 
+  it('refuses a payload another instance verified, even with the same secret', async () => {
+    const { auth } = setup()
+    const { auth: other } = setup()
+    const pair = await auth.createTokenPair({ uid: 'u1' })
+    const elsewhere = await other.verifyToken(pair.refreshToken, { type: 'refresh' })
+    await expect(auth.refresh(elsewhere)).rejects.toThrow(TypeError)
+    await expect(other.refresh(elsewhere)).resolves.toMatchObject({ tokenType: 'bearer' })
+  })
+
   it('refuses a decoded (not verified by type) payload and an access payload', async () => {
     const { auth } = setup()
     const pair = await auth.createTokenPair({ uid: 'u1' })

@@ -49,7 +49,7 @@ describe('TokenCache', () => {
     for (const size of [1, 2, 3, 4, 7, 100]) {
       const cache = new TokenCache(size)
       for (let i = 0; i < size * 5; i++) {
-        cache.set(`t${i}`, { payload: {} as never, dropAt: 0 })
+        cache.set(`t${i}`, Object.freeze({}))
         expect(cache.size).toBeLessThanOrEqual(size)
       }
     }
@@ -57,7 +57,7 @@ describe('TokenCache', () => {
 
   it('keeps what was used recently and drops what was not', () => {
     const cache = new TokenCache(4)
-    const entry = { payload: {} as never, dropAt: 0 }
+    const entry = Object.freeze({ sub: 'a' })
     cache.set('a', entry)
     cache.set('b', entry)
     cache.set('c', entry)
@@ -262,7 +262,7 @@ describe('verified-token cache', () => {
     ).toBe(0)
   })
 
-  it('hands every caller the same deeply frozen payload: no caller can change what another sees', async () => {
+  it('hands every caller payloads around the same deeply frozen claims: no caller can change what another sees', async () => {
     const auth = new AuthX({ secretKey })
     const token = await auth.createAccessToken({
       uid: 'u1',
@@ -282,7 +282,9 @@ describe('verified-token cache', () => {
     ]
     for (const attempt of attempts) expect(attempt).toThrow(TypeError)
     const second = await auth.verifyToken(token)
-    expect(second).toBe(first)
+    // A cache hit (no HMAC), sharing the frozen claims of the first decode.
+    expect(await hmacsDuring(() => auth.verifyToken(token))).toBe(0)
+    expect(second.claims).toBe(first.claims)
     expect(second.sub).toBe('u1')
     expect(second.scopes).toEqual(['read'])
     expect(second.extra).toEqual({ role: 'user', profile: { tags: ['a'] } })

@@ -50,7 +50,7 @@ import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } fr
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
 import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import type { AuthXOptions } from './options.js'
-import { TokenPayload, type TokenType } from './payload.js'
+import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
 import { type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
@@ -169,8 +169,6 @@ export class AuthX {
   #subjectGetter: SubjectGetter | undefined
   readonly #events = new Emitter()
   readonly #rotation: RotationContext
-  /** The token string of every payload this instance verified, so `refresh(payload)` can trust it. */
-  readonly #verifiedTokens = new WeakMap<TokenPayload, string>()
   readonly #routes: RouteContext
 
   /** Guard for routes that need a valid access token. */
@@ -496,7 +494,7 @@ export class AuthX {
       payload = await this.verifyToken(refreshToken, { type: 'refresh' })
       token = refreshToken
     } else {
-      const known = refreshToken instanceof TokenPayload ? this.#verifiedTokens.get(refreshToken) : undefined
+      const known = refreshToken instanceof TokenPayload ? verifiedToken(refreshToken, this) : undefined
       if (known === undefined) {
         // A hand-made payload must never mint tokens: only one this instance verified.
         throw new TypeError(
@@ -1033,11 +1031,11 @@ export class AuthX {
     }
     const checked = checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
     if (checked === undefined) {
-      this.#verifiedTokens.set(payload, token)
+      markVerified(payload, this, token)
       return payload
     }
     return checked.then(() => {
-      this.#verifiedTokens.set(payload, token)
+      markVerified(payload, this, token)
       return payload
     })
   }

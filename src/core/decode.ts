@@ -10,7 +10,7 @@ import type { Engine, JwsParts } from './engine/types.js'
 import { InvalidTokenError, type InvalidTokenReason, TokenExpiredError } from './errors.js'
 import type { KeyEntry } from './keys.js'
 import { TokenPayload } from './payload.js'
-import type { TokenCache } from './token-cache.js'
+import { ExpiringClaims, type FrozenClaims, type TokenCache } from './token-cache.js'
 
 /** Deepest nesting accepted in a header or payload; deeper JSON is `malformed`. */
 export const MAX_JSON_DEPTH = 32
@@ -253,26 +253,27 @@ export function createDecoder(
     const entry = cache.get(token)
     if (entry === undefined) return undefined
     const ms = clock()
-    let payload: TokenPayload
-    if (entry instanceof TokenPayload) payload = entry
-    else {
+    let claims: FrozenClaims
+    if (entry instanceof ExpiringClaims) {
       if (ms >= entry.dropAt) {
         cache.delete(token)
         return undefined
       }
-      payload = entry.payload
-    }
+      claims = entry.claims
+    } else claims = entry
     const now = ms / 1000
+    const { iat, nbf, exp } = claims as { iat: number; nbf?: number; exp?: number }
     // The comparisons of checkClaims, so a hit never accepts what a full decode would refuse.
     if (
-      payload.iat > now + leeway ||
-      (payload.nbf !== undefined && payload.nbf > now + leeway) ||
-      (payload.exp !== undefined && payload.exp <= now - leeway)
+      iat > now + leeway ||
+      (nbf !== undefined && nbf > now + leeway) ||
+      (exp !== undefined && exp <= now - leeway)
     ) {
       cache.delete(token)
       return undefined
     }
-    return payload
+    // A new payload per use around the shared, deeply frozen claims.
+    return new TokenPayload(claims as Record<string, unknown>, clock)
   }
 
   function withKey(token: string, parts: JwsParts, alg: Algorithm, entry: KeyEntry | undefined) {
@@ -304,7 +305,7 @@ export function createDecoder(
     if (tokens !== undefined) {
       let dropAt = entry.retireAt ?? Number.POSITIVE_INFINITY
       if (remoteKeys) dropAt = Math.min(dropAt, clock() + REMOTE_KEY_CACHE_MS)
-      tokens.set(token, dropAt === Number.POSITIVE_INFINITY ? payload : { payload, dropAt })
+      tokens.set(token, dropAt === Number.POSITIVE_INFINITY ? claims : new ExpiringClaims(claims, dropAt))
     }
     return payload
   }

@@ -20,6 +20,14 @@ export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
   'fid',
 ])
 
+/**
+ * Records that `verifier` verified the payload from `token` (private fields, so the mark cannot be
+ * forged from outside authx, and a frozen payload can carry it). Internal to authx.
+ */
+export let markVerified: (payload: TokenPayload, verifier: object, token: string) => void
+/** The token string `verifier` verified this payload from, or `undefined`. Internal to authx. */
+export let verifiedToken: (payload: TokenPayload, verifier: object) => string | undefined
+
 /** A token's kind. */
 export type TokenType = 'access' | 'refresh'
 
@@ -63,6 +71,17 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
   readonly #clock: () => number
   /** `extra`, built on first use: most requests never read it, and cached payloads stay small. */
   #extra: Readonly<Extra> | undefined
+  /** The instance that verified this payload and the token string, for `auth.refresh(payload)`. */
+  #verifiedBy: object | undefined
+  #token: string | undefined
+
+  static {
+    markVerified = (payload, verifier, token) => {
+      payload.#verifiedBy = verifier
+      payload.#token = token
+    }
+    verifiedToken = (payload, verifier) => (payload.#verifiedBy === verifier ? payload.#token : undefined)
+  }
 
   /**
    * Wraps claims that the decoder has already validated. Users get instances from

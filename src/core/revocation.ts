@@ -7,8 +7,22 @@ import { RevokedTokenError, StoreUnavailableError } from './errors.js'
 import type { TokenPayload } from './payload.js'
 import type { AuthXStore } from './store.js'
 
+/** Exactly the characters `encodeURIComponent` leaves as they are. */
+const UNESCAPED = /^[A-Za-z0-9\-_.!~*'()]*$/
+
 function part(value: string | undefined): string {
-  return encodeURIComponent(value ?? '')
+  if (value === undefined) return ''
+  // Most ids (UUIDs, user ids) need no escaping: skip the call that would return them unchanged.
+  if (UNESCAPED.test(value)) return value
+  try {
+    return encodeURIComponent(value)
+  } catch {
+    // A lone surrogate (a claim may carry one through a JSON escape): every UTF-16 unit as %uXXXX,
+    // which no encodeURIComponent output contains, so keys stay distinct.
+    let out = ''
+    for (let i = 0; i < value.length; i++) out += `%u${value.charCodeAt(i).toString(16).padStart(4, '0')}`
+    return out
+  }
 }
 
 /** Store key of a revoked `jti`. */

@@ -6,20 +6,24 @@
  * for keys from a remote JWKS, a minute; failures are never cached.
  * @module
  */
-import type { TokenPayload } from './payload.js'
+
+/** The claims of a decoded token, validated and deeply frozen. */
+export type FrozenClaims = Readonly<Record<string, unknown>>
 
 /**
- * A decoded token whose entry must be dropped at a given clock time (milliseconds): its key
- * retires, or its key came from a remote JWKS. Other tokens are kept as the payload alone (a
- * smaller entry); their time bounds (`iat`, `nbf`, `exp`) are on the payload.
+ * Claims whose entry must be dropped at a given clock time (milliseconds): their key retires, or
+ * their key came from a remote JWKS. Other tokens are kept as their claims alone (a smaller
+ * entry); their time bounds (`iat`, `nbf`, `exp`) are claims.
  */
-export interface ExpiringToken {
-  readonly payload: TokenPayload
-  readonly dropAt: number
+export class ExpiringClaims {
+  constructor(
+    readonly claims: FrozenClaims,
+    readonly dropAt: number,
+  ) {}
 }
 
 /** What the cache holds per token. */
-export type CachedToken = TokenPayload | ExpiringToken
+export type CachedToken = FrozenClaims | ExpiringClaims
 
 /**
  * A bounded map from token strings to decoded tokens, least recently used out first. Two
@@ -30,8 +34,8 @@ export type CachedToken = TokenPayload | ExpiringToken
  * @example
  * ```ts
  * const cache = new TokenCache(10_000)
- * cache.set(token, payload)
- * cache.get(token) // payload
+ * cache.set(token, Object.freeze({ sub: 'u1', jti: 'j1', iat: 1700000000, type: 'access' }))
+ * cache.get(token) // the claims
  * ```
  */
 export class TokenCache {
