@@ -9,6 +9,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The engine and cache variant of the whole suite (AUTHX_TEST_ENGINE, AUTHX_TEST_CACHE).
+    setupFiles: ['test/support/variant-setup.ts'],
     testTimeout: 20_000,
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },

@@ -21,7 +21,8 @@ import {
 // module while FORCE_JOSE is set makes `new AuthX()` pick it on Node.
 vi.mock('../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../src/core/runtime.js')>()
-  return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
+  const { engineNow } = await import('./support/variant-setup.js')
+  return { ...mod, nodeCrypto: () => (engineNow() === 'jose' ? undefined : mod.nodeCrypto()) }
 })
 
 async function expectInvalid(promise: Promise<unknown>, reason: string): Promise<void> {

@@ -9,6 +9,7 @@ import {
   InvalidTokenError,
   MemoryStore,
 } from '../src/index.js'
+import { defaultCacheSize } from './support/variant-setup.js'
 
 const SECRET = 's'.repeat(32)
 
@@ -112,7 +113,9 @@ describe('resolved defaults', () => {
       },
       revocation: { isRevoked: undefined, timeoutMs: 500, onStoreError: 'closed' },
       refreshRotation: { enabled: true, reuseGraceSeconds: 0 },
-      cacheSize: 10_000,
+      // 10_000, or 0 when the suite runs with AUTHX_TEST_CACHE=off (test/support/variant-setup.ts;
+      // test/engines-differential.test.ts checks the unmocked default there).
+      cacheSize: defaultCacheSize(),
       csrfClaim: false,
     })
   })

@@ -19,7 +19,8 @@ import {
 // See test/algorithms.test.ts: hiding node:crypto makes `new AuthX()` pick the jose engine.
 vi.mock('../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../src/core/runtime.js')>()
-  return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
+  const { engineNow } = await import('./support/variant-setup.js')
+  return { ...mod, nodeCrypto: () => (engineNow() === 'jose' ? undefined : mod.nodeCrypto()) }
 })
 
 /** JWK members that carry private or secret key material (RFC 7517, RFC 7518). */

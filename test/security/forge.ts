@@ -21,6 +21,7 @@ import {
   type InvalidTokenReason,
   TokenExpiredError,
 } from '../../src/index.js'
+import { variant } from '../support/variant-setup.js'
 
 /** The fixed instant every test runs at (2023-11-14T22:13:20Z), in milliseconds. */
 export const NOW_MS = 1_700_000_000_000
@@ -38,24 +39,25 @@ export type Engine = 'node' | 'jose'
 export const ENGINES: readonly Engine[] = ['node', 'jose']
 
 /**
- * Builds an instance on the chosen engine (the jose engine needs the test file to mock
- * `src/core/runtime.js` as test/quick.test.ts does, reading `FORCE_JOSE`). The fixed clock
- * is used unless the options give another.
+ * Builds an instance on the chosen engine, by default the suite variant's
+ * (test/support/variant-setup.ts: `AUTHX_TEST_ENGINE`). An explicit engine sets FORCE_JOSE or
+ * FORCE_NODE around the constructor, which the runtime mock of test/support/engines.ts reads
+ * (the test file registers it). The fixed clock is used unless the options give another.
  */
-export function makeAuth(options: AuthXOptions, engine: Engine = 'node'): AuthX {
-  if (engine === 'jose') process.env.FORCE_JOSE = '1'
-  else delete process.env.FORCE_JOSE
+export function makeAuth(options: AuthXOptions, engine: Engine = variant().engine): AuthX {
+  process.env[engine === 'jose' ? 'FORCE_JOSE' : 'FORCE_NODE'] = '1'
   try {
     const auth = new AuthX({ clock, ...options })
     expect(auth.engine).toBe(engine)
     return auth
   } finally {
     delete process.env.FORCE_JOSE
+    delete process.env.FORCE_NODE
   }
 }
 
-/** An HS256 instance with {@link SECRET} and the fixed clock. */
-export function hsAuth(options: AuthXOptions = {}, engine: Engine = 'node'): AuthX {
+/** An HS256 instance with {@link SECRET} and the fixed clock, on the variant's engine by default. */
+export function hsAuth(options: AuthXOptions = {}, engine: Engine = variant().engine): AuthX {
   return makeAuth({ secretKey: SECRET, ...options }, engine)
 }
 

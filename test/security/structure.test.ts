@@ -31,7 +31,8 @@ import {
 
 vi.mock('../../src/core/runtime.js', async (orig) => {
   const mod = await orig<typeof import('../../src/core/runtime.js')>()
-  return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
+  const { engineNow } = await import('../support/variant-setup.js')
+  return { ...mod, nodeCrypto: () => (engineNow() === 'jose' ? undefined : mod.nodeCrypto()) }
 })
 
 const HS256 = { alg: 'HS256', typ: 'JWT' }

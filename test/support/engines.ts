@@ -1,10 +1,15 @@
 /**
- * Running AuthX on either engine in one test file. Each test file that uses this must also hide
- * node:crypto while FORCE_JOSE is set (vi.mock is hoisted per file, so it cannot live here):
+ * Running AuthX on either engine in one test file, whatever the suite variant
+ * (test/support/variant-setup.ts). `onEngine` sets FORCE_JOSE or FORCE_NODE around the
+ * constructor; the runtime mock of the suite's setup file reads them. Each test file that uses
+ * this also registers that mock itself, so the file still works under a vitest configuration
+ * without the setup file (vitest.stryker.config.ts); vi.mock is hoisted per file, so it cannot
+ * live here:
  *
  *   vi.mock('../src/core/runtime.js', async (orig) => {
  *     const mod = await orig<typeof import('../src/core/runtime.js')>()
- *     return { ...mod, nodeCrypto: () => (process.env.FORCE_JOSE ? undefined : mod.nodeCrypto()) }
+ *     const { engineNow } = await import('./support/variant-setup.js')
+ *     return { ...mod, nodeCrypto: () => (engineNow() === 'jose' ? undefined : mod.nodeCrypto()) }
  *   })
  */
 import { expect } from 'vitest'
@@ -15,13 +20,14 @@ export type EngineName = (typeof ENGINES)[number]
 
 /** An instance on the given engine; the engine is chosen in the constructor. */
 export function onEngine(engine: EngineName, options: Record<string, unknown>): AuthX {
-  if (engine === 'jose') process.env.FORCE_JOSE = '1'
+  process.env[engine === 'jose' ? 'FORCE_JOSE' : 'FORCE_NODE'] = '1'
   try {
     const auth = new AuthX(options as AuthXOptions)
     expect(auth.engine).toBe(engine)
     return auth
   } finally {
     delete process.env.FORCE_JOSE
+    delete process.env.FORCE_NODE
   }
 }
 
