@@ -90,7 +90,9 @@ export {
   parseCookieHeader,
   parsedRequestView,
   type RequestLike,
+  type RequestReader,
   type RouteMatching,
+  readerView,
   sameRoute,
 } from './core/request.js'
 export {

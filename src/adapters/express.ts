@@ -19,8 +19,9 @@ import {
   guardMisuse,
   isAuthXError,
   mergeSetCookies,
-  parsedRequestView,
+  type RequestReader,
   type RouteAnswer,
+  readerView,
   readyMadeRoutes,
   routeOrFactory,
   scopeArguments,
@@ -131,25 +132,24 @@ export interface ExpressAuthX
   readonly errorHandler: ExpressErrorMiddleware
 }
 
-/** The core's view of an Express request. Nothing here throws for client input. */
+/** How the core reads an Express request. Nothing here throws for client input. */
+const READER: RequestReader<ExpressRequest> = {
+  method: (req) => req.method,
+  path: (req) => req.path,
+  headers: (req) => req.headers,
+  query: (req) => req.query,
+  body: (req) => req.body,
+  // Express's own defaults: case-insensitive, and a trailing slash routes to the same handler.
+  // Read only when a route list is matched (implicit refresh), not on every request.
+  routing: (req) => ({
+    caseSensitive: req.app?.get('case sensitive routing') === true,
+    strict: req.app?.get('strict routing') === true,
+  }),
+}
+
+/** The core's view of an Express request: one object, nothing read until asked for. */
 function requestView(req: ExpressRequest): AuthXRequest {
-  return parsedRequestView({
-    method: req.method,
-    path: () => req.path,
-    headers: req.headers,
-    query: () => req.query,
-    body: () => req.body,
-    routing: {
-      // Express's own defaults: case-insensitive, and a trailing slash routes to the same handler.
-      // Read only when a route list is matched (implicit refresh), not on every request.
-      get caseSensitive() {
-        return req.app?.get('case sensitive routing') === true
-      },
-      get strict() {
-        return req.app?.get('strict routing') === true
-      },
-    },
-  })
+  return readerView(req, READER)
 }
 
 /** Hands a rejection to Express. A primitive (`undefined`, `'route'`) would not stop the route. */

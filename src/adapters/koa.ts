@@ -19,8 +19,9 @@ import {
   guardMisuse,
   isAuthXError,
   mergeSetCookies,
-  parsedRequestView,
+  type RequestReader,
   type RouteAnswer,
+  readerView,
   readyMadeRoutes,
   routeOrFactory,
   scopeArguments,
@@ -116,18 +117,23 @@ export interface KoaAuthX extends AuthXAdapter<KoaGuard, KoaCookieTarget, KoaMid
 
 type AnyContext = ParameterizedContext<object>
 
-/** The core's view of a Koa request. Nothing here throws for client input. */
+/** @koa/router's defaults (sensitive: false, strict: false): route lists match what it routes. */
+const KOA_ROUTING = { caseSensitive: false, strict: false } as const
+
+/** How the core reads a Koa request. Nothing here throws for client input. */
+const READER: RequestReader<AnyContext> = {
+  method: (ctx) => ctx.method,
+  path: (ctx) => ctx.path,
+  headers: (ctx) => ctx.headers,
+  query: (ctx) => ctx.query,
+  // Set by a body parser; Koa itself has no `request.body`.
+  body: (ctx) => (ctx.request as { body?: unknown }).body,
+  routing: () => KOA_ROUTING,
+}
+
+/** The core's view of a Koa request: one object, nothing read until asked for. */
 function requestView(ctx: AnyContext): AuthXRequest {
-  return parsedRequestView({
-    method: ctx.method,
-    path: () => ctx.path,
-    headers: ctx.headers,
-    query: () => ctx.query,
-    // Set by a body parser; Koa itself has no `request.body`.
-    body: () => (ctx.request as { body?: unknown }).body,
-    // @koa/router's defaults (sensitive: false, strict: false): route lists match what it routes.
-    routing: { caseSensitive: false, strict: false },
-  })
+  return readerView(ctx, READER)
 }
 
 /**

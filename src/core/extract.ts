@@ -53,6 +53,7 @@ export function failedLocation(error: unknown): TokenLocation | undefined {
   return typeof error === 'object' && error !== null ? refusedAt.get(error) : undefined
 }
 const SCHEME_RE = /^([^\s]+) +([^\s]+)$/
+const WHITESPACE = /\s/
 
 function malformedHeader(name: string, type: string): InvalidTokenError {
   const expected = type === '' ? 'the token alone' : `'${type} <token>'`
@@ -68,6 +69,17 @@ function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | undefin
   if (type === '') {
     if (value.trim() === '' || /\s/.test(value)) throw malformedHeader(name, type)
     return value
+  }
+  // The common spelling, exactly '<type> <token>' with no other whitespace, is what the pattern
+  // below accepts too; taking it without the pattern saves its work on every request.
+  const start = type.length + 1
+  if (
+    value.length > start &&
+    value.charCodeAt(type.length) === 32 &&
+    value.startsWith(type) &&
+    !WHITESPACE.test(value.slice(start))
+  ) {
+    return value.slice(start)
   }
   const match = SCHEME_RE.exec(value.trim())
   // Scheme names are case-insensitive (RFC 7235); exactly one token after it.
@@ -128,9 +140,12 @@ export function extractToken(
   const type = options.type ?? 'access'
   if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
   const locations = options.locations ?? config.locations
-  for (const location of locations) {
-    if (!LOCATIONS.has(location))
-      throw new TypeError(`locations: unknown location ${JSON.stringify(location)}`)
+  // The configured locations were checked with the configuration; a call's own list is checked here.
+  if (options.locations !== undefined) {
+    for (const location of locations) {
+      if (!LOCATIONS.has(location))
+        throw new TypeError(`locations: unknown location ${JSON.stringify(location)}`)
+    }
   }
   return search(config, req, options, type, locations, 0)
 }

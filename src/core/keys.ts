@@ -185,6 +185,9 @@ export function checkKeySpec(spec: KeySpec): void {
     return
   }
   rejectSecretForAsymmetric(spec)
+  // As the node:crypto import does, so both engines refuse a missing key in the constructor.
+  if (spec.privateKey === undefined && spec.publicKey === undefined)
+    throw new ConfigError(`${spec.path}publicKey: ${spec.alg} needs a publicKey or a privateKey`)
   for (const [input, want] of [
     [spec.privateKey, 'private'],
     [spec.publicKey, 'public'],

@@ -286,31 +286,74 @@ function attempt<T>(read: () => T): T | undefined {
  * ```
  */
 export function parsedRequestView(parts: ParsedRequestParts): AuthXRequest {
-  return parts.routing === undefined ? new ParsedView(parts) : new RoutedView(parts, parts.routing)
+  return parts.routing === undefined
+    ? new ReaderView(parts, PARTS_READER)
+    : new RoutedView(parts, PARTS_READER)
 }
 
 /**
- * `parsedRequestView` as a class: one small object per request, methods on the prototype, and
- * nothing read from the request until asked for (the cookie header is parsed on first use).
+ * How to read a framework's request, as functions of the request shared by every request (so a
+ * view costs one small object, not a closure per part). The adapters use it with their request
+ * objects; `parsedRequestView` uses it with the parts a caller hands over.
  */
-class ParsedView implements AuthXRequest {
-  readonly #parts: ParsedRequestParts
+export interface RequestReader<Source> {
+  method(source: Source): string
+  /** The path without the query string; may throw (treated as unknown). */
+  path(source: Source): string | undefined
+  /** Node's lower-case header object. */
+  headers(source: Source): Readonly<Record<string, string | string[] | undefined>>
+  /** The parsed query object; may throw (treated as absent). */
+  query(source: Source): unknown
+  /** The body a body parser left; may throw (treated as absent). */
+  body(source: Source): unknown
+  /** How the framework's router compares paths (see `ParsedRequestParts.routing`). */
+  routing?(source: Source): RouteMatching | undefined
+}
+
+const PARTS_READER: RequestReader<ParsedRequestParts> = {
+  method: (parts) => parts.method,
+  path: (parts) => parts.path(),
+  headers: (parts) => parts.headers,
+  query: (parts) => parts.query(),
+  body: (parts) => parts.body(),
+  routing: (parts) => parts.routing,
+}
+
+/**
+ * The view of `parsedRequestView` over any request object and a reader of it: lower-case
+ * headers (the first of repeated ones), cookies from the `Cookie` header, a query parameter only
+ * when it is one string, the parsed body for JSON or form content types. Nothing throws, and
+ * nothing is read until asked for.
+ *
+ * @example
+ * ```ts
+ * const view = readerView(req, { method: (r) => r.method, path: (r) => r.path, headers: (r) => r.headers, query: (r) => r.query, body: (r) => r.body })
+ * ```
+ */
+export function readerView<Source>(source: Source, reader: RequestReader<Source>): AuthXRequest {
+  return reader.routing === undefined ? new ReaderView(source, reader) : new RoutedView(source, reader)
+}
+
+class ReaderView<Source> implements AuthXRequest {
+  readonly #source: Source
+  readonly #reader: RequestReader<Source>
   #cookies: Map<string, string> | undefined
 
-  constructor(parts: ParsedRequestParts) {
-    this.#parts = parts
+  constructor(source: Source, reader: RequestReader<Source>) {
+    this.#source = source
+    this.#reader = reader
   }
 
   get method(): string {
-    return this.#parts.method
+    return this.#reader.method(this.#source)
   }
 
   get path(): string | undefined {
-    return attempt(this.#parts.path)
+    return attempt(() => this.#reader.path(this.#source))
   }
 
   header(name: string): string | undefined {
-    const value = this.#parts.headers[name.toLowerCase()]
+    const value = this.#reader.headers(this.#source)[name.toLowerCase()]
     return typeof value === 'string' ? value : Array.isArray(value) ? value[0] : undefined
   }
 
@@ -320,7 +363,10 @@ class ParsedView implements AuthXRequest {
   }
 
   query(name: string): string | undefined {
-    return ownString(attempt(this.#parts.query), name)
+    return ownString(
+      attempt(() => this.#reader.query(this.#source)),
+      name,
+    )
   }
 
   async json(): Promise<unknown> {
@@ -335,28 +381,30 @@ class ParsedView implements AuthXRequest {
     return out
   }
 
+  /** How the router compares paths, when the reader knows. */
+  protected routing(): RouteMatching | undefined {
+    return attempt(() => this.#reader.routing?.(this.#source))
+  }
+
   #body(): Record<string, unknown> | undefined {
-    const value = attempt(this.#parts.body)
+    const value = attempt(() => this.#reader.body(this.#source))
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined
   }
 }
 
-/** A `ParsedView` that knows how the framework's router compares paths. */
-class RoutedView extends ParsedView {
-  readonly #routing: RouteMatching
-
-  constructor(parts: ParsedRequestParts, routing: RouteMatching) {
-    super(parts)
-    this.#routing = routing
-  }
-
+/** A view whose reader knows how the framework's router compares paths. */
+class RoutedView<Source> extends ReaderView<Source> {
   routeMatches(route: string): boolean {
     const path = this.path
-    return path !== undefined && sameRoute(route, path, this.#routing)
+    const routing = this.routing()
+    return path !== undefined && sameRoute(route, path, routing ?? EXACT)
   }
 }
+
+/** Paths compared exactly. */
+const EXACT: RouteMatching = { caseSensitive: true, strict: true }
 
 /**
  * The request view of a view or a Web `Request`.
