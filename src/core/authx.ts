@@ -170,6 +170,8 @@ export class AuthX {
   readonly #events = new Emitter()
   readonly #rotation: RotationContext
   readonly #routes: RouteContext
+  /** The header of each signing key without extra fields: one frozen object, which the node engine encodes once. */
+  readonly #plainHeaders = new WeakMap<KeyEntry, Record<string, unknown>>()
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -220,7 +222,7 @@ export class AuthX {
       events: this.#events,
       longestLifetime: NO_EXPIRY,
       unconfirmed: new Map(),
-      create: (spec) => this.#create(spec, undefined),
+      create: async (spec) => this.#create(spec, undefined),
       revokeFamily: (fid) => this.revokeFamily(fid),
       jtiOf: (token) => this.decodeUnverified(token).payload.jti as string,
     }
@@ -268,24 +270,30 @@ export class AuthX {
    * const token = await auth.createAccessToken({ uid: 'user123', fresh: true, scopes: ['users:read'] })
    * ```
    */
-  async createAccessToken<Data extends Record<string, unknown>>(
+  createAccessToken<Data extends Record<string, unknown>>(
     options: CreateAccessTokenOptions<Data>,
   ): Promise<string> {
-    const o = checkCallOptions(options, 'createAccessToken', CREATE_CHECKS) as Partial<
-      CreateAccessTokenOptions<Data>
-    >
-    return this.#create(
-      {
-        type: 'access',
-        uid: o?.uid,
-        fresh: o?.fresh,
-        expiry: o?.expiry,
-        data: o?.data,
-        scopes: o?.scopes,
-        audience: o?.audience,
-      },
-      o?.headers,
-    )
+    try {
+      const o = checkCallOptions(options, 'createAccessToken', CREATE_CHECKS) as Partial<
+        CreateAccessTokenOptions<Data>
+      >
+      return Promise.resolve(
+        this.#create(
+          {
+            type: 'access',
+            uid: o?.uid,
+            fresh: o?.fresh,
+            expiry: o?.expiry,
+            data: o?.data,
+            scopes: o?.scopes,
+            audience: o?.audience,
+          },
+          o?.headers,
+        ),
+      )
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /**
@@ -983,16 +991,40 @@ export class AuthX {
     return tokenCookies(this.config, type, token, typeof csrf === 'string' ? csrf : undefined, maxAge)
   }
 
-  async #create(spec: TokenSpec, headers: unknown): Promise<string> {
+  /**
+   * Makes and signs a token: the string at once when the keys are imported and the engine signs
+   * synchronously (node:crypto), else a promise. Throws synchronously too.
+   */
+  #create(spec: TokenSpec, headers: unknown): string | Promise<string> {
     const extra = extraHeaders(headers)
     const claims = buildClaims(this.config, spec)
     const keys = this.#keys
-    const key = this.#signingKey(Array.isArray(keys) ? keys : await keys)
-    const header: Record<string, unknown> = { alg: key.alg, typ: 'JWT' }
-    if (key.kid !== undefined) header.kid = key.kid
-    if (extra !== undefined) Object.assign(header, extra)
+    if (!Array.isArray(keys)) {
+      return keys.then((imported) => this.#signed(spec, claims, this.#signingKey(imported), extra))
+    }
+    return this.#signed(spec, claims, this.#signingKey(keys), extra)
+  }
+
+  #signed(
+    spec: TokenSpec,
+    claims: Record<string, unknown>,
+    key: KeyEntry,
+    extra: Record<string, unknown> | undefined,
+  ): string | Promise<string> {
+    let header = extra === undefined ? this.#plainHeaders.get(key) : undefined
+    if (header === undefined) {
+      header = { alg: key.alg, typ: 'JWT' }
+      if (key.kid !== undefined) header.kid = key.kid
+      if (extra === undefined) this.#plainHeaders.set(key, Object.freeze(header))
+      else Object.assign(header, extra)
+    }
     const signed = this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))
-    const token = typeof signed === 'string' ? signed : await signed
+    return typeof signed === 'string'
+      ? this.#checkedToken(spec, claims, signed)
+      : signed.then((token) => this.#checkedToken(spec, claims, token))
+  }
+
+  #checkedToken(spec: TokenSpec, claims: Record<string, unknown>, token: string): string {
     if (token.length > this.config.maxTokenBytes) {
       // The instance would refuse its own token at the next request (a 401 right after login).
       throw new TypeError(

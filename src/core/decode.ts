@@ -10,6 +10,7 @@ import type { Engine, JwsParts } from './engine/types.js'
 import { InvalidTokenError, type InvalidTokenReason, TokenExpiredError } from './errors.js'
 import type { KeyEntry } from './keys.js'
 import { TokenPayload } from './payload.js'
+import { processLike } from './runtime.js'
 import { ExpiringClaims, type FrozenClaims, type TokenCache } from './token-cache.js'
 
 /** Deepest nesting accepted in a header or payload; deeper JSON is `malformed`. */
@@ -40,6 +41,24 @@ export interface ParsedToken {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** Node's `buffer.isAscii` where the runtime has it (Node 18.15+, Bun, Deno). */
+const isAscii = (
+  processLike()?.getBuiltinModule?.('node:buffer') as { isAscii?: (bytes: Uint8Array) => boolean } | undefined
+)?.isAscii
+
+/**
+ * The bytes as strict UTF-8 text. Most segments are ASCII: where the runtime checks that natively
+ * and the bytes are a Buffer, they are read as latin1, which for ASCII is the same text, without
+ * the decoder's work. Anything else goes through the fatal UTF-8 decoder (a BOM is kept, so JSON
+ * refuses it).
+ */
+function utf8Text(bytes: Uint8Array & { latin1Slice?: (start: number, end: number) => string }): string {
+  if (isAscii !== undefined && bytes.latin1Slice !== undefined && isAscii(bytes)) {
+    return bytes.latin1Slice(0, bytes.length)
+  }
+  return utf8.decode(bytes)
+}
 
 function invalid(reason: InvalidTokenReason, message: string): InvalidTokenError {
   return new InvalidTokenError(reason, message)
@@ -84,7 +103,7 @@ export function parseSegment(
   if (bytes === undefined) return undefined
   let value: unknown
   try {
-    value = JSON.parse(utf8.decode(bytes))
+    value = JSON.parse(utf8Text(bytes))
   } catch {
     return undefined
   }

@@ -217,12 +217,12 @@ export function checkRevoked(
 }
 
 function judge(payload: TokenPayload, keys: readonly string[], values: unknown): void {
-  if (
-    !Array.isArray(values) ||
-    values.length !== keys.length ||
-    !values.every((v) => v === null || typeof v === 'string')
-  ) {
+  if (!Array.isArray(values) || values.length !== keys.length) {
     throw new StoreUnavailableError('Revocation store gave an answer of the wrong shape')
+  }
+  for (const value of values) {
+    if (value !== null && typeof value !== 'string')
+      throw new StoreUnavailableError('Revocation store gave an answer of the wrong shape')
   }
   const [jti, subject, family] = values as (string | null)[]
   if (jti != null) throw new RevokedTokenError()

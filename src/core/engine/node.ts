@@ -41,10 +41,22 @@ export function createNodeEngine(crypto: NodeCrypto): Engine {
     }
   }
 
+  // Encoded headers by header object: a caller that signs with one frozen header object per key
+  // (AuthX does) has it encoded once.
+  const encodedHeaders = new WeakMap<object, string>()
+  const encodedHeader = (header: Record<string, unknown>): string => {
+    let encoded = encodedHeaders.get(header)
+    if (encoded === undefined) {
+      encoded = encodeBase64urlString(JSON.stringify(header))
+      if (Object.isFrozen(header)) encodedHeaders.set(header, encoded)
+    }
+    return encoded
+  }
+
   return {
     name: 'node',
     sign(alg, key, header, payloadJson) {
-      const signingInput = `${encodeBase64urlString(JSON.stringify(header))}.${encodeBase64urlString(payloadJson)}`
+      const signingInput = `${encodedHeader(header)}.${encodeBase64urlString(payloadJson)}`
       const signature = signBytes(alg, key as KeyObject, signingInput)
       return `${signingInput}.${signature.toString('base64url')}`
     },
