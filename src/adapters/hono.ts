@@ -29,7 +29,7 @@ import {
   scopeArguments,
   type TokenPayload,
 } from 'authx'
-import type { Context, Env, MiddlewareHandler } from 'hono'
+import type { Context, Env, MiddlewareHandler, Next } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 
 declare module 'hono' {
@@ -185,19 +185,28 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
     const { status, headers, body } = errorResponse(err, errorBody)
     return respond(c, status, headers, body, cookies)
   }
+  /** An authx error as an `HTTPException` carrying authx's answer; any other error unchanged. */
+  const rethrown = (err: unknown): never => {
+    if (!isAuthXError(err)) throw err
+    const res = errorToResponse(err, errorBody)
+    throw new HTTPException(err.status as HTTPException['status'], {
+      res,
+      message: err.message,
+      cause: err,
+    })
+  }
   /** Runs a core call, turning an authx error into an `HTTPException` (others pass untouched). */
   const run = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await call()
     } catch (err) {
-      if (!isAuthXError(err)) throw err
-      const res = errorToResponse(err, errorBody)
-      throw new HTTPException(err.status as HTTPException['status'], {
-        res,
-        message: err.message,
-        cause: err,
-      })
+      return rethrown(err)
     }
+  }
+  /** What a guard does once its check passed: the handler, then authx's answer to its authx error. */
+  const after = async (c: Context, next: Next): Promise<void> => {
+    await next()
+    if (isAuthXError(c.error)) answer(c, c.error)
   }
   /**
    * A guard: `store` sets the context variables. Hono hands a handler's error to `app.onError`
@@ -207,13 +216,16 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
   const guard = <Vars extends object>(name: string, store: (c: Context) => Promise<void>) =>
     middleware<{ Variables: Vars }>(name, async (c, next) => {
       await run(() => store(c))
-      await next()
-      if (isAuthXError(c.error)) answer(c, c.error)
+      await after(c, next)
     })
+  // The hot path: one promise step from the check to the handler.
   const payloadGuard = (name: string, options: AuthenticateOptions) =>
-    guard<{ authx: TokenPayload }>(name, async (c) => {
-      c.set('authx', (await auth.authenticate(view(c), options)) as TokenPayload)
-    })
+    middleware<{ Variables: { authx: TokenPayload } }>(name, (c, next) =>
+      auth.authenticate(view(c), options).then((payload) => {
+        c.set('authx', payload as TokenPayload)
+        return after(c, next)
+      }, rethrown),
+    )
   const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
     payloadGuard(name, auth.guardOptions(options, name))
   const routes = readyMadeRoutes(auth, errorBody)
