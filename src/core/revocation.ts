@@ -65,7 +65,7 @@ class Deadlines {
   #firesAt = Number.POSITIVE_INFINITY
 
   watch(timeoutMs: number, reject: (err: Error) => void): Waiter {
-    const waiter: Waiter = { deadline: Date.now() + timeoutMs, timeoutMs, reject, settled: false }
+    const waiter: Waiter = { deadline: monotonicNow() + timeoutMs, timeoutMs, reject, settled: false }
     const queue = this.#queues.get(timeoutMs)
     if (queue === undefined) this.#queues.set(timeoutMs, [waiter])
     else queue.push(waiter)
@@ -85,15 +85,17 @@ class Deadlines {
   #arm(at: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#firesAt = at
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - Date.now()))
+    this.#timer = setTimeout(() => this.#fire(at), Math.max(0, at - monotonicNow()))
     // A store call still waiting does not keep the process alive by itself.
     ;(this.#timer as { unref?: () => void }).unref?.()
   }
 
-  #fire(): void {
+  #fire(armedFor: number): void {
     this.#timer = undefined
     this.#firesAt = Number.POSITIVE_INFINITY
-    const now = Date.now()
+    // The timer ran, so its moment has come even where the clock moves only between events
+    // (Workers): counting it as now guarantees the calls due are failed, never re-armed forever.
+    const now = Math.max(monotonicNow(), armedFor)
     let next = Number.POSITIVE_INFINITY
     for (const [timeoutMs, queue] of this.#queues) {
       let due = 0
@@ -112,6 +114,11 @@ class Deadlines {
 }
 
 const deadlines = new Deadlines()
+
+/** Monotonic milliseconds: a wall-clock jump must not fail or prolong store calls. */
+function monotonicNow(): number {
+  return performance.now()
+}
 
 function unavailable(err: unknown): StoreUnavailableError {
   return new StoreUnavailableError('Revocation store unavailable', { cause: err })
