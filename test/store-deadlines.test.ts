@@ -8,7 +8,8 @@ import { bounded } from '../src/core/revocation.js'
 import { StoreUnavailableError } from '../src/index.js'
 
 const never = () => new Promise<never>(() => {})
-const after = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms))
+const answerAfter = <T>(ms: number, value: T) =>
+  new Promise<T>((resolve) => setTimeout(() => resolve(value), ms))
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -19,9 +20,9 @@ describe('store call deadlines', () => {
     const started = performance.now()
     const results = await Promise.allSettled([
       bounded(never, 40),
-      bounded(() => after(10, 'fast'), 40),
+      bounded(() => answerAfter(10, 'fast'), 40),
       bounded(never, 80),
-      bounded(() => after(20, 'also fast'), 80),
+      bounded(() => answerAfter(20, 'also fast'), 80),
     ])
     const elapsed = performance.now() - started
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled'])
@@ -40,7 +41,7 @@ describe('store call deadlines', () => {
     let shift = 0
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + shift)
     // A jump of an hour forward while a call waits does not fail it early.
-    const waiting = bounded(() => after(30, 'answered'), 200)
+    const waiting = bounded(() => answerAfter(30, 'answered'), 200)
     shift = 3_600_000
     await expect(waiting).resolves.toBe('answered')
     // A jump back does not keep a call that never answers waiting past its deadline (on the wall
