@@ -203,8 +203,8 @@ export function checkRevoked(
   payload: TokenPayload,
   options: RevocationCheck,
   issuer: string | undefined,
-  keys: string[] = revocationKeys(payload, issuer),
 ): void | Promise<void> {
+  const keys = revocationKeys(payload, issuer)
   let local: unknown
   if (typeof store.getLocal === 'function') {
     try {
