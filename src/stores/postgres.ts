@@ -193,12 +193,6 @@ export class PostgresStore implements AuthXStore {
       )
       if (rows[0]?.has_table !== true) {
         await this.#createTable(pool)
-        // A table just created holds (almost) nothing: indexing it takes no time.
-        await pool
-          .query(`CREATE INDEX IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`)
-          .catch(() => {
-            // Lost a race with another process creating it, or not allowed: sweeps still work.
-          })
       } else if (rows[0]?.has_index !== true) {
         // A table of an earlier version, possibly large: index it in the background, without
         // blocking writes (CONCURRENTLY); until then, and if that fails, sweeps still work.
@@ -215,10 +209,16 @@ export class PostgresStore implements AuthXStore {
     return ready
   }
 
+  /**
+   * Creates the table and its `expires_at` index in one statement list, which PostgreSQL runs as
+   * one transaction: another store never sees the table without its index (it would then start a
+   * concurrent index build of its own, which can fail against this one and leave no valid index).
+   * A table just created holds nothing, so indexing it takes no time.
+   */
   async #createTable(pool: PgPoolLike): Promise<void> {
     try {
       await pool.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL)`,
+        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL); CREATE INDEX IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`,
       )
     } catch (err) {
       // Concurrent creations race in the catalog (unique_violation, duplicate_table, or a
