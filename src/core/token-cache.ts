@@ -76,12 +76,6 @@ export class TokenCache {
     this.#add(token, entry)
   }
 
-  /** Drops every entry. */
-  clear(): void {
-    this.#recent = new Map()
-    this.#older = new Map()
-  }
-
   #add(token: string, entry: CachedToken): void {
     this.#recent.set(token, entry)
     if (this.#recent.size >= this.#half) {
