@@ -114,5 +114,5 @@ export {
   type RouteAnswer,
 } from './core/routes.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
-export type { AuthXStore } from './core/store.js'
+export type { AuthXStore, StoreEventListener, StoreEvents } from './core/store.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

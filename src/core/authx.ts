@@ -168,6 +168,7 @@ export class AuthX {
   readonly #decode: Decoder
   #subjectGetter: SubjectGetter | undefined
   readonly #events = new Emitter()
+  readonly #stopStoreEvents: (() => void) | undefined
   readonly #rotation: RotationContext
   readonly #routes: RouteContext
   /** The header of each signing key without extra fields: one frozen object, which the node engine encodes once. */
@@ -197,6 +198,8 @@ export class AuthX {
       this.#keys = pending
     }
     this.store = config.store ?? new MemoryStore({ clock: config.clock })
+    // The store's own events (circuit breaker, mirror) reach `auth.on()` listeners too.
+    this.#stopStoreEvents = this.store.onEvent?.((event, data) => this.#events.emit(event, data as never))
     this.#decode = createDecoder(
       {
         algorithms: new Set(config.algorithms),
@@ -970,6 +973,7 @@ export class AuthX {
    * ```
    */
   async close(): Promise<void> {
+    this.#stopStoreEvents?.()
     await this.store.close?.()
   }
 

@@ -4,9 +4,10 @@
  * @module
  */
 import { emitWarning } from './runtime.js'
+import type { StoreEvents } from './store.js'
 
-/** Every event and its data. */
-export interface AuthXEvents {
+/** Every event and its data; the store's own events (circuit breaker, mirror) included. */
+export interface AuthXEvents extends StoreEvents {
   'token.created': { type: 'access' | 'refresh'; sub: string; jti: string; fid?: string }
   'token.refreshed': { sub: string; fid: string; oldJti: string; newJti: string }
   'token.reused': { sub: string; fid: string; jti: string }

@@ -32,7 +32,29 @@ export interface AuthXStore {
   delete(key: string): Promise<void>
   /** Releases what the store opened itself; may be called twice. */
   close?(): Promise<void>
+  /**
+   * Optional: calls `listener` with the store's own events (circuit breaker, mirror); returns
+   * the function that stops it. `new AuthX()` forwards them to `auth.on()` listeners.
+   */
+  onEvent?(listener: StoreEventListener): () => void
 }
+
+/** Events of the built-in stores that talk to a server (docs/stores.md). */
+export interface StoreEvents {
+  /** Failures in a row reached the threshold: calls fail at once for `coolDownMs`. */
+  'store.circuit_open': { store: string; failures: number; coolDownMs: number }
+  /** The cool-down is over: one call goes through as a probe. */
+  'store.circuit_half_open': { store: string }
+  /** A call succeeded after the circuit was open: calls run again. */
+  'store.circuit_closed': { store: string }
+  /** The mirror holds every revocation entry and answers reads from memory. */
+  'store.mirror_live': { store: string; entries: number }
+  /** The mirror stopped answering (reads go to the server) until it has reloaded. */
+  'store.mirror_down': { store: string; reason: string }
+}
+
+/** A listener of every store event. */
+export type StoreEventListener = <E extends keyof StoreEvents>(event: E, data: StoreEvents[E]) => void
 
 /**
  * Whether a value has the methods of an {@link AuthXStore}.

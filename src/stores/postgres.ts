@@ -2,7 +2,19 @@
  * `PostgresStore`: a store shared by every instance of a service, on PostgreSQL (pg 8).
  * @module
  */
-import { type AuthXStore, ConfigError } from 'authx'
+import { type AuthXStore, ConfigError, type StoreEventListener } from 'authx'
+import { CircuitBreaker, type CircuitBreakerOptions, StoreEventHub } from './breaker.js'
+import {
+  isMirrored,
+  Mirror,
+  type MirrorEntry,
+  type MirrorFeed,
+  type MirrorOptions,
+  mirrorOptionsOf,
+} from './mirror.js'
+
+export type { CircuitBreakerOptions } from './breaker.js'
+export type { MirrorOptions } from './mirror.js'
 
 /** The part of a pg `Pool` the store uses. */
 export interface PgPoolLike {
@@ -11,6 +23,19 @@ export interface PgPoolLike {
     values?: unknown[],
   ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>
   end(): Promise<void>
+  /** Checks out a client; the mirror holds one for its `LISTEN`. */
+  connect?(): Promise<PgClientLike>
+}
+
+/** The part of a pg `Client` (or a pool's client) the mirror's `LISTEN` uses. */
+export interface PgClientLike {
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  removeAllListeners(event?: string): unknown
+  /** A pool's client: `release(true)` destroys it. */
+  release?(destroy?: boolean | Error): void
+  /** A client of its own. */
+  end?(): Promise<void>
 }
 
 /** Options of `new PostgresStore()`: a pg `pool`, or a `connectionString`. */
@@ -24,18 +49,40 @@ export interface PostgresStoreOptions {
   /** A connection string; the store creates (and closes) its own Pool. */
   connectionString?: string
   /**
-   * For `connectionString`: how long the store's own Pool waits for a connection and for a
-   * query's answer, in milliseconds. A server that stops answering then frees its connections,
-   * so the store recovers when the server does. Default `5000`.
+   * How long a call may take before it fails and counts for the circuit breaker, in
+   * milliseconds; for `connectionString`, also how long the store's own Pool waits for a
+   * connection and for a query's answer, so a server that stops answering frees its connections
+   * and the store recovers when the server does. Default `5000`.
    */
   timeoutMs?: number
   /** Table name, created on first use when missing. Default `'authx_store'`. */
   table?: string
   /** Milliseconds since the epoch. Default `Date.now`. */
   clock?: () => number
+  /**
+   * Keep every revocation entry in memory, current through `LISTEN`/`NOTIFY` (a trigger on the
+   * table notifies every change, whoever makes it), so the revocation check of a verification
+   * costs no query (docs/stores.md, "The mirror"). Holds one connection of its own (with `pool`,
+   * one checked out of it). `true`, or options. Default off.
+   */
+  mirror?: boolean | MirrorOptions
+  /**
+   * After `failures` failures or calls slower than `timeoutMs` in a row, every call fails at
+   * once with `StoreUnavailableError` for `coolDownMs`, then one probe goes through
+   * (docs/stores.md). `false` turns it off. Default `{ failures: 5, coolDownMs: 5000 }`.
+   */
+  circuitBreaker?: CircuitBreakerOptions | false
 }
 
-const KNOWN_OPTIONS = ['pool', 'connectionString', 'timeoutMs', 'table', 'clock'] as const
+const KNOWN_OPTIONS = [
+  'pool',
+  'connectionString',
+  'timeoutMs',
+  'table',
+  'clock',
+  'mirror',
+  'circuitBreaker',
+] as const
 const TABLE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 /** A sweep starts (in the background) once every this many writes of a store. */
 const SWEEP_EVERY = 1000
@@ -54,15 +101,185 @@ const ALREADY_EXISTS = new Set(['23505', '42P07'])
 function indexNameOf(table: string): string {
   const name = `${table}_expires_at_idx`
   if (name.length <= 63) return name
-  let hash = 0x811c9dc5 // FNV-1a
-  for (let i = 0; i < table.length; i++) hash = Math.imul(hash ^ table.charCodeAt(i), 0x01000193)
-  return `${table.slice(0, 40)}_${(hash >>> 0).toString(16).padStart(8, '0')}_expires_at_idx`
+  return `${table.slice(0, 40)}_${hashOf(table)}_expires_at_idx`
+}
+
+/** `<table>_<suffix>`, or a cut name with a hash of the table's when that is over 63 bytes. */
+function nameOf(table: string, suffix: string): string {
+  const name = `${table}_${suffix}`
+  if (name.length <= 63) return name
+  return `${table.slice(0, 62 - suffix.length - 9)}_${hashOf(table)}_${suffix}`
+}
+
+/** FNV-1a of a name, 8 hex digits. */
+function hashOf(text: string): string {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0).toString(16).padStart(8, '0')
 }
 
 function ttlOf(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
     throw new TypeError('ttlSeconds: expected a positive number')
   return Math.ceil(ttlSeconds * 1000)
+}
+
+function timed<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+      ;(timer as { unref?: () => void }).unref?.()
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** The longest key a notification names; a longer one is notified as "unknown keys changed". */
+const MAX_NOTIFIED_KEY_BYTES = 7900
+
+/**
+ * The PostgreSQL side of the mirror: a trigger that notifies every change of a revocation key,
+ * whoever makes it, a `LISTEN` on one held connection, and queries through the pool.
+ */
+class PostgresFeed implements MirrorFeed {
+  readonly #table: string
+  readonly #channel: string
+  readonly #setup: string
+  readonly #timeoutMs: number
+  readonly #clock: () => number
+  readonly #connect: () => Promise<PgClientLike>
+  readonly #pool: () => Promise<PgPoolLike>
+  #client: PgClientLike | undefined
+  #listeners: [string, (...args: unknown[]) => void][] = []
+
+  constructor(
+    table: string,
+    timeoutMs: number,
+    clock: () => number,
+    connect: () => Promise<PgClientLike>,
+    pool: () => Promise<PgPoolLike>,
+  ) {
+    this.#table = `"${table}"`
+    this.#channel = nameOf(table, 'authx_changes')
+    const fn = nameOf(table, 'authx_notify')
+    const trigger = nameOf(table, 'authx_notify_trg')
+    // The lock makes concurrent stores create the function and trigger one after the other
+    // (a statement list runs as one transaction, which holds the lock to its end).
+    const lock = Number.parseInt(hashOf(`authx mirror ${table}`), 16) | 0
+    // The connection is named, so an operator (or a test) can find it in pg_stat_activity.
+    this.#setup = `SET application_name TO 'authx-mirror';
+SELECT pg_advisory_xact_lock(${lock});
+CREATE OR REPLACE FUNCTION "${fn}"() RETURNS trigger LANGUAGE plpgsql AS $authx$
+DECLARE k text;
+BEGIN
+  IF TG_OP = 'DELETE' THEN k := OLD.key; ELSE k := NEW.key; END IF;
+  IF left(k, 4) IN ('jti:', 'sub:', 'fid:') THEN
+    PERFORM pg_notify('${this.#channel}', CASE WHEN octet_length(k) <= ${MAX_NOTIFIED_KEY_BYTES} THEN k ELSE '' END);
+  END IF;
+  RETURN NULL;
+END
+$authx$;
+DO $authx$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '${trigger}' AND tgrelid = '${this.#table}'::regclass) THEN
+    CREATE TRIGGER "${trigger}" AFTER INSERT OR UPDATE OR DELETE ON ${this.#table}
+      FOR EACH ROW EXECUTE FUNCTION "${fn}"();
+  END IF;
+END $authx$;`
+    this.#timeoutMs = timeoutMs
+    this.#clock = clock
+    this.#connect = connect
+    this.#pool = pool
+  }
+
+  async subscribe(
+    onChange: (keys: string[] | null) => void,
+    onLost: (reason: string) => void,
+  ): Promise<void> {
+    this.drop()
+    // The table first: the trigger is made on it.
+    await timed(this.#pool(), this.#timeoutMs, 'PostgreSQL table')
+    const client = await timed(this.#connect(), this.#timeoutMs, 'PostgreSQL mirror connection')
+    this.#client = client
+    const lost = (reason: string) => () => {
+      if (this.#client === client) onLost(reason)
+    }
+    this.#listen(client, 'error', lost('subscription connection failed'))
+    this.#listen(client, 'end', lost('subscription connection closed'))
+    this.#listen(client, 'notification', (message) => {
+      const { channel, payload } = (message ?? {}) as { channel?: unknown; payload?: unknown }
+      if (this.#client !== client || channel !== this.#channel) return
+      // An empty payload: a key too long to name changed, so everything is reloaded.
+      onChange(typeof payload === 'string' && payload !== '' ? [payload] : null)
+    })
+    await timed(client.query(this.#setup), this.#timeoutMs, 'PostgreSQL mirror trigger')
+    await timed(client.query(`LISTEN "${this.#channel}"`), this.#timeoutMs, 'PostgreSQL LISTEN')
+  }
+
+  async load(limit: number): Promise<Map<string, MirrorEntry> | null> {
+    const pool = await this.#pool()
+    const { rows } = await timed(
+      pool.query(
+        `SELECT key, value, expires_at FROM ${this.#table}
+         WHERE expires_at > $1 AND left(key, 4) IN ('jti:', 'sub:', 'fid:') LIMIT $2`,
+        [this.#clock(), limit + 1],
+      ),
+      this.#timeoutMs * 10,
+      'PostgreSQL mirror load',
+    )
+    if (rows.length > limit) return null
+    const entries = new Map<string, MirrorEntry>()
+    for (const row of rows) entries.set(row.key as string, entryOf(row))
+    return entries
+  }
+
+  async fetch(keys: string[]): Promise<(MirrorEntry | null)[]> {
+    const pool = await this.#pool()
+    const { rows } = await timed(
+      pool.query(`SELECT key, value, expires_at FROM ${this.#table} WHERE key = ANY($1::text[])`, [keys]),
+      this.#timeoutMs,
+      'PostgreSQL mirror read',
+    )
+    const found = new Map(rows.map((row) => [row.key as string, entryOf(row)]))
+    return keys.map((key) => found.get(key) ?? null)
+  }
+
+  async ping(): Promise<void> {
+    const client = this.#client
+    if (client === undefined) throw new Error('no subscription')
+    await client.query('SELECT 1')
+  }
+
+  drop(): void {
+    const client = this.#client
+    this.#client = undefined
+    if (client === undefined) return
+    for (const [event, listener] of this.#listeners) {
+      const c = client as {
+        off?: (e: string, l: unknown) => unknown
+        removeListener?: (e: string, l: unknown) => unknown
+      }
+      if (typeof c.off === 'function') c.off(event, listener)
+      else c.removeListener?.(event, listener)
+    }
+    this.#listeners = []
+    // A late error of the closing connection must not crash the process.
+    client.on('error', () => {})
+    if (typeof client.release === 'function') client.release(true)
+    else client.end?.().catch(() => {})
+  }
+
+  #listen(client: PgClientLike, event: string, listener: (...args: unknown[]) => void): void {
+    client.on(event, listener)
+    this.#listeners.push([event, listener])
+  }
+}
+
+function entryOf(row: Record<string, unknown>): MirrorEntry {
+  const expiresAt = Number(row.expires_at)
+  if (typeof row.value !== 'string' || !Number.isFinite(expiresAt))
+    throw new Error('PostgreSQL gave a row of the wrong shape')
+  return { value: row.value, expiresAt }
 }
 
 /**
@@ -85,6 +302,10 @@ export class PostgresStore implements AuthXStore {
   readonly #clock: () => number
   readonly #owned: boolean
   readonly #pool: PgPoolLike | Promise<PgPoolLike>
+  readonly #timeoutMs: number
+  readonly #events = new StoreEventHub()
+  readonly #breaker: CircuitBreaker
+  readonly #mirror: Mirror | undefined
   #ready: Promise<PgPoolLike> | undefined
   #writes = 0
   #sweeping = false
@@ -108,7 +329,12 @@ export class PostgresStore implements AuthXStore {
     this.#table = `"${table}"`
     this.#index = `"${indexNameOf(table)}"`
     this.#clock = options.clock ?? Date.now
+    this.#timeoutMs = timeoutMs
     this.#owned = pool === undefined
+    this.#breaker = new CircuitBreaker('PostgresStore', options.circuitBreaker, this.#events.emit)
+    const mirror = mirrorOptionsOf(options.mirror)
+    if (mirror !== undefined && pool !== undefined && typeof pool.connect !== 'function')
+      throw new ConfigError('mirror: needs a pg Pool (with connect()) or a connectionString')
     if (pool !== undefined) {
       this.#pool = pool
     } else {
@@ -130,12 +356,39 @@ export class PostgresStore implements AuthXStore {
       pending.catch(() => {})
       this.#pool = pending
     }
+    if (mirror !== undefined) {
+      const listener = async (): Promise<PgClientLike> => {
+        if (pool !== undefined) return (pool.connect as () => Promise<PgClientLike>).call(pool)
+        const mod = await import('pg')
+        const pg =
+          (mod as unknown as { default?: typeof import('pg') }).default ?? (mod as typeof import('pg'))
+        const client = new pg.Client({ connectionString, connectionTimeoutMillis: timeoutMs })
+        // An error before the feed's own listener is attached must not crash the process.
+        client.on('error', () => {})
+        await client.connect()
+        return client as unknown as PgClientLike
+      }
+      const feed = new PostgresFeed(table, timeoutMs, this.#clock, listener, () => this.#db())
+      this.#mirror = new Mirror('PostgresStore', mirror, this.#clock, this.#events.emit, feed)
+    }
+  }
+
+  /**
+   * With `mirror`, the values from memory while the mirror is live and holds every key asked
+   * (revocation keys only); otherwise `undefined`, and authx calls `get`.
+   */
+  getLocal(keys: string[]): (string | null)[] | undefined {
+    return this.#mirror?.answer(keys)
+  }
+
+  /** Calls `listener` with the store's events (circuit breaker, mirror); returns the stop function. */
+  onEvent(listener: StoreEventListener): () => void {
+    return this.#events.on(listener)
   }
 
   async get(keys: string[]): Promise<(string | null)[]> {
     if (keys.length === 0) return []
-    const pool = await this.#db()
-    const { rows } = await pool.query(
+    const { rows } = await this.#query(
       `SELECT key, value FROM ${this.#table} WHERE key = ANY($1::text[]) AND expires_at > $2`,
       [keys, this.#clock()],
     )
@@ -144,39 +397,66 @@ export class PostgresStore implements AuthXStore {
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    const pool = await this.#db()
-    await pool.query(
-      `INSERT INTO ${this.#table} (key, value, expires_at) VALUES ($1, $2, $3)
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
-      [key, value, this.#clock() + ttlOf(ttlSeconds)],
-    )
+    const expiresAt = this.#clock() + ttlOf(ttlSeconds)
+    try {
+      await this.#query(
+        `INSERT INTO ${this.#table} (key, value, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+        [key, value, expiresAt],
+      )
+    } finally {
+      // Applied or maybe applied: read from the server here until the mirror has read it back.
+      this.#changed(key)
+    }
     // Committed: nothing after this may turn the write into a failure.
     this.#sweepSometimes()
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
-    const pool = await this.#db()
     const now = this.#clock()
-    // One statement, so atomic: a live row wins; an expired row counts as absent and is replaced.
-    const result = await pool.query(
-      `INSERT INTO ${this.#table} AS t (key, value, expires_at) VALUES ($1, $2, $3)
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
-       WHERE t.expires_at <= $4`,
-      [key, value, now + ttlOf(ttlSeconds), now],
-    )
+    const expiresAt = now + ttlOf(ttlSeconds)
+    let result: { rowCount: number | null }
+    try {
+      // One statement, so atomic: a live row wins; an expired row counts as absent and is replaced.
+      result = await this.#query(
+        `INSERT INTO ${this.#table} AS t (key, value, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+         WHERE t.expires_at <= $4`,
+        [key, value, expiresAt, now],
+      )
+    } finally {
+      this.#changed(key)
+    }
     this.#sweepSometimes()
     return result.rowCount === 1
   }
 
   async delete(key: string): Promise<void> {
-    const pool = await this.#db()
-    await pool.query(`DELETE FROM ${this.#table} WHERE key = $1`, [key])
+    try {
+      await this.#query(`DELETE FROM ${this.#table} WHERE key = $1`, [key])
+    } finally {
+      this.#changed(key)
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#mirror?.close()
     if (this.#owned) await (await this.#pool).end()
+  }
+
+  /** One query through the circuit breaker, within `timeoutMs` (table creation included). */
+  #query(
+    text: string,
+    values: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> {
+    if (this.#closed) return Promise.reject(new Error('PostgresStore is closed'))
+    return this.#breaker.run(async () => (await this.#db()).query(text, values), this.#timeoutMs)
+  }
+
+  #changed(key: string): void {
+    if (this.#mirror !== undefined && isMirrored(key)) this.#mirror.changed([key])
   }
 
   /** The pool, once the table exists; a failed creation is retried on the next call. */

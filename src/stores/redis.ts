@@ -3,7 +3,20 @@
  * a single server or a Redis Cluster.
  * @module
  */
-import { type AuthXStore, ConfigError } from 'authx'
+import { type AuthXStore, ConfigError, type StoreEventListener } from 'authx'
+import { CircuitBreaker, type CircuitBreakerOptions, StoreEventHub } from './breaker.js'
+import {
+  isMirrored,
+  MIRRORED_PREFIXES,
+  Mirror,
+  type MirrorEntry,
+  type MirrorFeed,
+  type MirrorOptions,
+  mirrorOptionsOf,
+} from './mirror.js'
+
+export type { CircuitBreakerOptions } from './breaker.js'
+export type { MirrorOptions } from './mirror.js'
 
 /** The ioredis commands the store uses (a `Redis` or a `Cluster`). */
 export interface IoRedisLike {
@@ -14,6 +27,10 @@ export interface IoRedisLike {
   set(key: string, value: string, secondsToken: 'EX', seconds: number, nx: 'NX'): Promise<unknown>
   del(key: string): Promise<unknown>
   quit(): Promise<unknown>
+  /** Any command; the mirror uses it (SCAN, EVAL). */
+  call?(command: string, ...args: (string | number)[]): Promise<unknown>
+  /** A new connection with the same settings; the mirror's subscription uses one. */
+  duplicate?(...args: never[]): unknown
 }
 
 /** The node-redis (v4+) commands the store uses (a client or a cluster). */
@@ -61,6 +78,19 @@ export interface RedisStoreOptions {
    * further commands fail at once instead of piling up in memory. Default `1000`.
    */
   maxPendingCommands?: number
+  /**
+   * Keep every revocation entry in memory, current through Redis's own invalidation messages
+   * (`CLIENT TRACKING ... BCAST PREFIX`), so the revocation check of a verification costs no
+   * round trip (docs/stores.md, "The mirror"). Needs ioredis (a `url`, or an ioredis client of
+   * one server) and Redis 6+. `true`, or options. Default off.
+   */
+  mirror?: boolean | MirrorOptions
+  /**
+   * After `failures` failures or timeouts in a row, every call fails at once with
+   * `StoreUnavailableError` for `coolDownMs`, then one probe goes through (docs/stores.md).
+   * `false` turns it off. Default `{ failures: 5, coolDownMs: 5000 }`.
+   */
+  circuitBreaker?: CircuitBreakerOptions | false
 }
 
 interface Commands {
@@ -69,6 +99,8 @@ interface Commands {
   set(key: string, value: string, ttl: number, onlyIfAbsent: boolean): Promise<unknown>
   del(key: string): Promise<unknown>
   close(): Promise<unknown>
+  /** Any command (ioredis only). */
+  call?: ((command: string, ...args: (string | number)[]) => Promise<unknown>) | undefined
 }
 
 /** `unknown`: a client that does not say (a custom one): commands are sent as they come. */
@@ -90,7 +122,15 @@ interface ClientState {
   removeListener?: (event: string, listener: () => void) => unknown
 }
 
-const KNOWN_OPTIONS = ['client', 'url', 'prefix', 'commandTimeoutMs', 'maxPendingCommands'] as const
+const KNOWN_OPTIONS = [
+  'client',
+  'url',
+  'prefix',
+  'commandTimeoutMs',
+  'maxPendingCommands',
+  'mirror',
+  'circuitBreaker',
+] as const
 const DEFAULT_TIMEOUT_MS = 500
 const DEFAULT_MAX_PENDING = 1000
 
@@ -165,6 +205,7 @@ function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise
       set: (key, value, ttl, nx) => (nx ? c.set(key, value, 'EX', ttl, 'NX') : c.set(key, value, 'EX', ttl)),
       del: (key) => c.del(key),
       close: close ?? (() => c.quit()),
+      call: typeof c.call === 'function' ? c.call.bind(c) : undefined,
     }
   }
   throw new TypeError('client: expected an ioredis or node-redis client')
@@ -209,6 +250,196 @@ async function ownedConnection(url: string, timeoutMs: number): Promise<Connecti
   })
 }
 
+/** The part of an ioredis client the mirror's subscription uses. */
+interface IoRedisSubscriber {
+  client(subcommand: 'ID'): Promise<unknown>
+  call(command: string, ...args: string[]): Promise<unknown>
+  subscribe(channel: string): Promise<unknown>
+  ping(): Promise<unknown>
+  on(event: string, listener: (...args: unknown[]) => void): unknown
+  removeAllListeners(event?: string): unknown
+  disconnect(): void
+}
+
+/**
+ * Settings of the subscription connection: RESP2 (invalidations then arrive as Pub/Sub messages
+ * on `__redis__:invalidate`, which ioredis 5 and 6 both deliver), and no reconnection of its own:
+ * tracking is lost with the connection, so the mirror opens a new one and reloads.
+ */
+const SUBSCRIBER_OPTIONS = {
+  protocol: 2,
+  // Named, so an operator (or a test) can find it in CLIENT LIST.
+  connectionName: 'authx-mirror',
+  lazyConnect: false,
+  enableOfflineQueue: true,
+  autoResubscribe: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: () => null,
+}
+
+const INVALIDATE_CHANNEL = '__redis__:invalidate'
+
+/** Values and remaining lifetimes (ms) of the keys, read at one moment. */
+const READ_STATES = `local out = {}
+for i, key in ipairs(KEYS) do
+  out[2 * i - 1] = redis.call('GET', key)
+  out[2 * i] = redis.call('PTTL', key)
+end
+return out`
+
+/** Keys one SCAN step or one state read covers. */
+const LOAD_BATCH = 500
+
+/** A glob pattern matching exactly the keys that start with `text`. */
+function globPrefix(text: string): string {
+  return `${text.replace(/[*?[\]\\]/g, '\\$&')}*`
+}
+
+function timed<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+      ;(timer as { unref?: () => void }).unref?.()
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** The Redis side of the mirror: a tracking subscription, SCAN loads, scripted reads. */
+class RedisFeed implements MirrorFeed {
+  readonly #prefix: string
+  readonly #timeoutMs: number
+  readonly #clock: () => number
+  readonly #subscriber: () => Promise<IoRedisSubscriber>
+  readonly #call: (command: string, ...args: (string | number)[]) => Promise<unknown>
+  #sub: IoRedisSubscriber | undefined
+
+  constructor(
+    prefix: string,
+    timeoutMs: number,
+    clock: () => number,
+    subscriber: () => Promise<IoRedisSubscriber>,
+    call: (command: string, ...args: (string | number)[]) => Promise<unknown>,
+  ) {
+    this.#prefix = prefix
+    this.#timeoutMs = timeoutMs
+    this.#clock = clock
+    this.#subscriber = subscriber
+    this.#call = call
+  }
+
+  async subscribe(
+    onChange: (keys: string[] | null) => void,
+    onLost: (reason: string) => void,
+  ): Promise<void> {
+    this.drop()
+    const sub = await this.#subscriber()
+    this.#sub = sub
+    sub.on('error', () => {})
+    const lost = () => {
+      if (this.#sub === sub) onLost('subscription connection closed')
+    }
+    sub.on('close', lost)
+    sub.on('end', lost)
+    sub.on('messageBuffer', (channel: unknown, message: unknown) => {
+      if (this.#sub !== sub || String(channel) !== INVALIDATE_CHANNEL) return
+      // `null`: the whole keyspace was flushed; anything but a list of keys is as unknown.
+      if (!Array.isArray(message)) {
+        onChange(null)
+        return
+      }
+      const keys: string[] = []
+      for (const raw of message) {
+        const key = String(raw)
+        if (key.startsWith(this.#prefix)) keys.push(key.slice(this.#prefix.length))
+      }
+      onChange(keys)
+    })
+    await timed(
+      (async () => {
+        const id = await sub.client('ID')
+        // Broadcast mode over the revocation keys only: every change of one is notified, to
+        // this same connection, so losing the connection loses the notifications with it.
+        const prefixes = MIRRORED_PREFIXES.flatMap((kind) => ['PREFIX', this.#prefix + kind])
+        await sub.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', ...prefixes)
+        await sub.subscribe(INVALIDATE_CHANNEL)
+      })(),
+      this.#timeoutMs,
+      'Redis mirror subscription',
+    )
+  }
+
+  async load(limit: number): Promise<Map<string, MirrorEntry> | null> {
+    const keys: string[] = []
+    for (const kind of MIRRORED_PREFIXES) {
+      let cursor = '0'
+      do {
+        const reply = await timed(
+          this.#call('SCAN', cursor, 'MATCH', globPrefix(this.#prefix + kind), 'COUNT', LOAD_BATCH),
+          this.#timeoutMs,
+          'Redis SCAN',
+        )
+        if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1]))
+          throw new Error('Redis SCAN gave an answer of the wrong shape')
+        cursor = String(reply[0])
+        for (const key of reply[1] as unknown[]) keys.push(String(key).slice(this.#prefix.length))
+        if (keys.length > limit) return null
+      } while (cursor !== '0')
+    }
+    // SCAN may return a key twice.
+    const unique = [...new Set(keys)]
+    const entries = new Map<string, MirrorEntry>()
+    for (let i = 0; i < unique.length; i += LOAD_BATCH) {
+      const batch = unique.slice(i, i + LOAD_BATCH)
+      const states = await this.fetch(batch)
+      for (let j = 0; j < batch.length; j++) {
+        const state = states[j]
+        if (state) entries.set(batch[j]!, state)
+      }
+    }
+    return entries
+  }
+
+  async fetch(keys: string[]): Promise<(MirrorEntry | null)[]> {
+    if (keys.length === 0) return []
+    const reply = await timed(
+      this.#call('EVAL', READ_STATES, keys.length, ...keys.map((k) => this.#prefix + k)),
+      this.#timeoutMs,
+      'Redis mirror read',
+    )
+    if (!Array.isArray(reply) || reply.length !== 2 * keys.length)
+      throw new Error('Redis mirror read gave an answer of the wrong shape')
+    const now = this.#clock()
+    return keys.map((_, i) => {
+      const value: unknown = reply[2 * i]
+      const ttl = Number(reply[2 * i + 1])
+      // A missing key: nil, which a RESP3 client may read as `false`.
+      if (value === null || value === undefined || value === false || ttl === -2) return null
+      if (typeof value !== 'string' || !Number.isInteger(ttl) || ttl < -1)
+        throw new Error('Redis mirror read gave an answer of the wrong shape')
+      return { value, expiresAt: ttl === -1 ? Number.POSITIVE_INFINITY : now + ttl }
+    })
+  }
+
+  async ping(): Promise<void> {
+    const sub = this.#sub
+    if (sub === undefined) throw new Error('no subscription')
+    await sub.ping()
+  }
+
+  drop(): void {
+    const sub = this.#sub
+    this.#sub = undefined
+    if (sub === undefined) return
+    sub.removeAllListeners('messageBuffer')
+    sub.removeAllListeners('close')
+    sub.removeAllListeners('end')
+    sub.disconnect()
+  }
+}
+
 function ttlOf(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
     throw new TypeError('ttlSeconds: expected a positive number')
@@ -224,6 +455,16 @@ function positive(value: unknown, name: string, integer: boolean): number {
   )
     throw new TypeError(`${name}: expected a positive ${integer ? 'integer' : 'number'}`)
   return value
+}
+
+/** Refuses a client the mirror cannot use, when the store is made rather than later. */
+function checkMirrorClient(client: IoRedisLike | NodeRedisLike): void {
+  const c = client as IoRedisLike & { options?: { keyPrefix?: unknown } }
+  if (typeof c.duplicate !== 'function' || typeof c.call !== 'function' || typeof c.mget !== 'function')
+    throw new ConfigError('mirror: needs an ioredis client (or a url); a node-redis client has no mirror')
+  if (isCluster(client)) throw new ConfigError('mirror: not available on a Redis Cluster client')
+  if (typeof c.options?.keyPrefix === 'string' && c.options.keyPrefix !== '')
+    throw new ConfigError("mirror: the client's keyPrefix is not supported; use the store's prefix")
 }
 
 /**
@@ -245,6 +486,9 @@ export class RedisStore implements AuthXStore {
   readonly #maxPending: number
   readonly #connection: Connection | Promise<Connection>
   readonly #waiters = new Set<() => void>()
+  readonly #events = new StoreEventHub()
+  readonly #breaker: CircuitBreaker
+  readonly #mirror: Mirror | undefined
   #unsubscribe: (() => void) | undefined
   #pending = 0
   #closed = false
@@ -264,6 +508,9 @@ export class RedisStore implements AuthXStore {
     this.#timeoutMs = positive(options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS, 'commandTimeoutMs', false)
     this.#maxPending = positive(options.maxPendingCommands ?? DEFAULT_MAX_PENDING, 'maxPendingCommands', true)
     this.#owned = client === undefined
+    const mirror = mirrorOptionsOf(options.mirror)
+    if (mirror !== undefined && client !== undefined) checkMirrorClient(client)
+    this.#breaker = new CircuitBreaker('RedisStore', options.circuitBreaker, this.#events.emit)
     if (client !== undefined) {
       this.#connection = connectionOf(client)
     } else {
@@ -272,6 +519,34 @@ export class RedisStore implements AuthXStore {
       pending.catch(() => {})
       this.#connection = pending
     }
+    if (mirror !== undefined) {
+      const subscriber = async (): Promise<IoRedisSubscriber> => {
+        const settings = { ...SUBSCRIBER_OPTIONS, connectTimeout: Math.max(this.#timeoutMs, 1000) }
+        if (client !== undefined) {
+          const duplicate = (client as IoRedisLike).duplicate as (options: object) => unknown
+          return duplicate.call(client, settings) as IoRedisSubscriber
+        }
+        const { Redis } = await import('ioredis')
+        return new Redis(url as string, settings as never) as unknown as IoRedisSubscriber
+      }
+      const feed = new RedisFeed(this.#prefix, this.#timeoutMs, Date.now, subscriber, (command, ...args) =>
+        this.#call(command, ...args),
+      )
+      this.#mirror = new Mirror('RedisStore', mirror, Date.now, this.#events.emit, feed)
+    }
+  }
+
+  /**
+   * With `mirror`, the values from memory while the mirror is live and holds every key asked
+   * (revocation keys only); otherwise `undefined`, and authx calls `get`.
+   */
+  getLocal(keys: string[]): (string | null)[] | undefined {
+    return this.#mirror?.answer(keys)
+  }
+
+  /** Calls `listener` with the store's events (circuit breaker, mirror); returns the stop function. */
+  onEvent(listener: StoreEventListener): () => void {
+    return this.#events.on(listener)
   }
 
   async get(keys: string[]): Promise<(string | null)[]> {
@@ -288,7 +563,13 @@ export class RedisStore implements AuthXStore {
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     const ttl = ttlOf(ttlSeconds)
-    const reply = await this.#run((c) => c.set(this.#prefix + key, value, ttl, false))
+    let reply: unknown
+    try {
+      reply = await this.#run((c) => c.set(this.#prefix + key, value, ttl, false))
+    } finally {
+      // Applied or maybe applied: read from the server here until the mirror has read it back.
+      if (this.#mirror !== undefined && isMirrored(key)) this.#mirror.changed([key])
+    }
     // Anything but OK leaves the write unknown: a revocation must not report success.
     if (reply !== 'OK') throw new Error('Redis SET gave an answer of the wrong shape')
   }
@@ -303,18 +584,39 @@ export class RedisStore implements AuthXStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.#run((c) => c.del(this.#prefix + key))
+    try {
+      await this.#run((c) => c.del(this.#prefix + key))
+    } finally {
+      if (this.#mirror !== undefined && isMirrored(key)) this.#mirror.changed([key])
+    }
   }
 
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#mirror?.close()
     this.#unsubscribe?.()
     this.#wakeAll()
     if (this.#owned) await (await this.#connection).close()
   }
 
-  async #run<T>(command: (c: Connection) => Promise<T>): Promise<T> {
+  /** Runs a command through the circuit breaker, within `commandTimeoutMs` in all. */
+  #run<T>(command: (c: Connection) => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('RedisStore is closed'))
+    return this.#breaker.run(() => this.#send(command), this.#timeoutMs)
+  }
+
+  /** A command of the mirror (loads, reads back): not counted by the breaker. */
+  async #call(command: string, ...args: (string | number)[]): Promise<unknown> {
+    if (this.#closed) throw new Error('RedisStore is closed')
+    const connection = await this.#connection
+    if (connection.call === undefined) throw new Error('the mirror needs an ioredis client')
+    if (connection.state() !== 'ready' && connection.state() !== 'unknown')
+      throw new Error('Redis not connected')
+    return connection.call(command, ...args)
+  }
+
+  async #send<T>(command: (c: Connection) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('RedisStore is closed')
     const connection = await this.#connection
     const state = connection.state()

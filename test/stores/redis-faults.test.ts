@@ -283,7 +283,7 @@ async function expectUnavailable(call: () => Promise<unknown>): Promise<void> {
 }
 
 /** Retries `call` until it resolves, for at most `ms`; returns its value. */
-async function eventually<T>(call: () => Promise<T>, ms = 5000): Promise<T> {
+async function eventually<T>(call: () => Promise<T>, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms
   for (;;) {
     try {
