@@ -128,6 +128,8 @@ export class Mirror {
   #fetching = false
   #pinging = false
   #closed = false
+  /** The reason of the last `store.mirror_down`, until the mirror is live again. */
+  #downReason: string | undefined
   /** Bumped by every new subscription: callbacks of an older one are ignored. */
   #generation = 0
   /** Monotonic time of the latest moment up to which every change is known. */
@@ -230,6 +232,7 @@ export class Mirror {
           if (this.#pending.size > 0) throw new Error('changes could not be read back')
           this.#heardAt = syncedAt
           this.#live = true
+          this.#downReason = undefined
           this.#emit('store.mirror_live', { store: this.#store, entries: this.#entries.size })
           return
         } catch (err) {
@@ -241,6 +244,8 @@ export class Mirror {
       }
     } finally {
       this.#syncing = false
+      // Closed while subscribing or loading: what was opened meanwhile is closed too.
+      if (this.#closed) this.#feed.drop()
     }
   }
 
@@ -306,7 +311,12 @@ export class Mirror {
     this.#heardAt = Number.NEGATIVE_INFINITY
     this.#entries = new Map()
     this.#pending.clear()
-    if (wasLive) this.#emit('store.mirror_down', { store: this.#store, reason })
+    // Said when it stops answering, and when a mirror that is not live fails for a new reason (a
+    // mirror that never goes live, say without the right to create its trigger, is not silent);
+    // the same failure at every retry is said once.
+    if (wasLive || reason !== this.#downReason)
+      this.#emit('store.mirror_down', { store: this.#store, reason })
+    this.#downReason = reason
   }
 
   /** The heartbeat: a round trip on the subscription proves every earlier change was delivered. */

@@ -199,7 +199,15 @@ END $authx$;`
     this.drop()
     // The table first: the trigger is made on it.
     await timed(this.#pool(), this.#timeoutMs, 'PostgreSQL table')
-    const client = await timed(this.#connect(), this.#timeoutMs, 'PostgreSQL mirror connection')
+    const connecting = this.#connect()
+    let client: PgClientLike
+    try {
+      client = await timed(connecting, this.#timeoutMs, 'PostgreSQL mirror connection')
+    } catch (err) {
+      // A connection that comes after all (a busy pool) must not be held forever.
+      connecting.then(closeClient, () => {})
+      throw err
+    }
     this.#client = client
     const lost = (reason: string) => () => {
       if (this.#client === client) onLost(reason)
@@ -263,16 +271,21 @@ END $authx$;`
       else c.removeListener?.(event, listener)
     }
     this.#listeners = []
-    // A late error of the closing connection must not crash the process.
-    client.on('error', () => {})
-    if (typeof client.release === 'function') client.release(true)
-    else client.end?.().catch(() => {})
+    closeClient(client)
   }
 
   #listen(client: PgClientLike, event: string, listener: (...args: unknown[]) => void): void {
     client.on(event, listener)
     this.#listeners.push([event, listener])
   }
+}
+
+/** Closes the mirror's connection: destroyed, not returned to a pool (it holds a LISTEN). */
+function closeClient(client: PgClientLike): void {
+  // A late error of the closing connection must not crash the process.
+  client.on('error', () => {})
+  if (typeof client.release === 'function') client.release(true)
+  else client.end?.().catch(() => {})
 }
 
 function entryOf(row: Record<string, unknown>): MirrorEntry {
