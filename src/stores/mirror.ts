@@ -215,6 +215,7 @@ export class Mirror {
             (keys) => this.#onChange(generation, keys),
             (reason) => this.#onLost(generation, reason),
           )
+          if (this.#closed) return
           // Every change from here on is notified; the load below sees everything before.
           const syncedAt = monotonicNow()
           const loaded = await this.#feed.load(this.#maxEntries)
