@@ -39,13 +39,22 @@ const VARIANTS = [
   { id: 'authx-cache-off', name: () => 'authx guard, cache off, MemoryStore' },
   { id: 'authx-cache-on', name: () => 'authx guard, cache on, MemoryStore' },
   { id: 'authx-sqlite', name: () => 'authx guard, cache on, SqliteStore' },
-  { id: 'authx-redis', name: () => 'authx guard, cache on, RedisStore' },
+  { id: 'authx-redis', name: () => 'authx guard, cache on, RedisStore, mirror off' },
+  { id: 'authx-redis-mirror', name: () => 'authx guard, cache on, RedisStore, mirror on' },
+  { id: 'authx-postgres', name: () => 'authx guard, cache on, PostgresStore, mirror off' },
+  { id: 'authx-postgres-mirror', name: () => 'authx guard, cache on, PostgresStore, mirror on' },
 ]
+// `--only mirror` without the http part measures only the rows it compares: the reference, the
+// MemoryStore guard the mirror's goal is stated against, and the shared stores.
+const variantIds = options.http?.variants
+const variants = variantIds ? VARIANTS.filter((v) => variantIds.includes(v.id)) : VARIANTS
 
 const secret = randomBytes(32).toString('base64url')
 const { AuthX } = await importAuthx('index')
 const token = await new AuthX({ secretKey: secret }).createAccessToken({ uid: SUB, expiry: '2h' })
 const authorization = `Bearer ${token}`
+// Revoked in each authx server before timing, to show that its guard consults its store.
+const revokedToken = await new AuthX({ secretKey: secret }).createAccessToken({ uid: SUB, expiry: '2h' })
 const tmp = mkdtempSync(join(tmpdir(), 'authx-bench-'))
 const profileDir = process.env.AUTHX_BENCH_PROFILE ? resolve(process.env.AUTHX_BENCH_PROFILE) : undefined
 if (profileDir) mkdirSync(profileDir, { recursive: true })
@@ -102,6 +111,16 @@ async function check(server) {
       )
     }
   }
+  if (server.variant.id.startsWith('authx')) {
+    await ask(server, { type: 'revoke', token: revokedToken }, 'revoked')
+    const revoked = await fetch(server.url, { headers: { authorization: `Bearer ${revokedToken}` } })
+    await revoked.arrayBuffer()
+    if (revoked.status !== 401) {
+      throw new Error(
+        `${server.framework} ${server.variant.id}: GET /me with a revoked token answered ${revoked.status}`,
+      )
+    }
+  }
 }
 
 function load(url, ms) {
@@ -118,7 +137,7 @@ function load(url, ms) {
 async function measure(server) {
   await ask(server, 'cpu-start', 'cpu-started')
   const result = await load(server.url, durationMs)
-  const { micros } = await ask(server, 'cpu-stop', 'cpu')
+  const { micros, mirror } = await ask(server, 'cpu-stop', 'cpu')
   const requests = result.requests.total ?? result.totalCompletedRequests
   if (result.errors > 0 || result.non2xx > 0 || requests === 0) {
     throw new Error(
@@ -129,15 +148,18 @@ async function measure(server) {
     requestsPerSecond: requests / result.duration,
     cpuMicrosPerRequest: micros / requests,
     latencyP99Ms: result.latency.p99,
+    // A mirrored store: went down (count), and the share of the run it did not answer from
+    // memory (reads went to the server then).
+    ...(mirror ? { mirrorDown: mirror.down, mirrorNotAnswering: mirror.notAnswering } : {}),
   }
 }
 
 const servers = []
 try {
-  progress(`http: starting ${frameworks.length * VARIANTS.length} servers`)
+  progress(`http: starting ${frameworks.length * variants.length} servers`)
   const pending = []
-  for (const framework of frameworks) for (const variant of VARIANTS) pending.push([framework, variant])
-  // Three at a time: starting eighteen Node processes at once only makes each start slower.
+  for (const framework of frameworks) for (const variant of variants) pending.push([framework, variant])
+  // Three at a time: starting two dozen Node processes at once only makes each start slower.
   while (pending.length > 0) {
     const batch = pending.splice(0, 3)
     servers.push(...(await Promise.all(batch.map(([framework, variant]) => startServer(framework, variant)))))
@@ -172,6 +194,13 @@ try {
     latencyP99Ms: median(samples[i].map((s) => s.latencyP99Ms)),
     rounds: samples[i],
   }))
+  for (const row of rows) {
+    const watched = row.rounds.filter((s) => s.mirrorNotAnswering !== undefined)
+    if (watched.length === 0) continue
+    // The worst round: a mirror that stopped answering measured server reads, not memory.
+    row.mirrorNotAnswering = Math.max(...watched.map((s) => s.mirrorNotAnswering))
+    row.mirrorDown = watched.reduce((sum, s) => sum + s.mirrorDown, 0)
+  }
   for (const row of rows) {
     const reference = rows.find((r) => r.group === row.group && r.reference)
     row.ratio = pairedRatio(

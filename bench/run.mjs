@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench`: builds authx, then measures, in one run on this machine, micro (sign and verify
 // per algorithm against node:crypto, fast-jwt, jose and jsonwebtoken), HTTP (each framework's
-// guards under autocannon) and memory (cache and MemoryStore). Prints the tables and writes them
-// with the machine to bench/results.json. See bench/README.md.
+// guards under autocannon), memory (cache and MemoryStore) and mirror (the RedisStore and
+// PostgresStore mirror: heap of 100,000 entries, delay of a revocation; alone, it also runs the
+// HTTP rows of the shared stores). Prints the tables and writes them with the machine to
+// bench/results.json. See bench/README.md.
 //
-//   node bench/run.mjs [--quick] [--only micro|http|memory]... [--build|--no-build] [--out FILE]
+//   node bench/run.mjs [--quick] [--only micro|http|memory|mirror]... [--build|--no-build] [--out FILE]
 //   node bench/run.mjs --table [FILE]     print a results file as Markdown tables, run nothing
 
 import { execFileSync, fork, spawnSync } from 'node:child_process'
@@ -16,19 +18,31 @@ import { benchDir, distDir, repoRoot } from './lib/common.mjs'
 import { markdownTables, targetLines, textTables } from './lib/format.mjs'
 import { checkTargets } from './lib/targets.mjs'
 
-const PARTS = ['micro', 'http', 'memory']
+const PARTS = ['micro', 'http', 'memory', 'mirror']
 const SETTINGS = {
   full: {
     micro: { rounds: 7, timeMs: 250, warmupMs: 25, firstWarmupMs: 250 },
     http: { rounds: 5, durationMs: 3000, warmupMs: 1500 },
     memory: { count: 100_000 },
+    mirror: { count: 100_000, samples: 500 },
   },
   quick: {
     micro: { rounds: 2, timeMs: 25, warmupMs: 5, firstWarmupMs: 15 },
     http: { rounds: 2, durationMs: 250, warmupMs: 150 },
     memory: { count: 100_000 },
+    mirror: { count: 100_000, samples: 500 },
   },
 }
+// The HTTP rows `--only mirror` runs when the http part does not: the stores, and the two rows
+// they are compared with.
+const MIRROR_HTTP_VARIANTS = [
+  'none',
+  'authx-cache-on',
+  'authx-redis',
+  'authx-redis-mirror',
+  'authx-postgres',
+  'authx-postgres-mirror',
+]
 
 const { values, positionals } = parseArgs({
   options: {
@@ -46,7 +60,7 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   const header = readFileSync(new URL(import.meta.url), 'utf8')
     .split('\n')
-    .slice(1, 9)
+    .slice(1, 11)
   console.log(header.map((line) => line.replace(/^\/\/ ?/, '')).join('\n'))
   process.exit(0)
 }
@@ -125,7 +139,7 @@ if (mayBuild && !values.build && distIsCurrent()) {
 function startPart(part, extra = {}) {
   const options = { ...SETTINGS[mode], [part]: { ...SETTINGS[mode][part], ...extra } }
   const child = fork(join(benchDir, `${part}.mjs`), [], {
-    execArgv: part === 'memory' ? ['--expose-gc'] : [],
+    execArgv: part === 'memory' || part === 'mirror' ? ['--expose-gc'] : [],
     env: { ...process.env, AUTHX_BENCH_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
@@ -179,7 +193,11 @@ if (parts.includes('micro')) {
 // Memory measures heap, not time: it runs while the HTTP servers start and warm up, never while
 // anything is timed.
 const since = Date.now()
-const http = parts.includes('http') ? startPart('http', { waitForGo: parts.includes('memory') }) : undefined
+const httpExtra = parts.includes('http') ? {} : { variants: MIRROR_HTTP_VARIANTS }
+const http =
+  parts.includes('http') || parts.includes('mirror')
+    ? startPart('http', { waitForGo: parts.includes('memory'), ...httpExtra })
+    : undefined
 http?.done.catch(() => {}) // awaited below; a failure while memory runs must not go unhandled
 if (http) process.stderr.write('bench: http\n')
 if (parts.includes('memory')) {
@@ -193,6 +211,13 @@ if (parts.includes('memory')) {
 if (http) {
   collect('http', await http.done)
   process.stderr.write(`bench: http done in ${seconds(since)}\n`)
+}
+// The mirror part times revocations through Redis and PostgreSQL: after the HTTP rounds, alone.
+if (parts.includes('mirror')) {
+  const mirrorSince = Date.now()
+  process.stderr.write('bench: mirror\n')
+  collect('mirror', await startPart('mirror').done)
+  process.stderr.write(`bench: mirror done in ${seconds(mirrorSince)}\n`)
 }
 rows.sort((a, b) => PARTS.indexOf(a.part) - PARTS.indexOf(b.part))
 
@@ -219,5 +244,7 @@ mkdirSync(dirname(out), { recursive: true })
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
 console.log(textTables(results))
 if (results.targets.length > 0)
-  console.log(['', 'issue 9 figures (section 5):', ...targetLines(results)].join('\n'))
+  console.log(
+    ['', 'figures of issue 9 (section 5) and issue 10 (items 2 and 4):', ...targetLines(results)].join('\n'),
+  )
 console.log(`\n${results.seconds} s in all; written to ${relative(process.cwd(), out)}`)

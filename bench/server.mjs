@@ -7,12 +7,92 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { exitWithParent, importAuthx } from './lib/common.mjs'
 
-exitWithParent()
+// A server left behind by a failed bench still drops its table and keys.
+exitWithParent(() => runCleanups())
 
 const [framework, variant] = process.argv.slice(2)
 const secret = process.env.AUTHX_BENCH_SECRET
 if (!secret) throw new Error('bench/server.mjs: AUTHX_BENCH_SECRET is not set')
 const SUB_OF_NO_AUTH = 'user123'
+
+const postgresUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+/** Run after the store is closed, when the server exits. */
+const cleanups = []
+async function runCleanups() {
+  for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => {})
+}
+/**
+ * During a measured run of a mirrored store: how often it went down, and how many of the probes
+ * (every 10 ms) found it not answering (a late heartbeat); both mean reads went to the server.
+ */
+const mirrorWatch = { store: undefined, down: 0, probes: 0, misses: 0, timer: undefined }
+
+/**
+ * An AuthX on `store`. A mirrored store is waited for until its mirror answers (the
+ * `store.mirror_live` event), so no measured request reads from the server while it loads.
+ */
+async function withStore(store, mirror) {
+  const { AuthX } = await importAuthx('index')
+  const live = mirror
+    ? new Promise((resolveLive, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${variant}: the mirror was not live within 30 s`)),
+          30_000,
+        )
+        store.onEvent((event) => {
+          if (event === 'store.mirror_down') mirrorWatch.down++
+          if (event !== 'store.mirror_live') return
+          clearTimeout(timer)
+          resolveLive()
+        })
+      })
+    : undefined
+  const auth = new AuthX({ secretKey: secret, store })
+  try {
+    await live
+    // The mirror answers from memory once its heartbeat is current: getLocal gives values.
+    const liveAt = Date.now()
+    while (mirror && store.getLocal(['jti::bench-probe']) === undefined) {
+      if (Date.now() - liveAt > 5000)
+        throw new Error(`${variant}: live, but getLocal did not answer within 5 s`)
+      await new Promise((resolveLater) => setTimeout(resolveLater, 1))
+    }
+  } catch (err) {
+    await auth.close()
+    throw err
+  }
+  if (mirror) mirrorWatch.store = store
+  return auth
+}
+
+/** Deletes the keys under a bench prefix (the revocation made by the check). */
+async function deletePrefix(url, prefix) {
+  const { default: Redis } = await import('ioredis')
+  const redis = new Redis(url)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await redis.unlink(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Drops a bench table and the function the mirror's trigger calls (named after the table). */
+async function dropTable(table) {
+  const { default: pg } = await import('pg')
+  const client = new pg.Client({ connectionString: postgresUrl })
+  await client.connect()
+  try {
+    await client.query(`DROP TABLE IF EXISTS "${table}"`)
+    await client.query(`DROP FUNCTION IF EXISTS "${table}_authx_notify"()`)
+  } finally {
+    await client.end()
+  }
+}
 
 /** The authx instance of an authx variant, as a user would make it. */
 async function authxInstance() {
@@ -24,11 +104,21 @@ async function authxInstance() {
     const path = join(process.env.AUTHX_BENCH_TMP, `${framework}-${randomBytes(4).toString('hex')}.db`)
     return new AuthX({ secretKey: secret, store: new SqliteStore({ path }) })
   }
-  if (variant === 'authx-redis') {
+  if (variant === 'authx-redis' || variant === 'authx-redis-mirror') {
     const { RedisStore } = await importAuthx('stores/redis')
     const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
     const prefix = `authx-bench:${process.pid}-${randomBytes(4).toString('hex')}:`
-    return new AuthX({ secretKey: secret, store: new RedisStore({ url, prefix }) })
+    const mirror = variant === 'authx-redis-mirror'
+    cleanups.push(() => deletePrefix(url, prefix))
+    return withStore(new RedisStore({ url, prefix, mirror }), mirror)
+  }
+  if (variant === 'authx-postgres' || variant === 'authx-postgres-mirror') {
+    const { PostgresStore } = await importAuthx('stores/postgres')
+    // A table of its own, dropped (with the mirror's trigger function) when the server exits.
+    const table = `authx_bench_${process.pid}_${randomBytes(4).toString('hex')}`
+    const mirror = variant === 'authx-postgres-mirror'
+    cleanups.push(() => dropTable(table))
+    return withStore(new PostgresStore({ connectionString: postgresUrl, table, mirror }), mirror)
   }
   throw new Error(`bench/server.mjs: unknown variant ${variant}`)
 }
@@ -108,20 +198,44 @@ async function honoServer(auth) {
 
 const makers = { fastify: fastifyServer, express: expressServer, hono: honoServer }
 if (!makers[framework]) throw new Error(`bench/server.mjs: unknown framework ${framework}`)
-const auth = variant.startsWith('authx') ? await authxInstance() : undefined
-const server = await makers[framework](auth)
+let auth
+let server
+try {
+  auth = variant.startsWith('authx') ? await authxInstance() : undefined
+  server = await makers[framework](auth)
+} catch (err) {
+  // A server that fails to start leaves no table or keys behind either.
+  await auth?.close()
+  await runCleanups()
+  throw err
+}
 
 let cpuAtStart
 process.on('message', async (message) => {
   if (message === 'cpu-start') {
     cpuAtStart = process.cpuUsage()
+    Object.assign(mirrorWatch, { down: 0, probes: 0, misses: 0 })
+    if (mirrorWatch.store) {
+      mirrorWatch.timer = setInterval(() => {
+        mirrorWatch.probes++
+        if (mirrorWatch.store.getLocal(['jti::bench-probe']) === undefined) mirrorWatch.misses++
+      }, 10)
+    }
     process.send({ type: 'cpu-started' })
   } else if (message === 'cpu-stop') {
     const { user, system } = process.cpuUsage(cpuAtStart)
-    process.send({ type: 'cpu', micros: user + system })
+    clearInterval(mirrorWatch.timer)
+    const mirrorRun = mirrorWatch.store
+      ? { down: mirrorWatch.down, notAnswering: mirrorWatch.misses / Math.max(1, mirrorWatch.probes) }
+      : undefined
+    process.send({ type: 'cpu', micros: user + system, mirror: mirrorRun })
+  } else if (message?.type === 'revoke') {
+    await auth.revokeToken(message.token)
+    process.send({ type: 'revoked' })
   } else if (message === 'exit') {
     await server.close()
     await auth?.close()
+    await runCleanups()
     process.exit(0)
   }
 })

@@ -37,12 +37,15 @@ let reported = false
 
 /**
  * A part or server whose parent went away (failed, interrupted) exits at once, so no server is
- * left listening behind a bench that stopped.
+ * left listening behind a bench that stopped; `cleanup` (optional, async) runs first, so it
+ * leaves no table or keys behind either.
  */
-export function exitWithParent() {
+export function exitWithParent(cleanup) {
   if (!process.connected) return
-  process.on('disconnect', () => {
-    if (!reported) process.exit(1)
+  process.on('disconnect', async () => {
+    if (reported) return
+    await cleanup?.().catch(() => {})
+    process.exit(1)
   })
 }
 

@@ -37,7 +37,11 @@ function sections(results) {
       head: ['row', 'req/s', 'ratio', 'CPU µs/req', 'p99 ms', 'rounds'],
       align: ['l', 'r', 'r', 'r', 'r', 'r'],
       body: rows.map((r) => [
-        r.name,
+        // A mirror that did not answer from memory for part of a round (went down, or a late
+        // heartbeat) measured some server reads: marked, with the worst round's share.
+        r.mirrorNotAnswering > 0.01
+          ? `${r.name} (mirror not answering ${Math.round(r.mirrorNotAnswering * 100)}% of a round)`
+          : r.name,
         integer(r.requestsPerSecond),
         fixed(2)(r.ratio),
         fixed(0)(r.cpuMicrosPerRequest),
@@ -56,6 +60,30 @@ function sections(results) {
       head: ['row', 'MiB'],
       align: ['l', 'r'],
       body: memory.map((r) => [r.name, fixed(1)(r.heapMiB)]),
+    })
+  }
+  const mirrorMemory = results.rows.filter((r) => r.group === 'mirror memory')
+  if (mirrorMemory.length > 0) {
+    out.push({
+      title: 'mirror memory: heap kept by a mirrored store (heapUsed after GC, minus the baseline)',
+      head: ['row', 'entries', 'MiB'],
+      align: ['l', 'r', 'r'],
+      body: mirrorMemory.map((r) => [r.name, integer(r.entries), fixed(1)(r.heapMiB)]),
+    })
+  }
+  const delay = results.rows.filter((r) => r.group === 'mirror delay')
+  if (delay.length > 0) {
+    out.push({
+      title: 'mirror delay: from a write acknowledged (another store) until getLocal shows it, ms',
+      head: ['row', 'revocations', 'p50', 'p99', 'max'],
+      align: ['l', 'r', 'r', 'r', 'r'],
+      body: delay.map((r) => [
+        r.name,
+        integer(r.samples),
+        fixed(2)(r.p50Ms),
+        fixed(2)(r.p99Ms),
+        fixed(2)(r.maxMs),
+      ]),
     })
   }
   return out
