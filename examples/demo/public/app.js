@@ -1,0 +1,387 @@
+// The demo page: plain DOM code, no framework, no network beyond this server. The tokens live in
+// HttpOnly cookies this script cannot read; it reads only the two CSRF cookies, and shows what the
+// server says about the tokens (GET /api/profile, GET /auth/session). Everything the server sends
+// is written with textContent, never as HTML.
+
+const $ = (id) => document.getElementById(id)
+
+const state = {
+  /** GET /api/demo: users, CSRF cookie names, access lifetime. */
+  config: null,
+  /** Server clock minus this browser's clock, in ms, so the countdown follows the server. */
+  skew: 0,
+  /** The access token's `exp` and `iat` (seconds), for the countdown. */
+  exp: null,
+  iat: null,
+  /** The refresh token's claims as last seen (jti, fid). */
+  refresh: null,
+  /** The username of the last login, for "Log in again". */
+  username: null,
+}
+
+// ---- talking to the server ----
+
+function readCookie(name) {
+  for (const part of document.cookie.split('; ')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq) === name) return decodeURIComponent(part.slice(eq + 1))
+  }
+  return undefined
+}
+
+/**
+ * One request. `csrf` names the CSRF cookie ('access' or 'refresh') whose value goes into the
+ * X-CSRF-TOKEN header: the double submit that authx checks on POST with cookie tokens.
+ */
+async function call(method, path, { body, csrf } = {}) {
+  const headers = {}
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (csrf !== undefined) {
+    const value = readCookie(state.config.csrfCookies[csrf])
+    if (value !== undefined) headers['x-csrf-token'] = value
+  }
+  let res
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+    })
+  } catch {
+    return {
+      method,
+      path,
+      status: 0,
+      ok: false,
+      body: { code: 'NETWORK', message: 'The server did not answer: is it running?' },
+    }
+  }
+  const text = await res.text()
+  let data = null
+  if (text !== '') {
+    try {
+      data = JSON.parse(text)
+    } catch {
+      data = { message: text }
+    }
+  }
+  return { method, path, status: res.status, ok: res.ok, body: data }
+}
+
+// ---- showing answers ----
+
+/** Shows an answer in "Last answer" (and the history): status, the server's code and message. */
+function show(answer, okMessage, { note, relogin = false } = {}) {
+  const body = answer.body ?? {}
+  const result = $('result')
+  const code = answer.ok ? '' : (body.code ?? '')
+  result.dataset.outcome = answer.ok ? 'ok' : 'error'
+  result.dataset.status = String(answer.status)
+  result.dataset.code = code
+  const line = `${answer.method} ${answer.path} → ${answer.status === 0 ? 'no answer' : answer.status}${code ? ` ${code}` : ''}`
+  const message = answer.ok ? okMessage : (body.message ?? 'The server gave no message')
+  $('result-line').textContent = line
+  $('result-message').textContent = message
+  $('result-note').textContent = note ?? ''
+  $('result-note').hidden = !note
+  const extra = { ...body }
+  delete extra.code
+  delete extra.message
+  $('result-body').hidden = Object.keys(extra).length === 0
+  $('result-body').textContent = JSON.stringify(extra, null, 2)
+  $('relogin').hidden = !relogin
+  $('result-view').hidden = false
+  result.scrollIntoView({ block: 'nearest' }) // on a phone the answer is below the buttons
+
+  const item = document.createElement('li')
+  item.textContent = `${new Date().toLocaleTimeString()}  ${line}: ${message}`
+  $('history').prepend(item)
+}
+
+function showView(name) {
+  $('loading').hidden = true
+  $('login-view').hidden = name !== 'login'
+  $('session-view').hidden = name !== 'session'
+}
+
+const CLAIM_NOTES = {
+  sub: 'subject: the user id',
+  jti: 'this token’s id (what revokeToken records)',
+  iat: 'issued at',
+  nbf: 'not before',
+  exp: 'expires at',
+  iss: 'issuer',
+  type: 'access or refresh',
+  fresh: 'true only for a token made by a login',
+  csrf: 'the value the X-CSRF-TOKEN header must carry (also in the readable CSRF cookie)',
+  scopes: 'what the token allows',
+  fid: 'family: one per login, kept across refreshes',
+}
+
+function renderClaims(claims) {
+  const tbody = $('claims').querySelector('tbody')
+  tbody.replaceChildren()
+  for (const [name, value] of Object.entries(claims)) {
+    const row = document.createElement('tr')
+    row.dataset.claim = name
+    const key = document.createElement('th')
+    key.textContent = name
+    const cell = document.createElement('td')
+    const shown = document.createElement('code')
+    shown.className = 'value'
+    shown.textContent = JSON.stringify(value)
+    const note = document.createElement('small')
+    note.textContent =
+      typeof value === 'number' && ['iat', 'nbf', 'exp'].includes(name)
+        ? `${CLAIM_NOTES[name]}: ${new Date(value * 1000).toLocaleTimeString()}`
+        : (CLAIM_NOTES[name] ?? 'custom data')
+    cell.append(shown, note)
+    row.append(key, cell)
+    tbody.append(row)
+  }
+}
+
+function renderProfile(profile) {
+  $('user-name').textContent = profile.user.name
+  state.username = profile.user.username
+  $('user-scopes').textContent = profile.user.scopes.join(', ') || 'none'
+  state.skew = profile.serverTime - Date.now()
+  state.exp = profile.claims.exp
+  state.iat = profile.claims.iat
+  const badge = $('fresh-badge')
+  badge.textContent = profile.claims.fresh ? 'fresh' : 'not fresh'
+  badge.className = `badge ${profile.claims.fresh ? 'fresh' : 'stale'}`
+  renderClaims(profile.claims)
+  tick()
+}
+
+function renderSession(session, before) {
+  state.refresh = session.refresh
+  $('refresh-jti').textContent = session.refresh.jti
+  $('refresh-fid').textContent = session.refresh.fid
+  $('previous-jti').textContent = session.previous ? session.previous.jti : 'none yet'
+  if (before && before.fid === session.refresh.fid && before.jti !== session.refresh.jti) {
+    $('rotation-note').textContent =
+      `Rotated: ${before.jti} is used up, ${session.refresh.jti} replaces it, and the family ${session.refresh.fid} is the same.`
+  }
+}
+
+/** The live "expires in" countdown, on the server's clock. */
+function tick() {
+  if (state.exp === null) return
+  const now = Date.now() + state.skew
+  const left = Math.max(0, Math.ceil((state.exp * 1000 - now) / 1000))
+  const out = $('expires-in')
+  out.textContent = left > 0 ? `${left} s` : 'expired: refresh to get a new access token'
+  out.classList.toggle('expired', left === 0)
+  const life = state.exp - (state.iat ?? state.exp - state.config.accessTokenSeconds)
+  $('expires-bar').style.width = `${life > 0 ? Math.min(100, (100 * left) / life) : 0}%`
+}
+
+// ---- the steps ----
+
+/**
+ * Reads what the browser's cookies hold: the access token (GET /api/profile) and the refresh
+ * token (GET /auth/session). Shows the session when either is valid, the login form otherwise.
+ */
+async function loadSession({ report = false, before = null } = {}) {
+  const profile = await call('GET', '/api/profile')
+  const session = await call('GET', '/auth/session')
+  if (profile.ok) renderProfile(profile.body)
+  if (session.ok) renderSession(session.body, before)
+  if (!profile.ok && profile.body?.code === 'ERR_TOKEN_EXPIRED') {
+    state.exp = 0
+    tick()
+  }
+  if (profile.ok || session.ok) {
+    showView('session')
+    if (report) show(profile, 'Your profile and the claims of your access token, as verified by the server.')
+  } else {
+    showView('login')
+    // A token the browser still holds but the server refuses (revoked, expired...): say why.
+    if (profile.body?.code && profile.body.code !== 'ERR_MISSING_TOKEN')
+      show(profile, '', { note: 'Log in to get new tokens.' })
+  }
+  return { profile, session }
+}
+
+function fillLogin(username) {
+  const user = state.config.users.find((u) => u.username === username)
+  $('login-username').value = username
+  $('login-password').value = user ? user.password : ''
+}
+
+async function login(event) {
+  event.preventDefault()
+  const username = $('login-username').value
+  const answer = await call('POST', '/auth/login', {
+    body: { username, password: $('login-password').value },
+  })
+  if (answer.ok) {
+    state.username = username
+    $('rotation-note').textContent = ''
+    await loadSession()
+    show(
+      answer,
+      `Logged in as ${answer.body.user.name}. Your tokens are in HttpOnly cookies; the access token is fresh.`,
+    )
+  } else {
+    show(answer)
+  }
+}
+
+async function reloadProfile() {
+  const answer = await call('GET', '/api/profile')
+  if (answer.ok) renderProfile(answer.body)
+  else if (answer.body?.code === 'ERR_TOKEN_EXPIRED') {
+    state.exp = 0
+    tick()
+  }
+  show(answer, 'Your profile and the claims of your access token, as verified by the server.', {
+    note: answer.body?.code === 'ERR_TOKEN_EXPIRED' ? 'Press “Refresh tokens” to get a new one.' : undefined,
+  })
+}
+
+async function callAdmin() {
+  const answer = await call('GET', '/api/admin/users')
+  show(answer, answer.body?.message ?? '')
+}
+
+async function refresh() {
+  const before = state.refresh
+  const answer = await call('POST', '/auth/refresh', { csrf: 'refresh' })
+  if (answer.ok) {
+    await loadSession({ before })
+    show(
+      answer,
+      'New tokens: the refresh token rotated (new jti, same fid) and the new access token is not fresh.',
+    )
+  } else {
+    show(answer)
+  }
+}
+
+async function sensitive() {
+  const answer = await call('POST', '/api/sensitive', { csrf: 'access' })
+  const stale = answer.body?.code === 'ERR_FRESH_TOKEN_REQUIRED'
+  show(answer, answer.body?.message ?? '', {
+    note: stale ? 'A refreshed token is not fresh: log in again to prove it is you.' : undefined,
+    relogin: stale,
+  })
+}
+
+async function replay() {
+  const answer = await call('POST', '/auth/demo/replay-previous', { csrf: 'refresh' })
+  if (!answer.ok) return show(answer)
+  const { replayed, status, answer: refused } = answer.body
+  // Shown as the refresh route answered the replay: that is the answer that matters here.
+  show(
+    {
+      method: 'POST',
+      path: `/auth/refresh (replaying ${replayed.jti})`,
+      status,
+      ok: status < 300,
+      body: refused,
+    },
+    'The replay was accepted.',
+    {
+      note:
+        refused?.code === 'ERR_REFRESH_TOKEN_REUSED'
+          ? `Reuse detected: the whole family ${replayed.fid} is revoked, your current tokens too. Try “Reload profile” or “Refresh tokens”.`
+          : undefined,
+    },
+  )
+}
+
+/** The CSRF value that proves this page sent the logout: the access one, or the refresh one. */
+const logoutCsrf = () => (readCookie(state.config.csrfCookies.access) !== undefined ? 'access' : 'refresh')
+
+async function logout() {
+  const answer = await call('POST', '/auth/logout', { csrf: logoutCsrf() })
+  if (answer.ok) forgetSession()
+  show(
+    answer,
+    'Logged out: this login (its token family) is revoked on the server and the cookies are deleted.',
+  )
+}
+
+async function logoutEverywhere() {
+  const answer = await call('POST', '/api/logout-everywhere', { csrf: 'access' })
+  if (answer.ok) forgetSession()
+  show(answer, answer.body?.message ?? '')
+}
+
+async function loginAgain() {
+  const username = state.username ?? ''
+  const answer = await call('POST', '/auth/logout', { csrf: logoutCsrf() })
+  forgetSession()
+  fillLogin(username)
+  show(answer, 'Logged out. Log in again (the form is filled in) to get a fresh token.')
+  $('login-submit').focus()
+}
+
+function forgetSession() {
+  state.exp = null
+  state.refresh = null
+  $('rotation-note').textContent = ''
+  $('previous-jti').textContent = 'none yet'
+  showView('login')
+}
+
+/** Disables the buttons while a request runs, so a double click does not send it twice. */
+function guarded(fn) {
+  return async (...args) => {
+    const buttons = [...document.querySelectorAll('button')]
+    for (const b of buttons) b.disabled = true
+    try {
+      await fn(...args)
+    } finally {
+      for (const b of buttons) b.disabled = false
+    }
+  }
+}
+
+// ---- start ----
+
+async function start() {
+  const config = await call('GET', '/api/demo')
+  if (!config.ok) {
+    $('loading').textContent = 'The demo server did not answer: is it running?'
+    return
+  }
+  state.config = config.body
+  const tbody = $('demo-users').querySelector('tbody')
+  for (const user of state.config.users) {
+    const row = document.createElement('tr')
+    row.dataset.user = user.username
+    for (const text of [user.username, user.password, user.scopes.join(' ')]) {
+      const cell = document.createElement('td')
+      cell.textContent = text
+      row.append(cell)
+    }
+    const cell = document.createElement('td')
+    const use = document.createElement('button')
+    use.type = 'button'
+    use.className = 'secondary'
+    use.textContent = `Use ${user.username}`
+    use.title = user.note
+    use.addEventListener('click', () => fillLogin(user.username))
+    cell.append(use)
+    row.append(cell)
+    tbody.append(row)
+  }
+  $('login-form').addEventListener('submit', guarded(login))
+  $('btn-profile').addEventListener('click', guarded(reloadProfile))
+  $('btn-admin').addEventListener('click', guarded(callAdmin))
+  $('btn-refresh').addEventListener('click', guarded(refresh))
+  $('btn-sensitive').addEventListener('click', guarded(sensitive))
+  $('btn-replay').addEventListener('click', guarded(replay))
+  $('btn-logout').addEventListener('click', guarded(logout))
+  $('btn-logout-all').addEventListener('click', guarded(logoutEverywhere))
+  $('relogin').addEventListener('click', guarded(loginAgain))
+  setInterval(tick, 250)
+  await loadSession()
+}
+
+start()

@@ -1,0 +1,390 @@
+/**
+ * The demo in a real browser (issue 11, item 2): Debian's Chromium driven by playwright-core,
+ * the demo started as `npm start` starts it (node scripts/start.mjs) on a free port with a data
+ * folder of its own. The steps run in order and share the server, as a person clicking through
+ * the page would. Screenshots go to test-results/e2e/.
+ *
+ * Run: npm run test:e2e (vitest.e2e.config.ts). Needs /usr/bin/chromium (apt-get install
+ * chromium) or CHROMIUM_PATH; it never downloads a browser.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Browser, type BrowserContext, type Cookie, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const shots = join(root, 'test-results', 'e2e')
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+
+// ---- the demo process ----
+
+interface DemoProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly port: number
+  output(): string
+}
+
+/** Starts `node scripts/start.mjs` and resolves once it prints its address. */
+async function startDemo(dataDir: string, port: number): Promise<DemoProcess> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DEMO_DATA_DIR: dataDir,
+  }
+  delete env.JWT_SECRET_KEY // the demo's own secret file, so a restart must find it again
+  delete env.DEMO_COOKIE_SECURE
+  const child = spawn(process.execPath, [join(root, 'scripts', 'start.mjs')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`the demo did not start within 30 s:\n${output}`)),
+      30_000,
+    )
+    const onExit = (code: number | null) => {
+      clearTimeout(timer)
+      reject(new Error(`the demo exited with code ${code}:\n${output}`))
+    }
+    child.once('exit', onExit)
+    child.stdout?.on('data', () => {
+      const found = /authx demo: (http:\/\/localhost:\d+)/.exec(output)
+      if (found === null) return
+      clearTimeout(timer)
+      child.off('exit', onExit)
+      resolve(found[1] as string)
+    })
+  })
+  return { child, url, port: Number(new URL(url).port), output: () => output }
+}
+
+/** SIGTERM, as Ctrl-C would: the demo closes its server and its SQLite store, then exits. */
+async function stopDemo(demo: DemoProcess | undefined): Promise<void> {
+  if (demo === undefined || demo.child.exitCode !== null || demo.child.signalCode !== null) return
+  const exited = once(demo.child, 'exit')
+  demo.child.kill('SIGTERM')
+  await exited
+}
+
+// ---- the page ----
+
+interface Answer {
+  status: number
+  code: string
+  line: string
+  /** The server's message, as the page shows it. */
+  message: string
+  /** What the page adds: what happened, what to do next. */
+  note: string
+}
+
+/** The "Last answer" panel: what the server answered, its code and message as the page shows them. */
+async function lastAnswer(page: Page): Promise<Answer> {
+  return {
+    status: Number(await page.getAttribute('#result', 'data-status')),
+    code: (await page.getAttribute('#result', 'data-code')) ?? '',
+    line: (await page.textContent('#result-line')) ?? '',
+    message: (await page.textContent('#result-message')) ?? '',
+    note: (await page.textContent('#result-note')) ?? '',
+  }
+}
+
+/** Clicks, waits for the page to record the server's answer, and returns it. */
+async function act(page: Page, selector: string): Promise<Answer> {
+  const before = await page.locator('#history li').count()
+  await page.click(selector)
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#history li').length > n && !document.querySelector('button:disabled'),
+    before,
+  )
+  return lastAnswer(page)
+}
+
+async function login(page: Page, username: string): Promise<Answer> {
+  await page.click(`#demo-users tr[data-user="${username}"] button`)
+  const answer = await act(page, '#login-submit')
+  expect(answer.status).toBe(200)
+  await page.waitForSelector('#session-view', { state: 'visible' })
+  return answer
+}
+
+const claim = async (page: Page, name: string) => page.textContent(`#claims tr[data-claim="${name}"] .value`)
+
+const text = async (page: Page, selector: string) => ((await page.textContent(selector)) ?? '').trim()
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
+}
+
+/** What the page's own script may see of the cookies. */
+const documentCookie = (page: Page) => page.evaluate(() => document.cookie)
+
+/** A request the page's script makes itself, outside the page's buttons. */
+const fetchFromPage = (
+  page: Page,
+  path: string,
+  init: { method: string; headers?: Record<string, string> },
+) =>
+  page.evaluate(
+    async ([p, i]) => {
+      const res = await fetch(p, i)
+      return { status: res.status, body: (await res.json()) as { code?: string } }
+    },
+    [path, init] as const,
+  )
+
+const byName = (cookies: Cookie[]) => new Map(cookies.map((cookie) => [cookie.name, cookie]))
+
+// ---- the walk ----
+
+describe('the demo in Chromium', () => {
+  let dataDir: string
+  let demo: DemoProcess | undefined
+  let browser: Browser
+  const contexts: BrowserContext[] = []
+  const problems: string[] = []
+
+  /** A new browser profile (its own cookie jar), phone-sized, whose script errors are collected. */
+  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+    contexts.push(context)
+    const page = await context.newPage()
+    page.setDefaultTimeout(10_000) // a step that cannot happen fails in 10 s, not at the test's 60
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
+    page.on('console', (message) => {
+      // Chromium logs every non-2xx fetch as "Failed to load resource": those are the demo's point.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+        problems.push(`console: ${message.text()}`)
+    })
+    await page.goto(demo!.url)
+    await page.waitForSelector('#loading', { state: 'hidden' })
+    return { context, page }
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(chromiumPath))
+      throw new Error(`No Chromium at ${chromiumPath}: apt-get install chromium, or set CHROMIUM_PATH`)
+    mkdirSync(shots, { recursive: true })
+    dataDir = mkdtempSync(join(tmpdir(), 'authx-demo-e2e-'))
+    demo = await startDemo(dataDir, 0)
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ['--headless', '--no-sandbox', '--disable-gpu'],
+    })
+  })
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => {})
+    await browser?.close()
+    await stopDemo(demo)
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  let page: Page
+  let context: BrowserContext
+
+  it('npm start prints the address and the demo users, and makes its data folder', () => {
+    expect(demo!.output()).toMatch(/authx demo: http:\/\/localhost:\d+/)
+    expect(demo!.output()).toMatch(/ada\s+password ada-demo-password\s+scopes profile:read admin:\*/)
+    expect(demo!.output()).toMatch(/bob\s+password bob-demo-password\s+scopes profile:read/)
+    expect(existsSync(join(dataDir, 'authx-demo.db'))).toBe(true)
+    expect(existsSync(join(dataDir, 'demo-secret.key'))).toBe(true)
+  })
+
+  it('lists the demo users, logs in, and keeps the tokens in HttpOnly cookies with readable CSRF cookies', async () => {
+    ;({ context, page } = await newPage())
+    expect(await page.isVisible('#login-view')).toBe(true)
+    expect(await text(page, '#demo-users tr[data-user="ada"]')).toContain('admin:*')
+    expect(await text(page, '#demo-users tr[data-user="bob"]')).not.toContain('admin')
+    await shot(page, '01-login')
+
+    await login(page, 'bob')
+    const cookies = byName(await context.cookies())
+    for (const name of ['__Host-access', '__Secure-refresh']) {
+      expect(cookies.get(name), name).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict' })
+    }
+    expect(cookies.get('__Host-access')?.path).toBe('/')
+    expect(cookies.get('__Secure-refresh')?.path).toBe('/auth') // never sent to the API
+    for (const name of ['__Host-csrf-access', '__Host-csrf-refresh']) {
+      expect(cookies.get(name), name).toMatchObject({
+        httpOnly: false,
+        secure: true,
+        sameSite: 'Strict',
+        path: '/',
+      })
+    }
+    // The page's script sees the CSRF values and never a token; nor does the page show one.
+    const visible = await documentCookie(page)
+    expect(visible).toContain('__Host-csrf-access=')
+    expect(visible).toContain('__Host-csrf-refresh=')
+    expect(visible).not.toContain('__Host-access=')
+    expect(visible).not.toContain('__Secure-refresh=')
+    const html = await page.content()
+    expect(html).not.toContain(cookies.get('__Host-access')!.value)
+    expect(html).not.toContain(cookies.get('__Secure-refresh')!.value)
+  })
+
+  it('shows the profile and the decoded access-token claims with a live countdown', async () => {
+    expect(await text(page, '#user-name')).toBe('Bob')
+    expect(await claim(page, 'sub')).toBe('"user-bob"')
+    expect(await claim(page, 'type')).toBe('"access"')
+    expect(await claim(page, 'fresh')).toBe('true')
+    expect(await claim(page, 'scopes')).toBe('["profile:read"]')
+    expect(await text(page, '#fresh-badge')).toBe('fresh')
+    const first = Number.parseInt(await text(page, '#expires-in'), 10)
+    expect(first).toBeGreaterThan(0)
+    expect(first).toBeLessThanOrEqual(60)
+    // Live: the number goes down while the page sits there.
+    await page.waitForFunction(
+      (n) => Number.parseInt(document.getElementById('expires-in')?.textContent ?? '', 10) < n,
+      first,
+    )
+    // Phone-sized, and nothing wider than the screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true)
+    await shot(page, '02-session-phone')
+  })
+
+  it('refuses a POST whose CSRF header is missing or wrong, with the server code', async () => {
+    const missing = await fetchFromPage(page, '/api/sensitive', { method: 'POST' })
+    expect(missing).toEqual({
+      status: 403,
+      body: expect.objectContaining({ code: 'ERR_CSRF', reason: 'missing' }),
+    })
+    const wrong = await fetchFromPage(page, '/api/sensitive', {
+      method: 'POST',
+      headers: { 'x-csrf-token': 'x' },
+    })
+    expect(wrong).toEqual({
+      status: 403,
+      body: expect.objectContaining({ code: 'ERR_CSRF', reason: 'mismatch' }),
+    })
+  })
+
+  it('answers the admin route with a clear 403 for bob and lets ada in', async () => {
+    const refused = await act(page, '#btn-admin')
+    expect(refused).toMatchObject({ status: 403, code: 'ERR_INSUFFICIENT_SCOPE' })
+    expect(refused.line).toContain('GET /api/admin/users → 403 ERR_INSUFFICIENT_SCOPE')
+    expect(refused.message).toContain('admin:users') // the server's message names the scope
+    await shot(page, '03-admin-403')
+
+    expect(await act(page, '#btn-logout')).toMatchObject({ status: 204 })
+    expect(await page.isVisible('#login-view')).toBe(true)
+    await login(page, 'ada')
+    expect(await act(page, '#btn-admin')).toMatchObject({ status: 200, code: '' })
+  })
+
+  it('refresh rotates the refresh token (new jti, same fid), and the fresh-only action then asks for a new login', async () => {
+    expect(await act(page, '#btn-sensitive')).toMatchObject({ status: 200 })
+    const jti = await text(page, '#refresh-jti')
+    const fid = await text(page, '#refresh-fid')
+    const cookieBefore = byName(await context.cookies()).get('__Secure-refresh')!.value
+    expect(await text(page, '#previous-jti')).toBe('none yet')
+
+    expect(await act(page, '#btn-refresh')).toMatchObject({ status: 200 })
+    expect(await text(page, '#refresh-jti')).not.toBe(jti)
+    expect(await text(page, '#refresh-fid')).toBe(fid)
+    expect(await text(page, '#previous-jti')).toBe(jti)
+    expect(await text(page, '#rotation-note')).toContain(`family ${fid} is the same`)
+    expect(byName(await context.cookies()).get('__Secure-refresh')!.value).not.toBe(cookieBefore)
+    expect(await claim(page, 'fresh')).toBe('false')
+    expect(await claim(page, 'fid')).toBe(JSON.stringify(fid)) // the access token is of the same login
+    await shot(page, '04-rotated')
+
+    const stale = await act(page, '#btn-sensitive')
+    expect(stale).toMatchObject({ status: 401, code: 'ERR_FRESH_TOKEN_REQUIRED' })
+    expect(stale.note).toContain('log in again')
+    expect(await page.isVisible('#relogin')).toBe(true)
+    await shot(page, '05-fresh-required')
+
+    await act(page, '#relogin')
+    expect(await page.isVisible('#login-view')).toBe(true)
+    expect(await page.inputValue('#login-username')).toBe('ada')
+    expect((await act(page, '#login-submit')).status).toBe(200)
+    expect(await claim(page, 'fresh')).toBe('true')
+    expect(await act(page, '#btn-sensitive')).toMatchObject({ status: 200 })
+  })
+
+  it('replaying the previous refresh token is detected as reuse and ends the whole login', async () => {
+    expect(await act(page, '#btn-replay')).toMatchObject({ status: 409, code: 'ERR_DEMO_NOTHING_TO_REPLAY' })
+    expect(await act(page, '#btn-refresh')).toMatchObject({ status: 200 })
+    const fid = await text(page, '#refresh-fid')
+
+    const reused = await act(page, '#btn-replay')
+    expect(reused).toMatchObject({ status: 401, code: 'ERR_REFRESH_TOKEN_REUSED' })
+    expect(reused.note).toContain(`family ${fid} is revoked`)
+    await shot(page, '06-reuse-detected')
+
+    // The current tokens of that login are revoked with it.
+    expect(await act(page, '#btn-profile')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(await act(page, '#btn-refresh')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(await act(page, '#btn-logout')).toMatchObject({ status: 204 })
+    const left = byName(await context.cookies())
+    expect([...left.keys()]).toEqual([]) // logout deleted all four cookies
+  })
+
+  it('log out everywhere revokes the sessions of the user on every device', async () => {
+    const other = await newPage() // a second device
+    await login(other.page, 'ada')
+    const issuedAt = Number.parseInt((await claim(other.page, 'iat')) ?? '', 10)
+    await login(page, 'ada')
+    // revokeAllForSubject cuts tokens issued before the current second: let that second pass.
+    while (Math.floor(Date.now() / 1000) <= issuedAt) await page.waitForTimeout(100)
+
+    const everywhere = await act(page, '#btn-logout-all')
+    expect(everywhere).toMatchObject({ status: 200 })
+    expect(await page.isVisible('#login-view')).toBe(true)
+    expect(await act(other.page, '#btn-profile')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    await shot(other.page, '07-other-device-revoked')
+  })
+
+  it('a revoked login stays revoked after the server restarts on the same SQLite file', async () => {
+    const revoked = await newPage()
+    await login(revoked.page, 'bob')
+    const saved = await revoked.context.cookies() // a copy of the cookies, as a thief might hold
+    const kept = await newPage() // another login of bob's that nobody revokes
+    await login(kept.page, 'bob')
+
+    expect(await act(revoked.page, '#btn-logout')).toMatchObject({ status: 204 })
+    expect(await revoked.context.cookies()).toEqual([])
+
+    const port = demo!.port
+    await stopDemo(demo)
+    demo = await startDemo(dataDir, port)
+
+    // The copied cookies of the logged-out login: refused, as revoked (not as a bad signature).
+    await revoked.context.addCookies(saved)
+    await revoked.page.reload()
+    await revoked.page.waitForSelector('#loading', { state: 'hidden' })
+    expect(await revoked.page.isVisible('#login-view')).toBe(true)
+    expect(await lastAnswer(revoked.page)).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(await fetchFromPage(revoked.page, '/auth/session', { method: 'GET' })).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_TOKEN_REVOKED' }),
+    })
+    await shot(revoked.page, '08-revoked-after-restart')
+
+    // The other login survived the restart: same secret, same store.
+    await kept.page.reload()
+    await kept.page.waitForSelector('#session-view', { state: 'visible' })
+    expect(await act(kept.page, '#btn-profile')).toMatchObject({ status: 200 })
+    expect(await act(kept.page, '#btn-refresh')).toMatchObject({ status: 200 })
+  })
+
+  it('logged no script error and no Content-Security-Policy violation', () => {
+    expect(problems).toEqual([])
+  })
+})
