@@ -217,7 +217,6 @@ export class Mirror {
           )
           if (this.#closed) return
           // Every change from here on is notified; the load below sees everything before.
-          const syncedAt = monotonicNow()
           const loaded = await this.#feed.load(this.#maxEntries)
           if (generation !== this.#generation || this.#closed) continue
           if (loaded === null) {
@@ -227,11 +226,16 @@ export class Mirror {
             continue
           }
           this.#entries = loaded
+          // A load can take longer than maxLagMs: a round trip now vouches for everything
+          // notified up to this moment, so the mirror answers as soon as it says it is live.
+          const pingedAt = monotonicNow()
+          await this.#ping()
+          if (generation !== this.#generation || this.#closed) continue
           // Changes notified during the load: read them back before answering.
           while (this.#pending.size > 0 && generation === this.#generation) await this.#fetchPending()
           if (generation !== this.#generation || this.#closed) continue
           if (this.#pending.size > 0) throw new Error('changes could not be read back')
-          this.#heardAt = syncedAt
+          this.#heardAt = pingedAt
           this.#live = true
           this.#downReason = undefined
           this.#emit('store.mirror_live', { store: this.#store, entries: this.#entries.size })
@@ -326,12 +330,7 @@ export class Mirror {
     const generation = this.#generation
     const sentAt = monotonicNow()
     this.#pinging = true
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('heartbeat not answered')), this.#maxLagMs)
-      ;(timer as { unref?: () => void }).unref?.()
-    })
-    Promise.race([this.#feed.ping(), timeout])
+    this.#ping()
       .then(
         () => {
           if (generation === this.#generation && sentAt > this.#heardAt) this.#heardAt = sentAt
@@ -341,9 +340,18 @@ export class Mirror {
         (err: unknown) => this.#onLost(generation, err instanceof Error ? err.message : String(err)),
       )
       .finally(() => {
-        clearTimeout(timer)
         this.#pinging = false
       })
+  }
+
+  /** A round trip on the subscription, failed when not answered within `maxLagMs`. */
+  #ping(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('heartbeat not answered')), this.#maxLagMs)
+      ;(timer as { unref?: () => void }).unref?.()
+    })
+    return Promise.race([this.#feed.ping(), timeout]).finally(() => clearTimeout(timer))
   }
 
   #sweep(): void {
