@@ -13,10 +13,19 @@ export const entries = {
   'stores/postgres': 'src/stores/postgres.ts',
 }
 
+/**
+ * The `authx` program (package.json `bin`: dist/cli.js, ESM, with the `#!/usr/bin/env node` line
+ * of its entry; tsup marks it executable). It imports the core as 'authx' too. It is no subpath,
+ * so it gets no type declarations; its CommonJS copy is built with the rest and unused.
+ */
+export const programs = {
+  cli: 'src/cli/main.ts',
+}
+
 export default defineConfig({
-  entry: entries,
+  entry: { ...entries, ...programs },
   format: ['esm', 'cjs'],
-  dts: true,
+  dts: { entry: entries },
   clean: true,
   target: 'node20',
   platform: 'neutral',
