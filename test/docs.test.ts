@@ -92,6 +92,7 @@ function serversOf(source: string): Server[] {
 /** The guides, in reading order (README links them in this order). */
 const GUIDES = [
   'docs/getting-started.md',
+  'docs/demo.md',
   'docs/token-types.md',
   'docs/configuration.md',
   'docs/errors.md',
@@ -102,6 +103,7 @@ const GUIDES = [
   'docs/rotation.md',
   'docs/adapters.md',
   'docs/keys.md',
+  'docs/command-line.md',
   'docs/security.md',
   'docs/migrating-from-python-authx.md',
 ]
@@ -284,7 +286,7 @@ describe('docs: the guides', () => {
   it('README opens with the two set-up commands', () => {
     const first = codeBlocks(readFileSync(join(root, 'README.md'), 'utf8'))[0]
     expect(first?.code).toBe(
-      'npm ci && npm start   # builds and starts the demo (for now: prints a usage note; the demo comes in a later release)\n' +
+      'npm ci && npm start   # builds and starts the demo on http://localhost:3000\n' +
         'npm test              # the whole test suite\n',
     )
   })
