@@ -121,7 +121,9 @@ function monotonicNow(): number {
 }
 
 function unavailable(err: unknown): StoreUnavailableError {
-  return new StoreUnavailableError('Revocation store unavailable', { cause: err })
+  // A store's own answer (an open circuit) keeps its Retry-After: the time its cool-down has left.
+  const retryAfter = err instanceof StoreUnavailableError ? err.retryAfter : 1
+  return new StoreUnavailableError('Revocation store unavailable', { cause: err, retryAfter })
 }
 
 /**

@@ -547,8 +547,8 @@ describe('through the Web adapter', () => {
       expect(((await res.json()) as { code: string }).code).toBe('ERR_STORE_UNAVAILABLE')
       const retryAfter = res.headers.get('retry-after')
       expect(retryAfter).toMatch(/^\d+$/)
-      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1)
-      expect(Number(retryAfter)).toBeLessThanOrEqual(Math.ceil(coolDownMs / 1000))
+      // The cool-down left (60 s less the few ms since it opened), not a generic 1 s.
+      expect(Number(retryAfter)).toBe(Math.ceil(coolDownMs / 1000))
       expect(res.headers.get('cache-control')).toBe('no-store')
     }
   })
