@@ -20,7 +20,7 @@ export interface Io {
   version: string
 }
 
-/** Exit codes (SPEC section 10): success, an invalid or expired token, a usage or configuration error. */
+/** Exit codes (docs/command-line.md): success, an invalid or expired token, a usage or configuration error. */
 export const EXIT = { ok: 0, invalidToken: 1, usage: 2 } as const
 
 /**

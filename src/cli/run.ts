@@ -1,5 +1,5 @@
 /**
- * The `authx` command line (SPEC section 10, docs/command-line.md): finds the command, parses its
+ * The `authx` command line (docs/command-line.md): finds the command, parses its
  * options strictly, runs it, and turns any error into one line on stderr and an exit code.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The verified-token cache (SPEC section 11, docs/performance.md): what `decodeToken` learnt about
+ * The verified-token cache (docs/performance.md): what `decodeToken` learnt about
  * a token string (signature, structure, registered claims) kept for the next request that sends
  * the same string. Type, revocation, CSRF, freshness and scopes are checked on every use; only
  * decoding is skipped. Entries never outlive `exp` (with the leeway), their key's retirement, or,
