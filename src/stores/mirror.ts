@@ -81,6 +81,21 @@ function delay(ms: number): Promise<void> {
   })
 }
 
+/**
+ * `promise`, or a rejection naming `what` when it does not settle within `ms` (the mirror's calls
+ * to a server that stopped answering must not wait forever).
+ */
+export function timed<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
+      ;(timer as { unref?: () => void }).unref?.()
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
 /** Reads `options.mirror` of a store constructor: `true`, `false`, `undefined` or an object. */
 export function mirrorOptionsOf(value: unknown): Required<MirrorOptions> | undefined {
   if (value === undefined || value === false) return undefined

@@ -11,6 +11,7 @@ import {
   type MirrorFeed,
   type MirrorOptions,
   mirrorOptionsOf,
+  timed,
 } from './mirror.js'
 
 export type { CircuitBreakerOptions } from './breaker.js'
@@ -122,17 +123,6 @@ function ttlOf(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
     throw new TypeError('ttlSeconds: expected a positive number')
   return Math.ceil(ttlSeconds * 1000)
-}
-
-function timed<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
-      ;(timer as { unref?: () => void }).unref?.()
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
 
 /** The longest key a notification names; a longer one is notified as "unknown keys changed". */

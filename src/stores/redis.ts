@@ -13,6 +13,7 @@ import {
   type MirrorFeed,
   type MirrorOptions,
   mirrorOptionsOf,
+  timed,
 } from './mirror.js'
 
 export type { CircuitBreakerOptions } from './breaker.js'
@@ -294,17 +295,6 @@ const LOAD_BATCH = 500
 /** A glob pattern matching exactly the keys that start with `text`. */
 function globPrefix(text: string): string {
   return `${text.replace(/[*?[\]\\]/g, '\\$&')}*`
-}
-
-function timed<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
-      ;(timer as { unref?: () => void }).unref?.()
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
 
 /** The Redis side of the mirror: a tracking subscription, SCAN loads, scripted reads. */

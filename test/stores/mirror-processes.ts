@@ -1,18 +1,18 @@
 /**
  * Helpers of the cross-process mirror tests (mirror-processes.test.ts): the long-lived child
- * (mirror-child.ts, bundled with esbuild as in processes.ts, since Node 20 cannot run
+ * (mirror-child.ts, bundled by processes.ts's bundleChild, since Node 20 cannot run
  * TypeScript), a redis-server of the test's own, a forwarder that can hold off new connections
  * and names the ports it connects from, and the polling that records what verifications answer.
  */
 import { type ChildProcess, fork, type SpawnOptions, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 import type { AuthX } from '../../src/index.js'
 import type { ChildReply, ChildRequest, ChildStoreSpec, RevocationKind } from './mirror-child.js'
+import { bundleChild } from './processes.js'
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -25,31 +25,10 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 /** Lets timers and I/O run (a resolved promise alone would not). */
 export const yieldToLoop = () => new Promise((resolve) => setImmediate(resolve))
 
-let bundled: Promise<string> | undefined
-
 /** A request before it is numbered (Omit over each member of the union). */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never
 
-function bundle(): Promise<string> {
-  bundled ??= (async () => {
-    const outdir = join(root, '.tmp')
-    mkdirSync(outdir, { recursive: true })
-    const outfile = join(outdir, `mirror-child-${process.pid}.mjs`)
-    await build({
-      entryPoints: [join(root, 'test/stores/mirror-child.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile,
-      alias: { authx: join(root, 'src/index.ts') },
-      external: ['better-sqlite3', 'ioredis', 'pg', 'redis'],
-      logLevel: 'silent',
-    })
-    return outfile
-  })()
-  return bundled
-}
+const bundle = () => bundleChild('mirror-child.ts')
 
 /** The child process, one request at a time or several at once, matched by id. */
 export class MirrorChild {

@@ -12,28 +12,38 @@ import type { AuthX } from '../../src/index.js'
 import type { ChildTask } from './child.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-let bundled: Promise<string> | undefined
+const bundles = new Map<string, Promise<string>>()
 
-function bundle(): Promise<string> {
-  bundled ??= (async () => {
-    const outdir = join(root, '.tmp')
-    mkdirSync(outdir, { recursive: true })
-    const outfile = join(outdir, `store-child-${process.pid}.mjs`)
-    await build({
-      entryPoints: [join(root, 'test/stores/child.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile,
-      alias: { authx: join(root, 'src/index.ts') },
-      external: ['better-sqlite3', 'ioredis', 'pg', 'redis'],
-      logLevel: 'silent',
-    })
-    return outfile
-  })()
+/**
+ * Bundles a child script of this folder (once per process) into .tmp, with `authx` pointing at
+ * the source and the store clients left to node_modules; returns the bundle's path.
+ */
+export function bundleChild(script: string): Promise<string> {
+  let bundled = bundles.get(script)
+  if (bundled === undefined) {
+    bundled = (async () => {
+      const outdir = join(root, '.tmp')
+      mkdirSync(outdir, { recursive: true })
+      const outfile = join(outdir, `${script.replace(/\.ts$/, '')}-${process.pid}.mjs`)
+      await build({
+        entryPoints: [join(root, 'test/stores', script)],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        outfile,
+        alias: { authx: join(root, 'src/index.ts') },
+        external: ['better-sqlite3', 'ioredis', 'pg', 'redis'],
+        logLevel: 'silent',
+      })
+      return outfile
+    })()
+    bundles.set(script, bundled)
+  }
   return bundled
 }
+
+const bundle = () => bundleChild('child.ts')
 
 export interface ChildResult {
   ok: boolean
