@@ -66,6 +66,16 @@ export type { AuthXEventName, AuthXEvents, AuthXListener } from './core/events.j
 export type { GetTokenOptions, RequestToken } from './core/extract.js'
 export type { KeyInput } from './core/keys.js'
 export type {
+  OpenAPIApiKeyScheme,
+  OpenAPIBearerScheme,
+  OpenAPIOptions,
+  OpenAPISchemeName,
+  OpenAPISecurity,
+  OpenAPISecurityRequirement,
+  OpenAPISecurityScheme,
+  OpenAPISecuritySchemes,
+} from './core/openapi.js'
+export type {
   AuthXOptions,
   CacheOptions,
   CookieOptions,

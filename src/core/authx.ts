@@ -49,6 +49,7 @@ import {
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
 import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
+import { type OpenAPIOptions, type OpenAPISecurity, openapiSecurity } from './openapi.js'
 import type { AuthXOptions } from './options.js'
 import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
 import { type RequestLike, toRequestView } from './request.js'
@@ -480,6 +481,19 @@ export class AuthX {
         .filter((k) => k.publicJwk !== undefined && (k.retireAt === undefined || now < k.retireAt))
         .map((k) => ({ ...k.publicJwk })),
     }
+  }
+
+  /**
+   * OpenAPI 3.1 security schemes of the token locations, and the security requirements of a
+   * route (docs/openapi.md). Nothing secret: names of headers, cookies and parameters only.
+   *
+   * @example
+   * ```ts
+   * const { securitySchemes, security } = auth.openapi({ scopes: ['admin:*'] })
+   * ```
+   */
+  openapi(options?: OpenAPIOptions): OpenAPISecurity {
+    return openapiSecurity(this.config, options)
   }
 
   /**
