@@ -102,6 +102,7 @@ const GUIDES = [
   'docs/stores.md',
   'docs/rotation.md',
   'docs/adapters.md',
+  'docs/openapi.md',
   'docs/keys.md',
   'docs/command-line.md',
   'docs/security.md',
