@@ -24,7 +24,7 @@ import { AuthX, ConfigError, RevokedTokenError, StoreUnavailableError } from '..
 import { PostgresStore } from '../../src/stores/postgres.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { type ProxyMode, type TcpProxy, tcpProxy } from '../support/tcp-proxy.js'
-import { SECRET, storesRequired } from './conformance.js'
+import { postgresMissing, SECRET, storesRequired } from './conformance.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
@@ -59,23 +59,9 @@ async function redisMissing(): Promise<string | undefined> {
   }
 }
 
-async function postgresMissing(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 1000 })
-  client.on('error', noop)
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return undefined
-  } catch (err) {
-    return `PostgreSQL at 127.0.0.1:5432 is unreachable (${String(err)})`
-  } finally {
-    await client.end().catch(noop)
-  }
-}
-
 const missing: Record<Server, string | undefined> = { redis: undefined, postgres: undefined }
 beforeAll(async () => {
-  ;[missing.redis, missing.postgres] = await Promise.all([redisMissing(), postgresMissing()])
+  ;[missing.redis, missing.postgres] = await Promise.all([redisMissing(), postgresMissing(PG_URL)])
 })
 
 /** Skips when the server is missing; fails instead in CI (the pattern of conformance.ts). */

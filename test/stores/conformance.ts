@@ -3,10 +3,29 @@
  * on the real server of this machine. Where a server is missing the tests FAIL when
  * `CI` or `AUTHX_REQUIRE_STORES` is set, and skip with a printed reason otherwise.
  */
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuthX, type AuthXStore, RefreshTokenReusedError, RevokedTokenError } from '../../src/index.js'
 
 export const SECRET = 'store-conformance-secret-0123456789abcdef'
+
+/**
+ * `undefined` when the PostgreSQL server at `url` answers `SELECT 1` within a second, else why
+ * it does not.
+ */
+export async function postgresMissing(url: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return undefined
+  } catch (err) {
+    return `PostgreSQL at ${new URL(url).host} is unreachable (${String(err)})`
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
 
 /** Whether missing servers must fail the run instead of skipping. */
 export function storesRequired(): boolean {

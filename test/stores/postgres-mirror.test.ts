@@ -25,29 +25,14 @@ import {
 } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
-import { SECRET, storesRequired } from './conformance.js'
+import { postgresMissing, SECRET, storesRequired } from './conformance.js'
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** `undefined` when the server answers `SELECT 1`, else why it does not. */
-async function available(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 1000 })
-  client.on('error', noop)
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return undefined
-  } catch (err) {
-    return `PostgreSQL at 127.0.0.1:5432 is unreachable (${String(err)})`
-  } finally {
-    await client.end().catch(noop)
-  }
-}
-
-const missing = await available()
+const missing = await postgresMissing(PG_URL)
 if (missing !== undefined) {
   if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
   console.warn(`[skip] PostgresStore mirror tests: ${missing}`)

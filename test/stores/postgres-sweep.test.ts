@@ -9,7 +9,7 @@ import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { AuthX } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore } from '../../src/stores/postgres.js'
-import { SECRET, storesRequired } from './conformance.js'
+import { postgresMissing, SECRET, storesRequired } from './conformance.js'
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const noop = () => {}
@@ -17,21 +17,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** More writes than the store makes between two sweeps. */
 const MANY_WRITES = 2_500
 
-async function available(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 1000 })
-  client.on('error', noop)
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return undefined
-  } catch (err) {
-    return `PostgreSQL at 127.0.0.1:5432 is unreachable (${String(err)})`
-  } finally {
-    await client.end().catch(noop)
-  }
-}
-
-const missing = await available()
+const missing = await postgresMissing(PG_URL)
 if (missing !== undefined) {
   if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
   console.warn(`[skip] PostgresStore sweep tests: ${missing}`)
