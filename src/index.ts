@@ -14,8 +14,11 @@
 export {
   type AdapterOptions,
   type AuthXAdapter,
+  adapterFor,
   adapterOptions,
   guardMisuse,
+  managedAdapter,
+  ownLoginType,
   type ReadyMadeRoutes,
   readyMadeRoutes,
   routeOrFactory,
@@ -53,6 +56,7 @@ export {
   InsufficientScopeError,
   InvalidTokenError,
   type InvalidTokenReason,
+  LoginTypeMismatchError,
   MissingTokenError,
   RateLimitError,
   RefreshTokenRequiredError,
@@ -65,6 +69,12 @@ export {
 export type { AuthXEventName, AuthXEvents, AuthXListener } from './core/events.js'
 export type { GetTokenOptions, RequestToken } from './core/extract.js'
 export type { KeyInput } from './core/keys.js'
+export {
+  AuthManager,
+  isAuthManager,
+  type ManagerAuthenticateOptions,
+  type ManagerVerifyOptions,
+} from './core/manager.js'
 export type {
   OpenAPIApiKeyScheme,
   OpenAPIBearerScheme,
@@ -89,6 +99,7 @@ export type {
   RevocationOptions,
   TokenLocation,
   VerifyOptions,
+  WebSocketOptions,
 } from './core/options.js'
 export { TokenPayload, type TokenType } from './core/payload.js'
 export {

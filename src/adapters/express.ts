@@ -10,15 +10,18 @@
 import {
   type AdapterOptions,
   type AuthenticateOptions,
+  type AuthManager,
   type AuthX,
   type AuthXAdapter,
   type AuthXError,
   type AuthXRequest,
+  adapterFor,
   adapterOptions,
   errorResponse,
   guardMisuse,
   isAuthXError,
   mergeSetCookies,
+  ownLoginType,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -194,8 +197,12 @@ function append(res: ExpressResponse, cookies: string[]): void {
  * app.use(authx.errorHandler)
  * ```
  */
-export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuthX {
+export function expressAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): ExpressAuthX {
   const { errorBody } = adapterOptions(options, 'expressAuthX')
+  return adapterFor(auth, (one) => expressAdapter(one, errorBody), 'expressAuthX', ['errorHandler'])
+}
+
+function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): ExpressAuthX {
   // The hot path: one promise step between the check and next().
   const guard =
     (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>): ExpressMiddleware =>
@@ -228,7 +235,8 @@ export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuth
       if (typeof next !== 'function') throw guardMisuse(name)
       answer(requestView(req)).then((result) => send(res, result), fail(next))
     }
-  return {
+  const adapter: ExpressAuthX = {
+    loginType: (type) => ownLoginType(auth, type, adapter, 'expressAuthX'),
     accessRequired: guard('accessRequired', auth.accessRequired),
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
@@ -262,4 +270,5 @@ export function expressAuthX(auth: AuthX, options?: AdapterOptions): ExpressAuth
     unsetAccessCookies: (res) => append(res, auth.unsetAccessCookies()),
     unsetRefreshCookies: (res) => append(res, auth.unsetRefreshCookies()),
   }
+  return adapter
 }

@@ -11,15 +11,19 @@
 import {
   type AdapterOptions,
   type AuthenticateOptions,
+  type AuthManager,
   type AuthX,
   type AuthXAdapter,
   type AuthXError,
   type AuthXRequest,
+  adapterFor,
   adapterOptions,
   errorResponse,
   guardMisuse,
+  isAuthManager,
   isAuthXError,
   mergeSetCookies,
+  ownLoginType,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -59,8 +63,11 @@ declare module 'fastify' {
  * ```
  */
 export interface FastifyAuthXOptions extends AdapterOptions {
-  /** The authx instance every guard uses. */
-  auth: AuthX
+  /**
+   * The authx instance every guard uses, or an `AuthManager`: then `app.authx.loginType('admin')`
+   * gives the guards of each login type (docs/login-types.md).
+   */
+  auth: AuthX | AuthManager
 }
 
 /**
@@ -159,11 +166,8 @@ async function sent(reply: FastifyReply): Promise<void> {
 
 const WRAPPED = Symbol('authx.handler')
 
-const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => {
-  const { auth, ...rest } = options ?? {}
-  if (typeof auth?.authenticate !== 'function')
-    throw new TypeError('fastifyAuthX: options.auth must be an AuthX')
-  const { errorBody } = adapterOptions(rest, 'fastifyAuthX')
+/** How authx errors are answered on a reply, reshaped by `errorBody`. */
+function errorAnswers(errorBody: AdapterOptions['errorBody']) {
   const sendError = (reply: FastifyReply, err: AuthXError) => {
     const { status, headers, body } = errorResponse(err, errorBody)
     if (status >= 500) reply.log.error({ err }, 'authx: request failed')
@@ -177,6 +181,12 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
     return sendError(reply, err)
   }
   const rescue = (reply: FastifyReply) => (err: unknown) => answerError(reply, err)
+  return { answerError, rescue }
+}
+
+/** `app.authx` for one instance. */
+function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): FastifyAuthX {
+  const { answerError, rescue } = errorAnswers(errorBody)
   // Called as a function at route definition (`app.authx.accessRequired()`), it throws there.
   const hook =
     (name: string, work: (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>) =>
@@ -207,9 +217,8 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
   const routes = readyMadeRoutes(auth, errorBody)
   const route = (name: string, answerOf: (view: AuthXRequest) => Promise<RouteAnswer>) =>
     hook(name, async (request, reply) => answer(reply, await answerOf(view(request))))
-  app.decorateRequest('authx', null)
-  app.decorateRequest('authxSubject', null)
-  app.decorate('authx', {
+  const adapter: FastifyAuthX = {
+    loginType: (type) => ownLoginType(auth, type, adapter, 'fastifyAuthX'),
     accessRequired: guard('accessRequired', auth.accessRequired),
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
@@ -238,7 +247,22 @@ const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => 
     unsetCookies: (reply) => append(reply, auth.unsetCookies()),
     unsetAccessCookies: (reply) => append(reply, auth.unsetAccessCookies()),
     unsetRefreshCookies: (reply) => append(reply, auth.unsetRefreshCookies()),
-  } satisfies FastifyAuthX)
+  }
+  return adapter
+}
+
+const plugin: FastifyPluginAsync<FastifyAuthXOptions> = async (app, options) => {
+  const { auth, ...rest } = options ?? {}
+  if (typeof (auth as Partial<AuthX> | undefined)?.authenticate !== 'function' && !isAuthManager(auth))
+    throw new TypeError('fastifyAuthX: options.auth must be an AuthX or an AuthManager')
+  const { errorBody } = adapterOptions(rest, 'fastifyAuthX')
+  const { rescue } = errorAnswers(errorBody)
+  app.decorateRequest('authx', null)
+  app.decorateRequest('authxSubject', null)
+  app.decorate(
+    'authx',
+    adapterFor(auth, (one) => fastifyAdapter(one, errorBody), 'fastifyAuthX'),
+  )
   // Handlers of the routes defined from here on (this scope and its children) answer the authx
   // errors they throw, before any error handler sees them; see `fastifyAuthX`.
   app.addHook('onRoute', (route: RouteOptions) => {

@@ -9,10 +9,12 @@
 import {
   type AdapterOptions,
   type AuthenticateOptions,
+  type AuthManager,
   type AuthX,
   type AuthXAdapter,
   type AuthXError,
   type AuthXRequest,
+  adapterFor,
   adapterOptions,
   errorResponse,
   errorToResponse,
@@ -21,6 +23,7 @@ import {
   isFormContentType,
   isJsonContentType,
   mergeSetCookies,
+  ownLoginType,
   parseCookieHeader,
   type RouteAnswer,
   readyMadeRoutes,
@@ -62,8 +65,10 @@ export type HonoRoute = (c: Context) => Promise<Response>
 export interface HonoAuthX
   extends Omit<
     AuthXAdapter<HonoGuard, Context, HonoRoute, Context>,
-    'accessOptional' | 'currentSubject' | 'implicitRefresh'
+    'accessOptional' | 'currentSubject' | 'implicitRefresh' | 'loginType'
   > {
+  /** The guards of one login type (see `AuthXAdapter.loginType`, docs/login-types.md). */
+  loginType(type: string): HonoAuthX
   /** Sets `authx` to the payload, or `null` without a token; a present but bad token still fails. */
   readonly accessOptional: MiddlewareHandler<{ Variables: { authx: TokenPayload | null } }>
   /** Authenticates, sets `authx`, and sets `authxSubject` to the subject getter's result. */
@@ -179,8 +184,12 @@ function appendCookies(c: Context, cookies: readonly string[]): void {
  * app.post('/auth/refresh', authx.refreshRoute)
  * ```
  */
-export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
+export function honoAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): HonoAuthX {
   const { errorBody } = adapterOptions(options, 'honoAuthX')
+  return adapterFor(auth, (one) => honoAdapter(one, errorBody), 'honoAuthX', ['onError'])
+}
+
+function honoAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): HonoAuthX {
   const answer = (c: Context, err: AuthXError, cookies?: readonly string[]) => {
     const { status, headers, body } = errorResponse(err, errorBody)
     return respond(c, status, headers, body, cookies)
@@ -237,7 +246,8 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
         respond(c, status, headers, body, cookies),
       )
     }
-  return {
+  const adapter: HonoAuthX = {
+    loginType: (type) => ownLoginType(auth, type, adapter, 'honoAuthX'),
     accessRequired: payloadGuard('accessRequired', {}),
     refreshRequired: payloadGuard('refreshRequired', { type: 'refresh' }),
     freshRequired: payloadGuard('freshRequired', { fresh: true }),
@@ -279,4 +289,5 @@ export function honoAuthX(auth: AuthX, options?: AdapterOptions): HonoAuthX {
       return c.text('Internal Server Error', 500)
     },
   }
+  return adapter
 }

@@ -10,15 +10,18 @@
 import {
   type AdapterOptions,
   type AuthenticateOptions,
+  type AuthManager,
   type AuthX,
   type AuthXAdapter,
   type AuthXError,
   type AuthXRequest,
+  adapterFor,
   adapterOptions,
   errorResponse,
   guardMisuse,
   isAuthXError,
   mergeSetCookies,
+  ownLoginType,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -203,8 +206,12 @@ function write(ctx: AnyContext, status: number, headers: Readonly<Record<string,
  * app.use(router.routes())
  * ```
  */
-export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
+export function koaAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): KoaAuthX {
   const { errorBody } = adapterOptions(options, 'koaAuthX')
+  return adapterFor(auth, (one) => koaAdapter(one, errorBody), 'koaAuthX', ['errorHandler'])
+}
+
+function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAuthX {
   const guard = <P extends TokenPayload | null>(name: string, check: (view: AuthXRequest) => Promise<P>) =>
     middleware<{ authx: P }>(name, async (ctx, next) => {
       ctx.state.authx = await settle(check(requestView(ctx)))
@@ -229,7 +236,8 @@ export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
       sendCookies(ctx, result.cookies)
       write(ctx, result.status, result.headers, result.body)
     })
-  return {
+  const adapter: KoaAuthX = {
+    loginType: (type) => ownLoginType(auth, type, adapter, 'koaAuthX'),
     accessRequired: guard('accessRequired', auth.accessRequired),
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
@@ -284,4 +292,5 @@ export function koaAuthX(auth: AuthX, options?: AdapterOptions): KoaAuthX {
     unsetAccessCookies: (ctx) => append(ctx, auth.unsetAccessCookies()),
     unsetRefreshCookies: (ctx) => append(ctx, auth.unsetRefreshCookies()),
   }
+  return adapter
 }

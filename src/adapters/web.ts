@@ -15,8 +15,10 @@
 import {
   type AdapterOptions,
   type AuthenticateOptions,
+  type AuthManager,
   type AuthX,
   type AuthXRequest,
+  adapterFor,
   adapterOptions,
   type CookieCallOptions,
   type ErrorBodyFormatter,
@@ -24,6 +26,7 @@ import {
   fromWebRequest,
   isAuthXError,
   type LogoutRouteOptions,
+  ownLoginType,
   type RefreshRouteOptions,
   type RouteAnswer,
   readyMadeRoutes,
@@ -192,8 +195,22 @@ export function withAuthXErrors<R extends Request, Rest extends unknown[]>(
  * export const POST = authx.refreshRoute
  * ```
  */
-export function webAuthX(auth: AuthX, options?: AdapterOptions) {
+export function webAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): WebAuthX {
   const { errorBody } = adapterOptions(options, 'webAuthX')
+  return adapterFor(
+    auth,
+    (one) => {
+      const adapter: WebAuthX = Object.assign(webAdapter(one, errorBody), {
+        loginType: (type: string) => ownLoginType(one, type, adapter, 'webAuthX'),
+      })
+      return adapter
+    },
+    'webAuthX',
+  )
+}
+
+/** The guards, routes and cookie helpers of one instance. */
+function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
   const answer = answering(errorBody)
   // Per instance: `payload(req)` never hands out what another instance (another key) verified.
   const payloads = new WeakMap<Request, TokenPayload | null>()
@@ -322,4 +339,17 @@ export function webAuthX(auth: AuthX, options?: AdapterOptions) {
  * const authx: WebAuthX = webAuthX(auth)
  * ```
  */
-export type WebAuthX = ReturnType<typeof webAuthX>
+export type WebAuthX = ReturnType<typeof webAdapter> & WebLoginTypes
+
+/**
+ * `authx.loginType(type)` of the Web adapter (see `AuthXAdapter.loginType`, docs/login-types.md).
+ *
+ * @example
+ * ```ts
+ * export const GET = authx.loginType('admin').accessRequired(async (req, payload) => Response.json({ sub: payload.sub }))
+ * ```
+ */
+export interface WebLoginTypes {
+  /** The guards of one login type: those of the manager's instance of that type. */
+  loginType(type: string): WebAuthX
+}

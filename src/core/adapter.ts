@@ -5,6 +5,8 @@
  */
 import type { AuthenticateOptions, AuthX, CookieCallOptions } from './authx.js'
 import { checkCallOptions } from './call-options.js'
+import { ConfigError } from './errors.js'
+import { type AuthManager, isAuthManager } from './manager.js'
 import type { TokenPayload } from './payload.js'
 import type { RequestLike } from './request.js'
 import { type ErrorBodyFormatter, errorResponse, isAuthXError } from './response.js'
@@ -75,6 +77,13 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
    * Throws an `Error` when no authx guard ran (a route defined without one).
    */
   payload(source: Source): TokenPayload
+  /**
+   * The guards of one login type (docs/login-types.md): on an adapter made with an
+   * `AuthManager`, those of its instance of that type; on one made with an `AuthX`, the adapter
+   * itself when the type is the instance's `loginType`. `ConfigError` otherwise, where the route
+   * is defined.
+   */
+  loginType(type: string): this
 }
 
 /**
@@ -194,4 +203,104 @@ export function readyMadeRoutes(auth: AuthX, errorBody: ErrorBodyFormatter | und
       }
     },
   }
+}
+
+/**
+ * `adapter.loginType(type)` of an adapter made for one instance: the adapter itself when `type` is
+ * the instance's login type, a `ConfigError` otherwise.
+ *
+ * @example
+ * ```ts
+ * const adapter = { ...guards, loginType: (type: string) => ownLoginType(auth, type, adapter, 'expressAuthX') }
+ * ```
+ */
+export function ownLoginType<A>(auth: AuthX, type: string, adapter: A, call: string): A {
+  const own = auth.config.loginType
+  if (type !== own) {
+    throw new ConfigError(
+      own === undefined
+        ? `${call}: loginType(${JSON.stringify(type)}) needs an adapter made with an AuthManager (this instance has no loginType)`
+        : `${call}: loginType(${JSON.stringify(type)}): this adapter serves the '${own}' login type only; make it with an AuthManager for several`,
+    )
+  }
+  return adapter
+}
+
+/**
+ * The adapter of an `AuthManager` (docs/login-types.md): `loginType(type)` gives the adapter of that
+ * type's instance (made once, on first use); `payload(source)` reads what any of them stored;
+ * the members named in `shared` (error handlers) are those of the first instance's adapter. Every
+ * other member throws a `ConfigError` naming `loginType(...)` where the route is defined, so a
+ * guard can never be used without saying which login type it admits.
+ *
+ * @example
+ * ```ts
+ * if (isAuthManager(auth)) return managedAdapter(auth, (one) => expressAuthX(one, options), 'expressAuthX', ['errorHandler'])
+ * ```
+ */
+export function managedAdapter<A extends { payload(source: never): TokenPayload }>(
+  manager: AuthManager,
+  make: (auth: AuthX) => A,
+  call: string,
+  shared: readonly (keyof A & string)[] = [],
+): A {
+  const instances = manager.instances
+  const first = instances[0]
+  if (first === undefined) {
+    throw new ConfigError(`${call}: the AuthManager has no instance; register the login types first`)
+  }
+  const made = new Map<AuthX, A>()
+  const adapterOf = (auth: AuthX): A => {
+    let adapter = made.get(auth)
+    if (adapter === undefined) {
+      adapter = make(auth)
+      made.set(auth, adapter)
+    }
+    return adapter
+  }
+  const sample = adapterOf(first)
+  const managed: Record<string, unknown> = {
+    loginType: (type: string) => adapterOf(manager.get(type)),
+    payload: (source: never) => {
+      for (const adapter of made.values()) {
+        try {
+          return adapter.payload(source)
+        } catch {}
+      }
+      return sample.payload(source)
+    },
+  }
+  for (const key of shared) managed[key] = sample[key]
+  for (const key of Object.keys(sample)) {
+    if (key in managed) continue
+    Object.defineProperty(managed, key, {
+      enumerable: true,
+      get() {
+        throw new ConfigError(
+          `${call}: this adapter serves an AuthManager; choose the login type of the route: authx.loginType('${first.config.loginType}').${key}`,
+        )
+      },
+    })
+  }
+  return managed as A
+}
+
+/**
+ * Makes an adapter for an `AuthX`, or the managed adapter of an `AuthManager` (see
+ * `managedAdapter`).
+ *
+ * @example
+ * ```ts
+ * export function expressAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): ExpressAuthX {
+ *   return adapterFor(auth, (one) => expressAdapter(one, options), 'expressAuthX', ['errorHandler'])
+ * }
+ * ```
+ */
+export function adapterFor<A extends { payload(source: never): TokenPayload }>(
+  auth: AuthX | AuthManager,
+  make: (auth: AuthX) => A,
+  call: string,
+  shared: readonly (keyof A & string)[] = [],
+): A {
+  return isAuthManager(auth) ? managedAdapter(auth, make, call, shared) : make(auth)
 }

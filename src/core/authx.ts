@@ -49,6 +49,7 @@ import {
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
 import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
+import { checkLoginType, decodeForLoginType } from './login-types.js'
 import { type OpenAPIOptions, type OpenAPISecurity, openapiSecurity } from './openapi.js'
 import type { AuthXOptions } from './options.js'
 import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
@@ -528,7 +529,7 @@ export class AuthX {
       }
       if (refreshToken.type !== 'refresh') throw new RefreshTokenRequiredError(refreshToken.type)
       // Checked again: the token may have been revoked since the guard ran.
-      await checkRevoked(this.store, refreshToken, this.config.revocation, this.#revocationIssuer())
+      await this.#checkRevoked(refreshToken)
       payload = refreshToken
       token = known
     }
@@ -880,10 +881,11 @@ export class AuthX {
     try {
       payload = await this.#decode(token)
       if (payload.type !== 'access') return []
+      checkLoginType(this.config.loginType, payload)
       // The cheap window check first: most requests carry a token far from expiry, and those
       // must not cost a store round trip here.
       if (payload.timeUntilExpiry > settings.within * 1000) return []
-      await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+      await this.#checkRevoked(payload)
     } catch {
       return []
     }
@@ -921,7 +923,7 @@ export class AuthX {
   async isRevoked(payload: TokenPayload): Promise<boolean> {
     if (!(payload instanceof TokenPayload)) throw new TypeError('isRevoked: payload must be a TokenPayload')
     try {
-      await checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+      await this.#checkRevoked(payload)
       return false
     } catch (err) {
       if (err instanceof RevokedTokenError) return true
@@ -974,7 +976,8 @@ export class AuthX {
   async revokeAllForSubject(sub: string): Promise<void> {
     if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
     const cutoff = Math.floor(this.config.clock() / 1000)
-    await this.#write(subjectKey(this.#revocationIssuer(), sub), String(cutoff), this.#coveringLifetime())
+    const key = subjectKey(this.#revocationIssuer(), sub, this.config.loginType)
+    await this.#write(key, String(cutoff), this.#coveringLifetime())
     this.#events.emit('subject.revoked', { sub })
   }
 
@@ -1067,19 +1070,22 @@ export class AuthX {
    */
   #verified(token: string, type: TokenType): TokenPayload | Promise<TokenPayload> {
     if (type !== 'access' && type !== 'refresh') throw new TypeError("type: expected 'access' or 'refresh'")
-    const decoded = this.#decode(token)
+    const loginType = this.config.loginType
+    const decoded =
+      loginType === undefined ? this.#decode(token) : decodeForLoginType(this, loginType, token, this.#decode)
     return decoded instanceof TokenPayload
       ? this.#unrevoked(token, decoded, type)
       : decoded.then((payload) => this.#unrevoked(token, payload, type))
   }
 
   #unrevoked(token: string, payload: TokenPayload, type: TokenType): TokenPayload | Promise<TokenPayload> {
+    checkLoginType(this.config.loginType, payload)
     if (payload.type !== type) {
       throw type === 'access'
         ? new AccessTokenRequiredError(payload.type)
         : new RefreshTokenRequiredError(payload.type)
     }
-    const checked = checkRevoked(this.store, payload, this.config.revocation, this.#revocationIssuer())
+    const checked = this.#checkRevoked(payload)
     if (checked === undefined) {
       markVerified(payload, this, token)
       return payload
@@ -1110,15 +1116,27 @@ export class AuthX {
   }
 
   async #decodeIgnoringExpiry(token: string): Promise<TokenPayload> {
+    let payload: TokenPayload
     try {
-      return await this.#decode(token)
+      payload = await this.#decode(token)
     } catch (err) {
       // An expired token is still revocable: its signature and structure were checked first.
-      if (err instanceof InvalidTokenError && err.reason === 'expired') {
-        return new TokenPayload(this.decodeUnverified(token).payload, this.config.clock)
-      }
-      throw err
+      if (!(err instanceof InvalidTokenError && err.reason === 'expired')) throw err
+      payload = new TokenPayload(this.decodeUnverified(token).payload, this.config.clock)
     }
+    checkLoginType(this.config.loginType, payload)
+    return payload
+  }
+
+  /** The revocation check of every path: jti, subject (of this login type) and family. */
+  #checkRevoked(payload: TokenPayload): void | Promise<void> {
+    return checkRevoked(
+      this.store,
+      payload,
+      this.config.revocation,
+      this.#revocationIssuer(),
+      this.config.loginType,
+    )
   }
 
   /** The `iss` of the tokens this instance accepts, which family and subject entries are keyed by. */

@@ -154,6 +154,7 @@ export interface ClaimSettings {
   readonly audience: string | readonly string[] | undefined
   readonly csrfClaim: boolean
   readonly clock: () => number
+  readonly loginType: string | undefined
 }
 
 /** Everything a new token needs besides its key. */
@@ -213,6 +214,7 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
   if (settings.issuer !== undefined) claims.iss = settings.issuer
   if (audience !== undefined) claims.aud = typeof audience === 'string' ? audience : [...audience]
   if (spec.fid !== undefined) claims.fid = spec.fid
+  if (settings.loginType !== undefined) claims.login_type = settings.loginType
   return Object.assign(claims, data)
 }
 

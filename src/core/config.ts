@@ -78,6 +78,13 @@ export interface ResolvedConfig {
   }
   readonly refreshRotation: { readonly enabled: boolean; readonly reuseGraceSeconds: number }
   readonly cacheSize: number
+  /** The instance's login type (`login_type` claim), or `undefined`. */
+  readonly loginType: string | undefined
+  readonly websocket: {
+    readonly queryName: string
+    /** Origins allowed to authenticate a WebSocket upgrade with cookies; `undefined`: none. */
+    readonly allowedOrigins: readonly string[] | undefined
+  }
   /** Whether access tokens get a `csrf` claim: cookies are a location and CSRF protect is on. */
   readonly csrfClaim: boolean
 }
@@ -108,6 +115,8 @@ const TOP_LEVEL = [
   'revocation',
   'refreshRotation',
   'cache',
+  'loginType',
+  'websocket',
 ] as const
 
 /** RFC 7230 token: header names, cookie names, methods. */
@@ -176,6 +185,25 @@ function list(value: unknown, path: string, pattern: RegExp): string[] | undefin
     if (typeof item !== 'string' || !pattern.test(item)) fail(path, `invalid entry ${JSON.stringify(item)}`)
   }
   return [...value]
+}
+
+/** Web origins, each exactly as a browser sends it in `Origin` (`https://host[:port]`). */
+function origins(value: unknown, path: string): readonly string[] | undefined {
+  const entries = list(value, path, PRINTABLE_RE)
+  if (entries === undefined) return undefined
+  for (const entry of entries) {
+    let origin: string | undefined
+    try {
+      origin = new URL(entry).origin
+    } catch {}
+    if (origin !== entry || !/^https?:$/.test(new URL(entry).protocol)) {
+      fail(
+        path,
+        `${JSON.stringify(entry)} is not an origin (expected 'https://host' or 'http://host:port', no path)`,
+      )
+    }
+  }
+  return Object.freeze(entries)
 }
 
 function methods(value: unknown, path: string): string[] | undefined {
@@ -433,6 +461,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
   }
   const rotation = section(options.refreshRotation, 'refreshRotation', ['enabled', 'reuseGraceSeconds'])
   const cache = section(options.cache, 'cache', ['verifiedTokens'])
+  const websocket = section(options.websocket, 'websocket', ['queryName', 'allowedOrigins'])
 
   const protect = bool(csrf.protect, 'csrf.protect', true)
   const accessTtl = lifetime(options.accessTokenExpires, 'accessTokenExpires', 900)
@@ -511,6 +540,11 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     },
     cacheSize: integer(cache.verifiedTokens, 'cache.verifiedTokens', 10_000, 0, 10_000_000),
     csrfClaim: locations.includes('cookies') && protect,
+    loginType: optionalText(options.loginType, 'loginType'),
+    websocket: {
+      queryName: text(websocket.queryName, 'websocket.queryName', 'token'),
+      allowedOrigins: origins(websocket.allowedOrigins, 'websocket.allowedOrigins'),
+    },
   }
   checkCookiePrefixes(config)
   // Key material stays out of the config object, so logging `auth.config` reveals no secret.

@@ -20,6 +20,7 @@ export type AuthXErrorCode =
   | 'ERR_TOKEN_EXPIRED'
   | 'ERR_TOKEN_REVOKED'
   | 'ERR_WRONG_TOKEN_TYPE'
+  | 'ERR_LOGIN_TYPE_MISMATCH'
   | 'ERR_FRESH_TOKEN_REQUIRED'
   | 'ERR_REFRESH_TOKEN_REUSED'
   | 'ERR_CSRF'
@@ -201,24 +202,54 @@ export class RevokedTokenError extends AuthXError {
  * ```
  */
 export class TokenTypeError extends AuthXError {
-  /** The type the route requires. */
-  readonly expected: 'access' | 'refresh'
+  /**
+   * The type the route requires: `'access'` or `'refresh'`; on a `LoginTypeMismatchError`, the
+   * login type.
+   */
+  readonly expected: string
   /** The type the token carries. */
   readonly received: string
 
-  constructor(expected: 'access' | 'refresh', received: string, options?: { cause?: unknown }) {
-    super(
-      'ERR_WRONG_TOKEN_TYPE',
-      401,
-      `${expected === 'access' ? 'An access' : 'A refresh'} token is required`,
-      options,
-    )
+  constructor(
+    expected: string,
+    received: string,
+    options?: { cause?: unknown },
+    /** For subclasses with a code of their own. */
+    detail: { code: AuthXErrorCode; message: string } = {
+      code: 'ERR_WRONG_TOKEN_TYPE',
+      message: `${expected === 'access' ? 'An access' : 'A refresh'} token is required`,
+    },
+  ) {
+    super(detail.code, 401, detail.message, options)
     this.expected = expected
     this.received = received
   }
 
   protected override get bearerError(): string {
     return 'invalid_token'
+  }
+}
+
+/**
+ * The token belongs to another login type than the instance (or `AuthManager` type) verifying it
+ * (docs/login-types.md): a user token on an admin route. `expected` and `actual` are login types;
+ * `actual` is `null` when the token carries none. The answer's body names neither.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof LoginTypeMismatchError) console.log(err.expected, err.actual) // 'admin' 'user'
+ * ```
+ */
+export class LoginTypeMismatchError extends TokenTypeError {
+  /** The login type the token carries, or `null`. */
+  readonly actual: string | null
+
+  constructor(expected: string, actual: string | null, options?: { cause?: unknown }) {
+    super(expected, actual ?? '', options, {
+      code: 'ERR_LOGIN_TYPE_MISMATCH',
+      message: 'The token is not valid for this login type',
+    })
+    this.actual = actual
   }
 }
 

@@ -25,6 +25,17 @@ export interface KeySetEntry {
   retireAt?: Date | undefined
 }
 
+/** WebSocket upgrade requests (docs/websocket.md). */
+export interface WebSocketOptions {
+  /** Query parameter `authenticateWebSocket` reads the token from. Default `'token'`. */
+  queryName?: string | undefined
+  /**
+   * Origins (`https://app.example.com`, scheme, host and port only) whose upgrade requests may
+   * authenticate with the access cookie. Unset: cookies are never read for WebSockets.
+   */
+  allowedOrigins?: string[] | undefined
+}
+
 /** Claim checks applied when decoding. */
 export interface VerifyOptions {
   /** Expected `iss`. Default: the `issuer` option. */
@@ -214,4 +225,10 @@ export interface AuthXOptions {
   revocation?: RevocationOptions | undefined
   refreshRotation?: RefreshRotationOptions | undefined
   cache?: CacheOptions | undefined
+  /**
+   * The login type of this instance (docs/login-types.md): every token it creates carries
+   * `login_type` with this value, and it accepts only tokens carrying the same.
+   */
+  loginType?: string | undefined
+  websocket?: WebSocketOptions | undefined
 }

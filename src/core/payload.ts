@@ -18,6 +18,7 @@ export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
   'csrf',
   'scopes',
   'fid',
+  'login_type',
 ])
 
 /**
@@ -66,6 +67,8 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
   readonly scopes?: readonly string[]
   /** Refresh family id. */
   readonly fid?: string
+  /** The login type (`login_type` claim) of an instance with `loginType`, else `undefined`. */
+  readonly loginType?: string
   /** Every claim as received. */
   readonly claims: Readonly<Record<string, unknown>>
   readonly #clock: () => number
@@ -103,6 +106,7 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     const scopes = scopesOf(frozen.scopes)
     if (scopes !== undefined) this.scopes = scopes
     if (typeof frozen.fid === 'string') this.fid = frozen.fid
+    if (typeof frozen.login_type === 'string') this.loginType = frozen.login_type
     this.#clock = clock
     Object.freeze(this)
   }

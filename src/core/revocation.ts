@@ -35,9 +35,14 @@ export function familyKey(iss: string | undefined, fid: string): string {
   return `fid:${part(iss)}:${part(fid)}`
 }
 
-/** Store key of a subject's revocation cut-off (seconds). */
-export function subjectKey(iss: string | undefined, sub: string): string {
-  return `sub:${part(iss)}:${part(sub)}`
+/**
+ * Store key of a subject's revocation cut-off (seconds). An instance with a login type keys it by
+ * that type too: user 42 and admin 42 are different people, and logging one out everywhere must
+ * not log out the other.
+ */
+export function subjectKey(iss: string | undefined, sub: string, loginType?: string): string {
+  const key = `sub:${part(iss)}:${part(sub)}`
+  return loginType === undefined ? key : `${key}:${part(loginType)}`
 }
 
 /** Store key marking a refresh token's `jti` as consumed (value: first use, seconds). */
@@ -176,10 +181,14 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
  * revocationKeys(payload, 'https://issuer.example') // ['jti:...', 'sub:...', 'fid:...']
  * ```
  */
-export function revocationKeys(payload: TokenPayload, issuer: string | undefined): string[] {
+export function revocationKeys(
+  payload: TokenPayload,
+  issuer: string | undefined,
+  loginType?: string,
+): string[] {
   // A jti is unique per token issuer; family and subject entries are written by this
   // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
-  const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub)]
+  const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub, loginType)]
   if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid))
   return keys
 }
@@ -205,8 +214,9 @@ export function checkRevoked(
   payload: TokenPayload,
   options: RevocationCheck,
   issuer: string | undefined,
+  loginType?: string,
 ): void | Promise<void> {
-  const keys = revocationKeys(payload, issuer)
+  const keys = revocationKeys(payload, issuer, loginType)
   let local: unknown
   if (typeof store.getLocal === 'function') {
     try {

@@ -1,7 +1,7 @@
 import { type Context, type ContextVariableMap, Hono, type MiddlewareHandler } from 'hono'
 import { describe, expectTypeOf, it } from 'vitest'
 import { type HonoAuthX, type HonoGuard, type HonoRoute, honoAuthX } from '../../src/adapters/hono.js'
-import { AuthX, type AuthXError, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import { type AuthManager, AuthX, type AuthXError, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
 
 const auth = new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' })
 const authx = honoAuthX(auth)
@@ -10,7 +10,7 @@ const app = new Hono()
 describe('honoAuthX types', () => {
   it('honoAuthX takes the auth instance and adapter options, and returns HonoAuthX', () => {
     expectTypeOf(authx).toEqualTypeOf<HonoAuthX>()
-    expectTypeOf(honoAuthX).parameter(0).toEqualTypeOf<AuthX>()
+    expectTypeOf(honoAuthX).parameter(0).toEqualTypeOf<AuthX | AuthManager>()
     honoAuthX(auth, { errorBody: (err: AuthXError) => ({ error: err.code }) })
     // @ts-expect-error errorBody is a function
     honoAuthX(auth, { errorBody: 'x' })

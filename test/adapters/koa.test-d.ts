@@ -10,7 +10,7 @@ import {
   type KoaStateSource,
   koaAuthX,
 } from '../../src/adapters/koa.js'
-import { type AdapterOptions, AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import { type AdapterOptions, type AuthManager, AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
 
 const authx = koaAuthX(new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' }))
 
@@ -29,7 +29,7 @@ describe('koa adapter types', () => {
 
   it('koaAuthX takes an AuthX and adapter options, and returns the KoaAuthX interface', () => {
     expectTypeOf(authx).toEqualTypeOf<KoaAuthX>()
-    expectTypeOf(koaAuthX).parameter(0).toEqualTypeOf<AuthX>()
+    expectTypeOf(koaAuthX).parameter(0).toEqualTypeOf<AuthX | AuthManager>()
     expectTypeOf(koaAuthX).parameter(1).toEqualTypeOf<AdapterOptions | undefined>()
     koaAuthX(new AuthX({ secretKey: 'k'.repeat(32) }), { errorBody: (err) => ({ error: err.code }) })
     // @ts-expect-error: no such option
