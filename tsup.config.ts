@@ -8,6 +8,7 @@ export const entries = {
   hono: 'src/adapters/hono.ts',
   koa: 'src/adapters/koa.ts',
   web: 'src/adapters/web.ts',
+  ws: 'src/adapters/ws.ts',
   'stores/sqlite': 'src/stores/sqlite.ts',
   'stores/redis': 'src/stores/redis.ts',
   'stores/postgres': 'src/stores/postgres.ts',

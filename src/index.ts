@@ -136,4 +136,12 @@ export {
 } from './core/routes.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
 export type { AuthXStore, StoreEventListener, StoreEvents } from './core/store.js'
+export {
+  BEARER_PROTOCOL_PREFIX,
+  selectProtocol,
+  type UpgradeRequest,
+  type WebSocketAuthOptions,
+  type WebSocketToken,
+  websocketToken,
+} from './core/websocket.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

@@ -117,6 +117,8 @@ describe('resolved defaults', () => {
       // test/engines-differential.test.ts checks the unmocked default there).
       cacheSize: defaultCacheSize(),
       csrfClaim: false,
+      loginType: undefined,
+      websocket: { queryName: 'token', allowedOrigins: undefined },
     })
   })
 

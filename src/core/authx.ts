@@ -70,6 +70,12 @@ import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import type { AuthXStore } from './store.js'
 import { TokenCache } from './token-cache.js'
+import {
+  type UpgradeRequest,
+  WEBSOCKET_CHECKS,
+  type WebSocketAuthOptions,
+  websocketToken,
+} from './websocket.js'
 
 /** Where `authenticate` found the token, for the `verify.failed` event. */
 interface Attempt {
@@ -690,6 +696,34 @@ export class AuthX {
     }
     this.checkGrants(payload, options)
     return payload
+  }
+
+  /**
+   * Authenticates a WebSocket upgrade request (a Node `IncomingMessage` or a Web `Request`) by its
+   * access token (docs/websocket.md): from the `websocket.queryName` query parameter, the header,
+   * a `Sec-WebSocket-Protocol` entry `authx.bearer.<token>`, or the access cookie for the
+   * `websocket.allowedOrigins` only. Revocation, freshness and scopes as in `verifyToken`.
+   *
+   * @example
+   * ```ts
+   * server.on('upgrade', async (req, socket, head) => {
+   *   const payload = await auth.authenticateWebSocket(req)
+   * })
+   * ```
+   */
+  authenticateWebSocket<Extra extends Record<string, unknown> = Record<string, unknown>>(
+    request: UpgradeRequest,
+    options: WebSocketAuthOptions = NO_OPTIONS,
+  ): Promise<TokenPayload<Extra>> {
+    let token: string
+    try {
+      if (options !== NO_OPTIONS) checkCallOptions(options, 'authenticateWebSocket', WEBSOCKET_CHECKS)
+      token = websocketToken(this.config, request).token
+    } catch (err) {
+      this.#failed(err, undefined)
+      return Promise.reject(err)
+    }
+    return this.verifyToken<Extra>(token, options)
   }
 
   /**

@@ -60,8 +60,8 @@ function malformedHeader(name: string, type: string): InvalidTokenError {
   return new InvalidTokenError('malformed', `${name} header must be ${expected}`)
 }
 
-/** Reads the header location: `undefined` when the header is absent. */
-function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | undefined {
+/** Reads the header location: `undefined` when the header is absent; `InvalidTokenError` when malformed. */
+export function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | undefined {
   const { name, type } = config.header
   const value = req.header(name)
   if (value === undefined || value === null) return undefined
