@@ -48,6 +48,7 @@ import {
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
 import { extractToken, failedLocation, type GetTokenOptions, type RequestToken } from './extract.js'
+import { type ImplicitRefreshContext, implicitRefreshCookies } from './implicit-refresh.js'
 import { checkKeySpec, importKeyNode, importKeyWeb, type KeyEntry } from './keys.js'
 import { checkLoginType, decodeForLoginType } from './login-types.js'
 import { type OpenAPIOptions, type OpenAPISecurity, openapiSecurity } from './openapi.js'
@@ -56,7 +57,7 @@ import { markVerified, TokenPayload, type TokenType, verifiedToken } from './pay
 import { type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
-import { audienceOf, type RefreshOptions, type RotationContext, rotate } from './rotation.js'
+import { type RefreshOptions, type RotationContext, rotate } from './rotation.js'
 import {
   type LogoutAnswer,
   logoutAnswer,
@@ -179,6 +180,7 @@ export class AuthX {
   readonly #stopStoreEvents: (() => void) | undefined
   readonly #rotation: RotationContext
   readonly #routes: RouteContext
+  readonly #implicitRefresh: ImplicitRefreshContext
   /** The header of each signing key without extra fields: one frozen object, which the node engine encodes once. */
   readonly #plainHeaders = new WeakMap<KeyEntry, Record<string, unknown>>()
 
@@ -236,6 +238,13 @@ export class AuthX {
       create: async (spec) => this.#create(spec, undefined),
       revokeFamily: (fid) => this.revokeFamily(fid),
       jtiOf: (token) => this.decodeUnverified(token).payload.jti as string,
+    }
+    this.#implicitRefresh = {
+      config,
+      decode: (token) => this.#decode(token),
+      checkRevoked: (payload) => this.#checkRevoked(payload),
+      create: (spec) => this.#create(spec, undefined),
+      accessCookies: (token) => this.accessCookies(token),
     }
     this.#routes = {
       config,
@@ -892,56 +901,8 @@ export class AuthX {
    * const cookies = await auth.implicitRefreshCookies(request)
    * ```
    */
-  async implicitRefreshCookies(request: RequestLike): Promise<string[]> {
-    const settings = this.config.implicitRefresh
-    if (!settings.enabled) return []
-    const view = toRequestView(request)
-    const method = typeof view.method === 'string' ? view.method.toUpperCase() : ''
-    const path = view.path
-    if (settings.includeMethods !== undefined && !settings.includeMethods.includes(method)) return []
-    if (settings.excludeMethods.includes(method)) return []
-    // Routes are matched as the framework's router matches them where the view knows how
-    // (Express: `/Auth/Logout/` is `/auth/logout`), so a spelling variant cannot slip past.
-    const named =
-      typeof view.routeMatches === 'function'
-        ? (route: string) => (view.routeMatches as (r: string) => boolean)(route)
-        : (route: string) => route === path
-    if (settings.includeRoutes !== undefined && (path === undefined || !settings.includeRoutes.some(named)))
-      return []
-    if (path !== undefined && settings.excludeRoutes.some(named)) return []
-    const token = view.cookie(this.config.cookies.accessName)
-    if (typeof token !== 'string' || token === '') return []
-    let payload: TokenPayload
-    try {
-      payload = await this.#decode(token)
-      if (payload.type !== 'access') return []
-      checkLoginType(this.config.loginType, payload)
-      // The cheap window check first: most requests carry a token far from expiry, and those
-      // must not cost a store round trip here.
-      if (payload.timeUntilExpiry > settings.within * 1000) return []
-      await this.#checkRevoked(payload)
-    } catch {
-      return []
-    }
-    try {
-      const renewed = await this.#create(
-        {
-          type: 'access',
-          uid: payload.sub,
-          fresh: false,
-          data: { ...payload.extra },
-          scopes: payload.scopes && [...payload.scopes],
-          audience: audienceOf(payload),
-          fid: payload.fid,
-        },
-        undefined,
-      )
-      return this.accessCookies(renewed)
-    } catch {
-      // A token from another issuer may carry data authx would not mint (a `constructor` key,
-      // a value too deep): then it is simply not renewed, and the request goes on.
-      return []
-    }
+  implicitRefreshCookies(request: RequestLike): Promise<string[]> {
+    return implicitRefreshCookies(this.#implicitRefresh, request)
   }
 
   /**
