@@ -568,6 +568,15 @@ describe('revocation per login type (shared store and issuer)', () => {
     await expect(admins.verifyToken(admin.accessToken)).resolves.toBeInstanceOf(TokenPayload)
     await expect(admins.refresh(admin.refreshToken)).resolves.toMatchObject({ tokenType: 'bearer' })
   })
+
+  it("revokeFamily on one type cannot revoke another type's family, even given its id", async () => {
+    const { users, admins } = pair({ shared: true })
+    const user = await users.createTokenPair({ uid: '42' })
+    const fid = (await users.verifyToken(user.refreshToken, { type: 'refresh' })).fid!
+    await admins.revokeFamily(fid)
+    await expect(users.verifyToken(user.accessToken)).resolves.toBeInstanceOf(TokenPayload)
+    await expect(users.refresh(user.refreshToken)).resolves.toMatchObject({ tokenType: 'bearer' })
+  })
 })
 
 describe('rotation per login type', () => {

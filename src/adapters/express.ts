@@ -65,6 +65,9 @@ export interface ExpressRequest extends Express.Request {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   readonly query?: unknown
   readonly body?: unknown
+  /** The request URL as received (the query string of WebSocket upgrades). */
+  readonly originalUrl?: string
+  readonly url?: string
 }
 
 /**
@@ -205,10 +208,13 @@ export function expressAuthX(auth: AuthX | AuthManager, options?: AdapterOptions
 function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): ExpressAuthX {
   // The hot path: one promise step between the check and next().
   const guard =
-    (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>): ExpressMiddleware =>
+    (
+      name: string,
+      check: (view: AuthXRequest, req: ExpressRequest) => Promise<TokenPayload | null>,
+    ): ExpressMiddleware =>
     (req, _res, next) => {
       if (typeof next !== 'function') throw guardMisuse(name)
-      check(requestView(req)).then((payload) => {
+      check(requestView(req), req).then((payload) => {
         req.authx = payload
         next()
       }, fail(next))
@@ -241,6 +247,9 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    websocketRequired: guard('websocketRequired', (_view, req) =>
+      auth.authenticateWebSocket({ url: req.originalUrl ?? req.url, headers: req.headers }),
+    ),
     currentSubject: middleware('currentSubject', async (req) => {
       const payload = (await auth.authenticate(requestView(req))) as TokenPayload
       req.authxSubject = await auth.loadSubject(payload)

@@ -196,10 +196,10 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     }
   // The hot path: one promise step between the check and Fastify's next hook.
   const guard =
-    (name: string, check: (view: AuthXRequest) => Promise<TokenPayload | null>) =>
+    (name: string, check: (view: AuthXRequest, request: FastifyRequest) => Promise<TokenPayload | null>) =>
     (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       if (typeof reply?.code !== 'function') throw guardMisuse(name)
-      return check(view(request)).then(
+      return check(view(request), request).then(
         (payload) => {
           request.authx = payload
         },
@@ -223,6 +223,7 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (v) => auth.authenticate(v, { optional: true })),
+    websocketRequired: guard('websocketRequired', (_v, request) => auth.authenticateWebSocket(request.raw)),
     currentSubject: hook('currentSubject', async (request) => {
       const payload = (await auth.authenticate(view(request))) as TokenPayload
       request.authxSubject = await auth.loadSubject(payload)

@@ -258,6 +258,9 @@ function honoAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): HonoA
     accessOptional: guard('accessOptional', async (c) => {
       c.set('authx', await auth.authenticate(view(c), { optional: true }))
     }),
+    websocketRequired: guard<{ authx: TokenPayload }>('websocketRequired', async (c) => {
+      c.set('authx', await auth.authenticateWebSocket(c.req.raw))
+    }),
     currentSubject: guard('currentSubject', async (c) => {
       const payload = (await auth.authenticate(view(c))) as TokenPayload
       c.set('authxSubject', await auth.loadSubject(payload))

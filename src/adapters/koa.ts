@@ -212,9 +212,12 @@ export function koaAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): K
 }
 
 function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAuthX {
-  const guard = <P extends TokenPayload | null>(name: string, check: (view: AuthXRequest) => Promise<P>) =>
+  const guard = <P extends TokenPayload | null>(
+    name: string,
+    check: (view: AuthXRequest, ctx: AnyContext) => Promise<P>,
+  ) =>
     middleware<{ authx: P }>(name, async (ctx, next) => {
-      ctx.state.authx = await settle(check(requestView(ctx)))
+      ctx.state.authx = await settle(check(requestView(ctx), ctx))
       await next()
     })
   const tokenRequired = (options: Omit<AuthenticateOptions, 'optional'>, name = 'tokenRequired') =>
@@ -242,6 +245,7 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    websocketRequired: guard('websocketRequired', (_view, ctx) => auth.authenticateWebSocket(ctx.req)),
     currentSubject: middleware('currentSubject', async (ctx, next) => {
       // What auth.getCurrentSubject does, split so the token is verified once and kept too.
       const payload = (await settle(auth.authenticate(requestView(ctx)))) as TokenPayload

@@ -215,11 +215,14 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
   // Per instance: `payload(req)` never hands out what another instance (another key) verified.
   const payloads = new WeakMap<Request, TokenPayload | null>()
   const wrap =
-    <P extends TokenPayload | null>(name: string, check: (view: AuthXRequest) => Promise<P>): WebGuard<P> =>
+    <P extends TokenPayload | null>(
+      name: string,
+      check: (view: AuthXRequest, req: Request) => Promise<P>,
+    ): WebGuard<P> =>
     (handler) => {
       handlerRequired(name, handler)
       return answer(async (req, ...rest) => {
-        const payload = await check(fromWebRequest(req))
+        const payload = await check(fromWebRequest(req), req)
         payloads.set(req, payload)
         return handler(req, payload, ...rest)
       })
@@ -249,6 +252,11 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
       guard('tokenRequired', options),
     /** Passes the payload, or `null` without a token; a present but bad token still fails. */
     accessOptional: wrap('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    /**
+     * For WebSocket upgrade requests (docs/websocket.md): the access token found as
+     * `auth.authenticateWebSocket` finds it, whatever `tokenLocation` says. Upgrade in the handler.
+     */
+    websocketRequired: wrap('websocketRequired', (_view, req) => auth.authenticateWebSocket(req)),
     /** Authenticates, loads the subject with the subject getter, and passes `(req, payload, subject, ...rest)`. */
     currentSubject: <S = unknown, R extends Request = Request, Rest extends unknown[] = []>(
       handler: (req: R, payload: TokenPayload, subject: S, ...rest: Rest) => Answer,

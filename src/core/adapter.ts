@@ -42,6 +42,13 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
   readonly currentSubject: Guard
   /** Renews an access cookie close to expiry (docs/adapters.md); its cookies reach every answer. */
   readonly implicitRefresh: Guard
+  /**
+   * For WebSocket upgrade routes (docs/websocket.md): an access token found as
+   * `auth.authenticateWebSocket` finds it (the query parameter, the header, a
+   * `Sec-WebSocket-Protocol` entry, the cookie from `websocket.allowedOrigins` only), whatever
+   * `tokenLocation` says, and stores its payload.
+   */
+  readonly websocketRequired: Guard
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard
   /** Requires an access token holding at least one of the given scopes. */

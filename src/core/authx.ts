@@ -956,7 +956,7 @@ export class AuthX {
   async revokeFamily(fid: string): Promise<void> {
     if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
     const ttl = this.#coveringLifetime()
-    await this.#write(familyKey(this.#revocationIssuer(), fid), '1', ttl)
+    await this.#write(familyKey(this.#revocationIssuer(), fid, this.config.loginType), '1', ttl)
     this.#events.emit('family.revoked', { fid })
   }
 

@@ -87,6 +87,21 @@ export function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | 
   return match[2]!
 }
 
+/**
+ * Whether a cookie may authenticate this request: always, unless it is a WebSocket upgrade
+ * (`Upgrade: websocket`), which a browser sends with the site's cookies from any page and which
+ * carries no CSRF header. Then only when `Origin` is exactly one of `websocket.allowedOrigins`
+ * (cross-site WebSocket hijacking, docs/websocket.md). Every guard applies this rule, so a
+ * WebSocket route behind an ordinary guard is as safe as one behind `authenticateWebSocket`.
+ */
+export function cookieAllowedOnUpgrade(config: ResolvedConfig, req: Pick<AuthXRequest, 'header'>): boolean {
+  const upgrade = req.header('upgrade')
+  if (typeof upgrade !== 'string' || !/(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade)) return true
+  const origin = req.header('origin')
+  const allowed = config.websocket.allowedOrigins
+  return allowed !== undefined && typeof origin === 'string' && allowed.includes(origin)
+}
+
 function nonEmpty(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
@@ -176,7 +191,7 @@ function search(
       case 'cookies': {
         const name = type === 'access' ? config.cookies.accessName : config.cookies.refreshName
         const token = nonEmpty(req.cookie(name))
-        if (token === undefined) break
+        if (token === undefined || !cookieAllowedOnUpgrade(config, req)) break
         const method = typeof req.method === 'string' ? req.method.toUpperCase() : ''
         const csrfRequired =
           options.csrf !== false && config.csrf.protect && config.csrf.methods.includes(method)

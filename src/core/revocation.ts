@@ -30,9 +30,10 @@ export function jtiKey(iss: string | undefined, jti: string): string {
   return `jti:${part(iss)}:${part(jti)}`
 }
 
-/** Store key of a revoked refresh family. */
-export function familyKey(iss: string | undefined, fid: string): string {
-  return `fid:${part(iss)}:${part(fid)}`
+/** Store key of a revoked refresh family; keyed by the login type too, as `subjectKey`. */
+export function familyKey(iss: string | undefined, fid: string, loginType?: string): string {
+  const key = `fid:${part(iss)}:${part(fid)}`
+  return loginType === undefined ? key : `${key}:${part(loginType)}`
 }
 
 /**
@@ -189,7 +190,7 @@ export function revocationKeys(
   // A jti is unique per token issuer; family and subject entries are written by this
   // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
   const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub, loginType)]
-  if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid))
+  if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid, loginType))
   return keys
 }
 
