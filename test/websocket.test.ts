@@ -817,6 +817,8 @@ describe('no token and bad arguments', () => {
       {},
       { url: '/ws?token=x' },
       { headers: null },
+      { headers: 'authorization: Bearer x' },
+      { url: '/ws?token=x', headers: 'x' },
     ]) {
       let call: Promise<unknown> | undefined
       expect(() => {
