@@ -17,11 +17,13 @@ import {
   AuthX,
   AuthXError,
   type AuthXOptions,
+  type AuthXStore,
   BEARER_PROTOCOL_PREFIX,
   ConfigError,
   FreshTokenRequiredError,
   InsufficientScopeError,
   InvalidTokenError,
+  MemoryStore,
   MissingTokenError,
   RevokedTokenError,
   StoreUnavailableError,
@@ -775,6 +777,58 @@ describe('access tokens only, with verifyToken checks and options', () => {
     expect(events[1]).toMatchObject({ reason: 'malformed' })
     expect(events[2]).toMatchObject({ reason: 'signature' })
   })
+
+  it('names where the refused token was found in verify.failed', async () => {
+    const auth = cookieAuth()
+    const events: { code: string; location?: string }[] = []
+    auth.on('verify.failed', (event) => events.push(event))
+    const refresh = await auth.createRefreshToken({ uid: 'e' })
+    await rejection(auth.authenticateWebSocket(plain(`/ws?token=${refresh}`)))
+    await rejection(auth.authenticateWebSocket(plain('/ws', { authorization: `Bearer ${refresh}` })))
+    await rejection(
+      auth.authenticateWebSocket(plain('/ws', { 'sec-websocket-protocol': `chat, authx.bearer.${refresh}` })),
+    )
+    await rejection(
+      auth.authenticateWebSocket(plain('/ws', { origin: ORIGIN, cookie: `access_token_cookie=${refresh}` })),
+    )
+    expect(events.map((e) => e.location)).toEqual(['query', 'headers', 'protocol', 'cookies'])
+  })
+
+  it('emits verify.failed for scope and freshness refusals when the store answers later too', async () => {
+    // A store answering asynchronously: the grants are checked after the wait.
+    const memory = new MemoryStore()
+    const store: AuthXStore = {
+      get: async (keys) => memory.get(keys),
+      set: (key, value, ttl) => memory.set(key, value, ttl),
+      setIfAbsent: (key, value, ttl) => memory.setIfAbsent(key, value, ttl),
+      delete: (key) => memory.delete(key),
+    }
+    const auth = plainAuth({ store })
+    const events: string[] = []
+    auth.on('verify.failed', (event) => events.push(event.code))
+    const token = await auth.createAccessToken({ uid: 'e', scopes: ['chat:read'] })
+    await rejection(auth.authenticateWebSocket(plain(`/ws?token=${token}`), { scopes: ['chat:write'] }))
+    await rejection(auth.authenticateWebSocket(plain(`/ws?token=${token}`), { fresh: true }))
+    await rejection(auth.verifyToken(token, { scopes: ['chat:write'] }))
+    expect(events).toEqual(['ERR_INSUFFICIENT_SCOPE', 'ERR_FRESH_TOKEN_REQUIRED', 'ERR_INSUFFICIENT_SCOPE'])
+  })
+})
+
+describe('request objects made by hand', () => {
+  it('finds headers whatever the case of their names, and joins repeated cookies as Node does', async () => {
+    const auth = cookieAuth()
+    const token = await auth.createAccessToken({ uid: 'hand' })
+    const byHeader = await auth.authenticateWebSocket({
+      url: '/ws',
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    expect(byHeader.sub).toBe('hand')
+    const byCookie = await auth.authenticateWebSocket({
+      url: '/ws',
+      headers: { Origin: ORIGIN, cookie: ['theme=dark', `access_token_cookie=${token}`] },
+    })
+    expect(byCookie.sub).toBe('hand')
+  })
 })
 
 /** A port nothing listens on: the store's server is down (connection refused). */
@@ -892,6 +946,9 @@ describe('the websocket config section', () => {
       { queryName: '' },
       { queryName: 42 },
       { queryName: 'to\nken' },
+      { queryName: 'my token' },
+      { queryName: 'a&b' },
+      { queryName: 'a=b' },
       { queryName: null },
     ]
     for (const websocket of refused) {

@@ -416,10 +416,25 @@ export class AuthX {
     token: string,
     options: VerifyTokenOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra>> {
-    // Written without async/await: a token that needs no wait (cache hit, node:crypto, a store
-    // answering from memory) costs one resolved promise, not one per step.
     try {
       if (options !== NO_OPTIONS) checkCallOptions(options, 'verifyToken', VERIFY_CHECKS)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#verifyAt<Extra>(token, options, undefined)
+  }
+
+  /**
+   * `verifyToken` once its options are checked; a failure is reported (`verify.failed`) with the
+   * location the token came from. Written without async/await: a token that needs no wait (cache
+   * hit, node:crypto, a store answering from memory) costs one resolved promise, not one per step.
+   */
+  #verifyAt<Extra extends Record<string, unknown>>(
+    token: string,
+    options: VerifyTokenOptions,
+    location: string | undefined,
+  ): Promise<TokenPayload<Extra>> {
+    try {
       const payload = this.#verified(token, options.type ?? 'access')
       if (payload instanceof TokenPayload) {
         this.checkGrants(payload, options)
@@ -427,16 +442,21 @@ export class AuthX {
       }
       return payload.then(
         (verified) => {
-          this.checkGrants(verified, options)
+          try {
+            this.checkGrants(verified, options)
+          } catch (err) {
+            this.#failed(err, location)
+            throw err
+          }
           return verified as TokenPayload<Extra>
         },
         (err: unknown) => {
-          this.#failed(err, undefined)
+          this.#failed(err, location)
           throw err
         },
       )
     } catch (err) {
-      this.#failed(err, undefined)
+      this.#failed(err, location)
       return Promise.reject(err)
     }
   }
@@ -724,15 +744,15 @@ export class AuthX {
     request: UpgradeRequest,
     options: WebSocketAuthOptions = NO_OPTIONS,
   ): Promise<TokenPayload<Extra>> {
-    let token: string
+    let found: { token: string; location: string }
     try {
       if (options !== NO_OPTIONS) checkCallOptions(options, 'authenticateWebSocket', WEBSOCKET_CHECKS)
-      token = websocketToken(this.config, request).token
+      found = websocketToken(this.config, request)
     } catch (err) {
       this.#failed(err, undefined)
       return Promise.reject(err)
     }
-    return this.verifyToken<Extra>(token, options)
+    return this.#verifyAt<Extra>(found.token, options, found.location)
   }
 
   /**

@@ -542,7 +542,7 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     csrfClaim: locations.includes('cookies') && protect,
     loginType: optionalText(options.loginType, 'loginType'),
     websocket: {
-      queryName: text(websocket.queryName, 'websocket.queryName', 'token'),
+      queryName: text(websocket.queryName, 'websocket.queryName', 'token', /^[A-Za-z0-9_.~-]+$/),
       allowedOrigins: origins(websocket.allowedOrigins, 'websocket.allowedOrigins'),
     },
   }

@@ -56,8 +56,16 @@ function headerReader(request: UpgradeRequest): (name: string) => string | undef
   }
   const plain = headers as Readonly<Record<string, string | string[] | undefined>>
   return (name) => {
-    const value = plain[name.toLowerCase()]
-    return Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined
+    const lower = name.toLowerCase()
+    // Node gives lower-case names; an object made by hand may not.
+    let value = Object.hasOwn(plain, lower) ? plain[lower] : undefined
+    if (value === undefined) {
+      const key = Object.keys(plain).find((k) => k.toLowerCase() === lower)
+      value = key === undefined ? undefined : plain[key]
+    }
+    if (typeof value === 'string') return value
+    // Repeated headers as Node joins them: cookies with '; ', the others with ', '.
+    return Array.isArray(value) ? value.join(lower === 'cookie' ? '; ' : ', ') : undefined
   }
 }
 
