@@ -240,7 +240,8 @@ beforeAll(() => {
     writeFileSync(sample.path, sample.code)
     if (sample.express4) writeFileSync(sample.express4.path, sample.express4.code)
   }
-  for (const name of ['JWT_SECRET_KEY', 'ADMIN_SECRET_KEY', 'DATABASE_URL']) savedEnv[name] = process.env[name]
+  for (const name of ['JWT_SECRET_KEY', 'ADMIN_SECRET_KEY', 'DATABASE_URL'])
+    savedEnv[name] = process.env[name]
   process.env.JWT_SECRET_KEY = SECRET
   // The second secret of the login-types guide (an admin instance with keys of its own).
   process.env.ADMIN_SECRET_KEY = `admin-${SECRET}`

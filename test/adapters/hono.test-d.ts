@@ -1,7 +1,13 @@
 import { type Context, type ContextVariableMap, Hono, type MiddlewareHandler } from 'hono'
 import { describe, expectTypeOf, it } from 'vitest'
 import { type HonoAuthX, type HonoGuard, type HonoRoute, honoAuthX } from '../../src/adapters/hono.js'
-import { type AuthManager, AuthX, type AuthXError, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import {
+  type AuthManager,
+  AuthX,
+  type AuthXError,
+  type CookieCallOptions,
+  type TokenPayload,
+} from '../../src/index.js'
 
 const auth = new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' })
 const authx = honoAuthX(auth)

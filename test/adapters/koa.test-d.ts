@@ -10,7 +10,13 @@ import {
   type KoaStateSource,
   koaAuthX,
 } from '../../src/adapters/koa.js'
-import { type AdapterOptions, type AuthManager, AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import {
+  type AdapterOptions,
+  type AuthManager,
+  AuthX,
+  type CookieCallOptions,
+  type TokenPayload,
+} from '../../src/index.js'
 
 const authx = koaAuthX(new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' }))
 
