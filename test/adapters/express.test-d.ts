@@ -7,7 +7,7 @@ import express4, {
 } from 'express4'
 import { describe, expectTypeOf, it } from 'vitest'
 import { type ExpressAuthX, type ExpressMiddleware, expressAuthX } from '../../src/adapters/express.js'
-import { type AuthManager, AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
+import { AuthManager, AuthX, type CookieCallOptions, type TokenPayload } from '../../src/index.js'
 
 const authx = expressAuthX(new AuthX({ secretKey: 'k'.repeat(32) }))
 
@@ -22,6 +22,12 @@ describe('express adapter types', () => {
   it('expressAuthX returns the ExpressAuthX interface', () => {
     expectTypeOf(authx).toEqualTypeOf<ExpressAuthX>()
     expectTypeOf(expressAuthX).parameter(0).toEqualTypeOf<AuthX | AuthManager>()
+  })
+
+  it('loginType(type) and a manager give the same interface; websocketRequired is middleware', () => {
+    expectTypeOf(authx.loginType('user')).toEqualTypeOf<ExpressAuthX>()
+    expectTypeOf(expressAuthX(new AuthManager()).loginType('admin')).toEqualTypeOf<ExpressAuthX>()
+    expectTypeOf(authx.websocketRequired).toEqualTypeOf<ExpressMiddleware>()
   })
 
   it('guard values are request handlers of Express 5 and Express 4', () => {

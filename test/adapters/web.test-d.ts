@@ -7,7 +7,7 @@ import {
   webAuthX,
   withAuthXErrors,
 } from '../../src/adapters/web.js'
-import { type AdapterOptions, AuthX, type TokenPayload } from '../../src/index.js'
+import { type AdapterOptions, AuthManager, AuthX, type TokenPayload } from '../../src/index.js'
 
 const auth = new AuthX({ secretKey: 'type-test-secret-0123456789abcdef-0123' })
 const authx = webAuthX(auth)
@@ -21,6 +21,12 @@ interface RouteContext {
 }
 
 describe('webAuthX types', () => {
+  it('loginType(type) gives the same WebAuthX; websocketRequired is a guard', () => {
+    expectTypeOf(authx.loginType('user')).toEqualTypeOf<WebAuthX>()
+    expectTypeOf(webAuthX(new AuthManager()).loginType('admin')).toEqualTypeOf<WebAuthX>()
+    expectTypeOf(authx.websocketRequired).toEqualTypeOf<WebGuard>()
+  })
+
   it('guards are wrapper functions; factories return them', () => {
     expectTypeOf(authx).toEqualTypeOf<WebAuthX>()
     expectTypeOf(authx.accessRequired).toEqualTypeOf<WebGuard>()
