@@ -22,6 +22,7 @@ import {
   TokenTypeError,
 } from '../src/index.js'
 import { flipSignatureBit, keyOptions, segment, signToken } from './support/keys.js'
+import { rejection } from './support/rejection.js'
 
 const USER_SECRET = 'user-secret-0123456789abcdef-0123456789'
 const ADMIN_SECRET = 'admin-secret-0123456789abcdef-012345678'
@@ -71,15 +72,6 @@ function pair(
       now += ms
     },
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
 }
 
 async function mismatch(promise: Promise<unknown>, expected: string, actual: string | null): Promise<void> {

@@ -34,6 +34,7 @@ import {
 } from '../src/index.js'
 import { RedisStore } from '../src/stores/redis.js'
 import { flipSignatureBit } from './support/keys.js'
+import { rejection } from './support/rejection.js'
 
 const SECRET = 'websocket-secret-0123456789abcdef-0123456'
 const ORIGIN = 'https://app.example'
@@ -64,15 +65,6 @@ function webRequest(url: string, headers: Record<string, string> = {}): Request 
   return new Request(`http://api.example${url}`, {
     headers: { connection: 'Upgrade', upgrade: 'websocket', ...headers },
   })
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
 }
 
 /** The subject the call authenticates, or the code (or class name) of what it rejects with. */

@@ -1,7 +1,6 @@
 import http from 'node:http'
 import express, { type Express, type NextFunction, type Request, type Response } from 'express'
 import express4 from 'express4'
-import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { expressAuthX } from '../../src/adapters/express.js'
 import { AuthX, type AuthXStore, TokenPayload } from '../../src/index.js'
@@ -16,6 +15,7 @@ import {
   SECRET,
   type Send,
   setCookies,
+  supertestSender,
   type TestResponse,
 } from './scenarios.js'
 
@@ -135,24 +135,8 @@ function close(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
 
-type Method = 'get' | 'post' | 'put' | 'patch' | 'delete'
-
-function sender(server: http.Server): Send {
-  return async ({ method, path, headers = {}, body }) => {
-    let test = request(server)[method.toLowerCase() as Method](path).set(headers)
-    if (body !== undefined) test = test.send(body)
-    const res = await test
-    const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-    return {
-      status: res.status,
-      headers: res.headers as TestResponse['headers'],
-      body: isJson ? res.body : res.text,
-    }
-  }
-}
-
 async function serve(factory: Factory, auth: AuthX, extra?: (app: Express) => void): Promise<Send> {
-  return sender(await listen(scenarioApp(factory, auth, extra)))
+  return supertestSender(await listen(scenarioApp(factory, auth, extra)))
 }
 
 function renewed(res: TestResponse): boolean {
@@ -169,7 +153,7 @@ for (const [label, factory] of VERSIONS) {
   describe(`${label}: scenario table`, () => {
     runScenarios(async (auth, options) => {
       const server = await listen(scenarioApp(factory, auth, undefined, options))
-      return { send: sender(server) }
+      return { send: supertestSender(server) }
     })
   })
 
@@ -311,7 +295,7 @@ for (const [label, factory] of VERSIONS) {
       const authx = expressAuthX(auth)
       app.post('/p', authx.accessRequired, (_req, res) => res.json({ ok: true }))
       app.use(authx.errorHandler)
-      const send = sender(await listen(app))
+      const send = supertestSender(await listen(app))
       expectError(
         await send({ method: 'POST', path: '/p', ...jsonBody({ access_token: token }) }),
         401,
@@ -327,7 +311,7 @@ for (const [label, factory] of VERSIONS) {
       app.use(factory.json({ type: '*/*' }))
       app.post('/p', authx.accessRequired, (_req, res) => res.json({ ok: true }))
       app.use(authx.errorHandler)
-      const send = sender(await listen(app))
+      const send = supertestSender(await listen(app))
       const res = await send({
         method: 'POST',
         path: '/p',
@@ -427,7 +411,7 @@ for (const [label, factory] of VERSIONS) {
       })
       app.use(authx.implicitRefresh)
       app.get('/x', (_req, res) => res.json({ ok: true }))
-      const send = sender(await listen(app))
+      const send = supertestSender(await listen(app))
       const token = await auth.createAccessToken({ uid: 'u1' })
       now += 6 * 60 * 1000
       const res = await send({
@@ -532,7 +516,7 @@ for (const [label, factory] of VERSIONS) {
         if (!res.headersSent) res.status(418).json({ captured: true })
         else res.end()
       })
-      return { send: sender(await listen(app)), seen }
+      return { send: supertestSender(await listen(app)), seen }
     }
 
     it('passes a non-AuthX error on to the next error handler unchanged', async () => {
@@ -582,7 +566,7 @@ for (const [label, factory] of VERSIONS) {
           res.json({ leaked: true })
         })
         app.use(authx.errorHandler)
-        const send = sender(await listen(app))
+        const send = supertestSender(await listen(app))
         const token = await auth.createAccessToken({ uid: 'u1' })
         const res = await send({ method: 'GET', path: '/me', headers: { authorization: `Bearer ${token}` } })
         expect(res.status).toBe(500)

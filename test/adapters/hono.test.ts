@@ -7,6 +7,7 @@ import {
   bearer,
   cookieHeader,
   expectError,
+  fromResponse,
   makeAuth,
   runScenarios,
   type ScenarioAdapterOptions,
@@ -63,22 +64,9 @@ function buildApp(auth: AuthX, options?: ScenarioAdapterOptions): Hono {
   return app
 }
 
-async function toTestResponse(res: Response): Promise<TestResponse> {
-  const headers: TestResponse['headers'] = {}
-  res.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value
-  })
-  const cookies = res.headers.getSetCookie()
-  if (cookies.length > 0) headers['set-cookie'] = cookies
-  const text = await res.text()
-  let body: unknown = text
-  if ((res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text)
-  return { status: res.status, headers, body }
-}
-
 function sender(app: Hono): Send {
   return async ({ method, path, headers, body }: TestRequest) =>
-    toTestResponse(
+    fromResponse(
       await app.request(`http://localhost${path}`, {
         method,
         ...(headers && { headers }),
@@ -333,7 +321,7 @@ describe('hono adapter: request view', () => {
     app.route('/api', api)
     const token = await auth.createAccessToken({ uid: 'u1' })
     now += 6 * 60 * 1000
-    const res = await toTestResponse(
+    const res = await fromResponse(
       await app.request('/api/profile', { headers: { cookie: `access_token_cookie=${token}` } }),
     )
     expect(res.status).toBe(200)
@@ -710,7 +698,7 @@ describe('hono adapter: authx errors thrown behind a guard', () => {
       throw new Error('boom')
     })
     const send = async (path: string, headers: Record<string, string> = {}) =>
-      toTestResponse(await app.request(path, { method: 'POST', headers: { ...bearer(access), ...headers } }))
+      fromResponse(await app.request(path, { method: 'POST', headers: { ...bearer(access), ...headers } }))
     return { app, send, authx }
   }
 
@@ -800,7 +788,7 @@ describe('hono adapter: ready-made routes', () => {
     app.post('/auth/refresh', authx.refreshRoute)
     app.post('/auth/logout', authx.logoutRoute)
     const pair = await auth.createTokenPair({ uid: 'u1' })
-    const res = await toTestResponse(
+    const res = await fromResponse(
       await app.request('/auth/refresh', { method: 'POST', headers: bearer(pair.refreshToken) }),
     )
     expect(res.status).toBe(200)
@@ -811,7 +799,7 @@ describe('hono adapter: ready-made routes', () => {
     expect(set.filter((c) => c.startsWith('access_token_cookie='))).toEqual([
       expect.stringContaining((res.body as { access_token: string }).access_token),
     ])
-    const out = await toTestResponse(await app.request('/auth/logout', { method: 'POST' }))
+    const out = await fromResponse(await app.request('/auth/logout', { method: 'POST' }))
     expect(out.status).toBe(204)
     expect(out.body).toBe('')
     expect(out.headers['content-type']).toBeUndefined()
@@ -824,7 +812,7 @@ describe('hono adapter: ready-made routes', () => {
     const app = new Hono()
     app.onError((_err, c) => c.text('not used', 418))
     app.post('/auth/refresh', authx.refreshRoute)
-    const res = await toTestResponse(await app.request('/auth/refresh', { method: 'POST' }))
+    const res = await fromResponse(await app.request('/auth/refresh', { method: 'POST' }))
     expect(res.status).toBe(401)
     expect(res.body).toEqual({ error: 'ERR_MISSING_TOKEN' })
     expect(res.headers['www-authenticate']).toBe('Bearer')

@@ -2,7 +2,6 @@ import http from 'node:http'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import Koa from 'koa'
-import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { koaAuthX } from '../../src/adapters/koa.js'
 import { AuthX, type AuthXStore, TokenPayload } from '../../src/index.js'
@@ -17,8 +16,8 @@ import {
   runScenarios,
   type ScenarioAdapterOptions,
   SECRET,
-  type Send,
   setCookies,
+  supertestSender,
   type TestResponse,
 } from './scenarios.js'
 
@@ -121,25 +120,9 @@ function close(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
 
-type Method = 'get' | 'post' | 'put' | 'patch' | 'delete'
-
-function sender(server: http.Server): Send {
-  return async ({ method, path, headers = {}, body }) => {
-    let test = request(server)[method.toLowerCase() as Method](path).set(headers)
-    if (body !== undefined) test = test.send(body)
-    const res = await test
-    const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-    return {
-      status: res.status,
-      headers: res.headers as TestResponse['headers'],
-      body: isJson ? res.body : res.text,
-    }
-  }
-}
-
 async function serve(auth: AuthX, extra?: (router: Router) => void) {
   const built = scenarioApp(auth, extra)
-  return { send: sender(await listen(built.app)), errors: built.errors, authx: built.authx }
+  return { send: supertestSender(await listen(built.app)), errors: built.errors, authx: built.authx }
 }
 
 function renewed(res: TestResponse): boolean {
@@ -154,7 +137,7 @@ function brokenStore(): AuthXStore {
 
 describe('koa: scenario table', () => {
   runScenarios(async (auth, options) => ({
-    send: sender(await listen(scenarioApp(auth, undefined, options).app)),
+    send: supertestSender(await listen(scenarioApp(auth, undefined, options).app)),
   }))
 })
 
@@ -206,7 +189,7 @@ describe('koa: guards and ctx.state', () => {
       ran = true
       ctx.body = { leaked: true }
     })
-    const send = sender(await listen(app))
+    const send = supertestSender(await listen(app))
     expectError(await send({ method: 'GET', path: '/', headers: bearer('a.b.c') }), 401, 'ERR_INVALID_TOKEN')
     expect(ran).toBe(false)
     expect(state).toBeUndefined()
@@ -341,7 +324,7 @@ describe('koa: ready-made routes', () => {
     router.post('/auth/refresh', authx.refreshRoute)
     router.post('/auth/logout', authx.logoutRoute)
     app.use(router.routes())
-    return { send: sender(await listen(app)), errors }
+    return { send: supertestSender(await listen(app)), errors }
   }
 
   const traced: Koa.Middleware = async (ctx, next) => {
@@ -421,7 +404,7 @@ describe('koa: ready-made routes', () => {
       ran = true
       ctx.body = { after: true }
     })
-    const res = await sender(await listen(app))({ method: 'POST', path: '/' })
+    const res = await supertestSender(await listen(app))({ method: 'POST', path: '/' })
     expect(res.status).toBe(204)
     expect(ran).toBe(false)
   })
@@ -439,7 +422,7 @@ describe('koa: ready-made routes', () => {
         },
       }),
     )
-    const res = await sender(await listen(app))({
+    const res = await supertestSender(await listen(app))({
       method: 'POST',
       path: '/',
       headers: bearer(pair.refreshToken),
@@ -461,7 +444,7 @@ describe('koa: errorBody', () => {
       const authx = koaAuthX(auth, { errorBody: () => value })
       app.use(authx.errorHandler)
       app.use(authx.accessRequired)
-      const res = await sender(await listen(app))({ method: 'GET', path: '/' })
+      const res = await supertestSender(await listen(app))({ method: 'GET', path: '/' })
       expect(res.status).toBe(401)
       expect(res.headers['content-type']).toBe('application/json; charset=utf-8')
       expect(res.body).toEqual(value)
@@ -473,7 +456,7 @@ describe('koa: errorBody', () => {
     const auth = makeAuth()
     const pair = await auth.createTokenPair({ uid: 'u1' })
     const built = scenarioApp(auth, undefined, { errorBody: (err) => ({ failed: err.code }) })
-    const send = sender(await listen(built.app))
+    const send = supertestSender(await listen(built.app))
     const request = {
       method: 'POST',
       path: '/handler-refresh',
@@ -538,7 +521,7 @@ describe('koa: errorHandler', () => {
     app.use(() => {
       throw original
     })
-    const res = await sender(await listen(app))({ method: 'GET', path: '/' })
+    const res = await supertestSender(await listen(app))({ method: 'GET', path: '/' })
     expect(res.status).toBe(500)
     expect(res.body).toBe('Internal Server Error')
     expect(errors).toHaveLength(1)
@@ -549,7 +532,7 @@ describe('koa: errorHandler', () => {
     const { app } = newApp()
     app.use(koaAuthX(makeAuth()).errorHandler)
     app.use((ctx) => ctx.throw(418, 'teapot'))
-    const res = await sender(await listen(app))({ method: 'GET', path: '/' })
+    const res = await supertestSender(await listen(app))({ method: 'GET', path: '/' })
     expect(res.status).toBe(418)
     expect(res.body).toBe('teapot')
   })
@@ -574,7 +557,7 @@ describe('koa: errorHandler', () => {
       await next()
     })
     app.use(authx.accessRequired)
-    const res = await sender(await listen(app))({ method: 'GET', path: '/' })
+    const res = await supertestSender(await listen(app))({ method: 'GET', path: '/' })
     expect(res.status).toBe(200)
     expect(res.body).toBe('partial')
     expect(seen).toHaveLength(1)
@@ -617,7 +600,7 @@ describe('koa: bodies and query strings', () => {
     app.use((ctx) => {
       ctx.body = { ok: true }
     })
-    const send = sender(await listen(app))
+    const send = supertestSender(await listen(app))
     expectError(
       await send({ method: 'POST', path: '/', ...jsonBody({ access_token: token }) }),
       401,
@@ -682,7 +665,7 @@ describe('koa: bodies and query strings', () => {
     app.use((ctx) => {
       ctx.body = { ok: true }
     })
-    const send = sender(await listen(app))
+    const send = supertestSender(await listen(app))
     const res = await send({
       method: 'POST',
       path: '/',
@@ -717,7 +700,7 @@ describe('koa: bodies and query strings', () => {
       app.use((ctx) => {
         ctx.body = { sub: authx.payload(ctx).sub }
       })
-      return sender(await listen(app))
+      return supertestSender(await listen(app))
     }
     const del = { method: 'DELETE', path: '/', ...jsonBody({ access_token: token }) }
     expectError(await (await build(bodyParser()))(del), 401, 'ERR_MISSING_TOKEN')
@@ -894,7 +877,7 @@ describe('koa: implicit refresh', () => {
     app.use((ctx) => {
       ctx.body = { ok: true }
     })
-    const send = sender(await listen(app))
+    const send = supertestSender(await listen(app))
     const token = await auth.createAccessToken({ uid: 'u1' })
     now += 6 * 60 * 1000
     const res = await send({ method: 'GET', path: '/x', headers: { cookie: `access_token_cookie=${token}` } })

@@ -17,7 +17,6 @@ import express from 'express'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import { Hono } from 'hono'
 import Koa from 'koa'
-import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { expressAuthX } from '../../src/adapters/express.js'
 import { fastifyAuthX } from '../../src/adapters/fastify.js'
@@ -26,7 +25,15 @@ import { koaAuthX } from '../../src/adapters/koa.js'
 import { webAuthX } from '../../src/adapters/web.js'
 import { AuthManager, AuthX, ConfigError, MemoryStore } from '../../src/index.js'
 import { segment } from '../support/keys.js'
-import { bearer, expectError, type Send, type TestRequest, type TestResponse } from './scenarios.js'
+import {
+  bearer,
+  expectError,
+  fromResponse,
+  type Send,
+  supertestSender,
+  type TestRequest,
+  type TestResponse,
+} from './scenarios.js'
 
 const USER_SECRET = 'user-secret-0123456789abcdef-0123456789'
 const ADMIN_SECRET = 'admin-secret-0123456789abcdef-012345678'
@@ -75,33 +82,7 @@ async function listen(handler: http.RequestListener): Promise<http.Server> {
   return server
 }
 
-function supertestSender(server: http.Server): Send {
-  return async ({ method, path, headers = {}, body }) => {
-    let test = request(server)[method.toLowerCase() as 'get' | 'post'](path).set(headers)
-    if (body !== undefined) test = test.send(body)
-    const res = await test
-    const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-    return {
-      status: res.status,
-      headers: res.headers as TestResponse['headers'],
-      body: isJson ? res.body : res.text,
-    }
-  }
-}
-
-// ---------------------------------------------------------------- Fetch answers (Hono, Web)
-
-async function fromResponse(res: Response): Promise<TestResponse> {
-  const headers: TestResponse['headers'] = {}
-  res.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value
-  })
-  const cookies = res.headers.getSetCookie()
-  if (cookies.length > 0) headers['set-cookie'] = cookies
-  const text = await res.text()
-  const isJson = (res.headers.get('content-type') ?? '').includes('json')
-  return { status: res.status, headers, body: isJson ? JSON.parse(text) : text }
-}
+// ---------------------------------------------------------------- Fetch requests (Hono, Web)
 
 function webRequest({ method, path, headers, body }: TestRequest): Request {
   return new Request(`http://localhost${path}`, {

@@ -25,7 +25,9 @@
  * The adapter is made with the options `setup` receives (`errorBody`), the auth instance by
  * `makeAuth()` below, with every location enabled.
  */
+import type http from 'node:http'
 import fc from 'fast-check'
+import request from 'supertest'
 import { expect, it } from 'vitest'
 import { AuthX, type AuthXError } from '../../src/index.js'
 
@@ -45,6 +47,46 @@ export interface TestResponse {
 }
 
 export type Send = (request: TestRequest) => Promise<TestResponse>
+
+type HttpVerb = 'get' | 'post' | 'put' | 'patch' | 'delete'
+
+/**
+ * A `Send` over supertest to a listening Node server (Express, Koa): the body is parsed JSON when
+ * the answer's content type says JSON, the text otherwise.
+ * @example
+ * const send = supertestSender(await listen(app))
+ */
+export function supertestSender(server: http.Server): Send {
+  return async ({ method, path, headers = {}, body }) => {
+    let test = request(server)[method.toLowerCase() as HttpVerb](path).set(headers)
+    if (body !== undefined) test = test.send(body)
+    const res = await test
+    const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
+    return {
+      status: res.status,
+      headers: res.headers as TestResponse['headers'],
+      body: isJson ? res.body : res.text,
+    }
+  }
+}
+
+/**
+ * A Fetch `Response` (Hono, Web) as a `TestResponse`: lower-case headers, `set-cookie` as an array,
+ * the body parsed when the content type holds `json`.
+ * @example
+ * const res = await fromResponse(await app.request('/profile'))
+ */
+export async function fromResponse(res: Response): Promise<TestResponse> {
+  const headers: TestResponse['headers'] = {}
+  res.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') headers[name] = value
+  })
+  const cookies = res.headers.getSetCookie()
+  if (cookies.length > 0) headers['set-cookie'] = cookies
+  const text = await res.text()
+  const isJson = (res.headers.get('content-type') ?? '').includes('json')
+  return { status: res.status, headers, body: isJson ? JSON.parse(text) : text }
+}
 
 export const SECRET = 'scenario-secret-0123456789abcdef-0123456789'
 export const SUBJECT_GETTER = (uid: string) => ({ id: uid, name: `user ${uid}` })

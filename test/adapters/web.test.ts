@@ -10,6 +10,7 @@ import {
 } from '../../src/index.js'
 import {
   cookieHeader,
+  fromResponse,
   makeAuth,
   runScenarios,
   type ScenarioAdapterOptions,
@@ -92,19 +93,6 @@ function buildApp(auth: AuthX, options?: ScenarioAdapterOptions) {
   return platform(routes)
 }
 
-async function toTestResponse(res: Response): Promise<TestResponse> {
-  const headers: TestResponse['headers'] = {}
-  res.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value
-  })
-  const cookies = res.headers.getSetCookie()
-  if (cookies.length > 0) headers['set-cookie'] = cookies
-  const text = await res.text()
-  let body: unknown = text
-  if ((res.headers.get('content-type') ?? '').includes('json')) body = JSON.parse(text)
-  return { status: res.status, headers, body }
-}
-
 function request({ method, path, headers, body }: TestRequest): Request {
   return new Request(`http://localhost${path}`, {
     method,
@@ -114,7 +102,7 @@ function request({ method, path, headers, body }: TestRequest): Request {
 }
 
 function sender(handle: Handler): Send {
-  return async (req) => toTestResponse(await handle(request(req)))
+  return async (req) => fromResponse(await handle(request(req)))
 }
 
 function cookies(res: TestResponse): string[] {
@@ -341,7 +329,7 @@ describe('web adapter: handlers and errors', () => {
       },
     })
     const token = await auth.createAccessToken({ uid: 'u1' })
-    const res = await toTestResponse(
+    const res = await fromResponse(
       await buildApp(auth).handle(new Request('http://l/profile', { headers: bearer(token) })),
     )
     expect(res.status).toBe(503)

@@ -7,7 +7,6 @@
  *   upgrades (Deno, Bun and workers upgrade with their own calls; here the handler answers what it
  *   would upgrade with), given Web Requests carrying the upgrade headers.
  */
-import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fastifyWebsocket from '@fastify/websocket'
 import { serve } from '@hono/node-server'
@@ -15,11 +14,11 @@ import { createNodeWebSocket } from '@hono/node-ws'
 import Fastify from 'fastify'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { fastifyAuthX } from '../../src/adapters/fastify.js'
 import { honoAuthX } from '../../src/adapters/hono.js'
 import { wsAuthX } from '../../src/adapters/ws.js'
 import { type AuthX, BEARER_PROTOCOL_PREFIX, errorToResponse, isAuthXError } from '../../src/index.js'
+import { connect, type Outcome } from '../support/ws-client.js'
 import { makeAuth } from './scenarios.js'
 
 const ORIGIN = 'https://app.example.com'
@@ -29,49 +28,6 @@ const closers: (() => Promise<void>)[] = []
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close()
 })
-
-type Outcome =
-  | { kind: 'open'; message: string; protocol: string; upgrade: IncomingHttpHeaders }
-  | { kind: 'refused'; status: number; headers: IncomingHttpHeaders; raw: string }
-  | { kind: 'error'; error: Error }
-
-interface ConnectOptions {
-  protocols?: string[]
-  headers?: Record<string, string>
-  origin?: string
-}
-
-/** A real ws client: the first message after opening, or the refusal with its raw body. */
-function connect(url: string, { protocols = [], headers, origin }: ConnectOptions = {}) {
-  return new Promise<Outcome>((resolve) => {
-    const client = new WebSocket(url, protocols, {
-      ...(headers === undefined ? {} : { headers }),
-      ...(origin === undefined ? {} : { origin }),
-    })
-    let upgrade: IncomingHttpHeaders = {}
-    client.on('upgrade', (res) => {
-      upgrade = res.headers
-    })
-    client.on('unexpected-response', (req, res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        resolve({
-          kind: 'refused',
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          raw: Buffer.concat(chunks).toString('utf8'),
-        })
-        req.destroy()
-      })
-    })
-    client.on('message', (data) => {
-      resolve({ kind: 'open', message: String(data), protocol: client.protocol, upgrade })
-      client.close()
-    })
-    client.on('error', (error) => resolve({ kind: 'error', error }))
-  })
-}
 
 /** The verified subject, or a marker the tests can never expect: a socket opened unverified. */
 function subOf(payload: () => { sub: string }): string {

@@ -4,15 +4,17 @@
  * `handleUpgrade`) and real `ws` clients or raw TCP clients. A refused upgrade is the JSON error
  * answer before any socket opens; an accepted one opens and the server sends `payload.sub`.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
+import http, { type IncomingMessage } from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket, { WebSocketServer } from 'ws'
+import type WebSocket from 'ws'
+import { WebSocketServer } from 'ws'
 import { type WsAuthXOptions, wsAuthX } from '../../src/adapters/ws.js'
 import { AuthManager, AuthX, BEARER_PROTOCOL_PREFIX, type TokenPayload } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { type TcpProxy, tcpProxy } from '../support/tcp-proxy.js'
+import { connect, type Outcome } from '../support/ws-client.js'
 import { makeAuth, SECRET } from './scenarios.js'
 
 const ORIGIN = 'https://app.example.com'
@@ -95,52 +97,6 @@ async function serve(
     await new Promise<void>((resolve) => server.close(() => resolve()))
   })
   return { url: `ws://127.0.0.1:${port}`, port, connections: () => count, handed, settled, sockets }
-}
-
-type Outcome =
-  | { kind: 'open'; message: string; protocol: string; upgrade: IncomingHttpHeaders }
-  | { kind: 'refused'; status: number; headers: IncomingHttpHeaders; body: unknown; raw: string }
-  | { kind: 'error'; error: Error; upgrade: IncomingHttpHeaders | undefined }
-
-interface ConnectOptions {
-  path?: string
-  protocols?: string[]
-  headers?: Record<string, string>
-  origin?: string
-}
-
-/** A real ws client: the first message after opening, or the refusal with its body. */
-function connect(url: string, { path = '/', protocols = [], headers, origin }: ConnectOptions = {}) {
-  return new Promise<Outcome>((resolve) => {
-    const client = new WebSocket(`${url}${path}`, protocols, {
-      ...(headers === undefined ? {} : { headers }),
-      ...(origin === undefined ? {} : { origin }),
-    })
-    let upgrade: IncomingHttpHeaders | undefined
-    client.on('upgrade', (res) => {
-      upgrade = res.headers
-    })
-    client.on('unexpected-response', (req, res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8')
-        resolve({
-          kind: 'refused',
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body: raw === '' ? undefined : JSON.parse(raw),
-          raw,
-        })
-        req.destroy()
-      })
-    })
-    client.on('message', (data) => {
-      resolve({ kind: 'open', message: String(data), protocol: client.protocol, upgrade: upgrade ?? {} })
-      client.close()
-    })
-    client.on('error', (error) => resolve({ kind: 'error', error, upgrade }))
-  })
 }
 
 function expectRefused(outcome: Outcome, status: number, code: string, www?: string) {
