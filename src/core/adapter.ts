@@ -242,7 +242,7 @@ export function ownLoginType<A>(auth: AuthX, type: string, adapter: A, call: str
  *
  * @example
  * ```ts
- * if (isAuthManager(auth)) return managedAdapter(auth, (one) => expressAuthX(one, options), 'expressAuthX', ['errorHandler'])
+ * if (isAuthManager(auth)) return managedAdapter(auth, (one) => expressAdapter(one, errorBody), 'expressAuthX', ['errorHandler'])
  * ```
  */
 export function managedAdapter<A extends { payload(source: never): TokenPayload }>(
@@ -280,8 +280,9 @@ export function managedAdapter<A extends { payload(source: never): TokenPayload 
   for (const key of shared) managed[key] = sample[key]
   for (const key of Object.keys(sample)) {
     if (key in managed) continue
+    // Not enumerable: spreading or logging the adapter must not throw.
     Object.defineProperty(managed, key, {
-      enumerable: true,
+      enumerable: false,
       get() {
         throw new ConfigError(
           `${call}: this adapter serves an AuthManager; choose the login type of the route: authx.loginType('${first.config.loginType}').${key}`,
@@ -299,7 +300,8 @@ export function managedAdapter<A extends { payload(source: never): TokenPayload 
  * @example
  * ```ts
  * export function expressAuthX(auth: AuthX | AuthManager, options?: AdapterOptions): ExpressAuthX {
- *   return adapterFor(auth, (one) => expressAdapter(one, options), 'expressAuthX', ['errorHandler'])
+ *   const { errorBody } = adapterOptions(options, 'expressAuthX')
+ *   return adapterFor(auth, (one) => expressAdapter(one, errorBody), 'expressAuthX', ['errorHandler'])
  * }
  * ```
  */

@@ -359,6 +359,14 @@ for (const framework of FRAMEWORKS) {
       expect(typeof authx.payload).toBe('function')
     })
 
+    it('a managed adapter can be spread, listed and logged without throwing', async () => {
+      const { manager } = instances(false)
+      const authx = (await framework.adapter(manager)) as unknown as Record<string, unknown>
+      const copy = { ...authx }
+      expect(Object.keys(copy).sort()).toEqual(['loginType', 'payload', ...framework.shared].sort())
+      expect(() => JSON.stringify(authx)).not.toThrow()
+    })
+
     it("a managed adapter's loginType gives the same adapter per type; an unknown type is ConfigError", async () => {
       const { manager } = instances(false)
       const authx = await framework.adapter(manager)
