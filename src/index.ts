@@ -19,6 +19,8 @@ export {
   guardMisuse,
   managedAdapter,
   ownLoginType,
+  type PolicyGuardOptions,
+  policyCheck,
   type ReadyMadeRoutes,
   readyMadeRoutes,
   routeOrFactory,
@@ -58,6 +60,7 @@ export {
   type InvalidTokenReason,
   LoginTypeMismatchError,
   MissingTokenError,
+  PolicyDeniedError,
   RateLimitError,
   RefreshTokenRequiredError,
   RefreshTokenReusedError,
@@ -102,6 +105,15 @@ export type {
   WebSocketOptions,
 } from './core/options.js'
 export { TokenPayload, type TokenType } from './core/payload.js'
+export {
+  Policy,
+  type PolicyContext,
+  type PolicyDecision,
+  type PolicyEnv,
+  type PolicyOptions,
+  type PolicyRequest,
+  type PolicyRule,
+} from './core/policy.js'
 export {
   type AuthXRequest,
   fromWebRequest,

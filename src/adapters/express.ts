@@ -22,6 +22,9 @@ import {
   isAuthXError,
   mergeSetCookies,
   ownLoginType,
+  type Policy,
+  type PolicyGuardOptions,
+  policyCheck,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -65,6 +68,8 @@ export interface ExpressRequest extends Express.Request {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   readonly query?: unknown
   readonly body?: unknown
+  /** The client address (Express's `trust proxy` setting applies), for policy conditions. */
+  readonly ip?: string | undefined
   /** The request URL as received (the query string of WebSocket upgrades). */
   readonly originalUrl?: string
   readonly url?: string
@@ -247,6 +252,10 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    policyRequired: (policy: Policy, options: PolicyGuardOptions<ExpressRequest>) => {
+      const check = policyCheck(auth, policy, options)
+      return guard('policyRequired', (view, req) => check(view, req, { ip: req.ip }))
+    },
     websocketRequired: guard('websocketRequired', (_view, req) =>
       auth.authenticateWebSocket({ url: req.originalUrl ?? req.url, headers: req.headers }),
     ),

@@ -24,6 +24,9 @@ import {
   isAuthXError,
   mergeSetCookies,
   ownLoginType,
+  type Policy,
+  type PolicyGuardOptions,
+  policyCheck,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -223,6 +226,10 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (v) => auth.authenticate(v, { optional: true })),
+    policyRequired: (policy: Policy, options: PolicyGuardOptions<FastifyRequest>) => {
+      const check = policyCheck(auth, policy, options)
+      return guard('policyRequired', (v, request) => check(v, request, { ip: request.ip }))
+    },
     websocketRequired: guard('websocketRequired', (_v, request) => auth.authenticateWebSocket(request.raw)),
     currentSubject: hook('currentSubject', async (request) => {
       const payload = (await auth.authenticate(view(request))) as TokenPayload

@@ -24,7 +24,10 @@ import {
   isJsonContentType,
   mergeSetCookies,
   ownLoginType,
+  type Policy,
+  type PolicyGuardOptions,
   parseCookieHeader,
+  policyCheck,
   type RouteAnswer,
   readyMadeRoutes,
   renewedCookiesFor,
@@ -258,6 +261,12 @@ function honoAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): HonoA
     accessOptional: guard('accessOptional', async (c) => {
       c.set('authx', await auth.authenticate(view(c), { optional: true }))
     }),
+    policyRequired: (policy: Policy, options: PolicyGuardOptions<Context>) => {
+      const check = policyCheck(auth, policy, options)
+      return guard<{ authx: TokenPayload }>('policyRequired', async (c) => {
+        c.set('authx', await check(view(c), c))
+      })
+    },
     websocketRequired: guard<{ authx: TokenPayload }>('websocketRequired', async (c) => {
       c.set('authx', await auth.authenticateWebSocket(c.req.raw))
     }),

@@ -22,6 +22,9 @@ import {
   isAuthXError,
   mergeSetCookies,
   ownLoginType,
+  type Policy,
+  type PolicyGuardOptions,
+  policyCheck,
   type RequestReader,
   type RouteAnswer,
   readerView,
@@ -99,7 +102,8 @@ export interface KoaStateSource {
  * router.post('/auth/refresh', authx.refreshRoute)
  * ```
  */
-export interface KoaAuthX extends AuthXAdapter<KoaGuard, KoaCookieTarget, KoaMiddleware, KoaStateSource> {
+export interface KoaAuthX
+  extends AuthXAdapter<KoaGuard, KoaCookieTarget, KoaMiddleware, KoaStateSource, ParameterizedContext> {
   /** Stores the payload, or `null` when no token is sent; a present but bad token still fails. */
   readonly accessOptional: KoaGuard<TokenPayload | null>
   /**
@@ -245,6 +249,10 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
+    policyRequired: (policy: Policy, options: PolicyGuardOptions<ParameterizedContext>) => {
+      const check = policyCheck(auth, policy, options)
+      return guard('policyRequired', (view, ctx) => check(view, ctx, { ip: ctx.ip }))
+    },
     websocketRequired: guard('websocketRequired', (_view, ctx) => auth.authenticateWebSocket(ctx.req)),
     currentSubject: middleware('currentSubject', async (ctx, next) => {
       // What auth.getCurrentSubject does, split so the token is verified once and kept too.

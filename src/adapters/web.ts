@@ -27,6 +27,9 @@ import {
   isAuthXError,
   type LogoutRouteOptions,
   ownLoginType,
+  type Policy,
+  type PolicyGuardOptions,
+  policyCheck,
   type RefreshRouteOptions,
   type RouteAnswer,
   readyMadeRoutes,
@@ -256,6 +259,14 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
      * For WebSocket upgrade requests (docs/websocket.md): the access token found as
      * `auth.authenticateWebSocket` finds it, whatever `tokenLocation` says. Upgrade in the handler.
      */
+    /**
+     * Authenticates (401 first), then asks the policy (403 `PolicyDeniedError` when denied;
+     * docs/policies.md). `resource` may be read from the request: `(req) => new URL(req.url).pathname`.
+     */
+    policyRequired: (policy: Policy, options: PolicyGuardOptions<Request>): WebGuard => {
+      const check = policyCheck(auth, policy, options)
+      return wrap('policyRequired', (view, req) => check(view, req))
+    },
     websocketRequired: wrap('websocketRequired', (_view, req) => auth.authenticateWebSocket(req)),
     /** Authenticates, loads the subject with the subject getter, and passes `(req, payload, subject, ...rest)`. */
     currentSubject: <S = unknown, R extends Request = Request, Rest extends unknown[] = []>(

@@ -8,7 +8,8 @@ import { checkCallOptions } from './call-options.js'
 import { ConfigError } from './errors.js'
 import { type AuthManager, isAuthManager } from './manager.js'
 import type { TokenPayload } from './payload.js'
-import type { RequestLike } from './request.js'
+import type { Policy, PolicyEnv } from './policy.js'
+import type { AuthXRequest, RequestLike } from './request.js'
 import { type ErrorBodyFormatter, errorResponse, isAuthXError } from './response.js'
 import {
   type LogoutRouteOptions,
@@ -29,7 +30,7 @@ import {
  * }
  * ```
  */
-export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
+export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target, Req = Source> {
   /** Requires a valid access token and stores its payload. */
   readonly accessRequired: Guard
   /** Requires a valid refresh token (for the refresh route). */
@@ -49,6 +50,11 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target> {
    * `tokenLocation` says, and stores its payload.
    */
   readonly websocketRequired: Guard
+  /**
+   * Authenticates (401 first), then asks the policy whether the token may do `action` on
+   * `resource` (403 `PolicyDeniedError` when not; docs/policies.md). Options are checked here.
+   */
+  policyRequired(policy: Policy, options: PolicyGuardOptions<Req>): Guard
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard
   /** Requires an access token holding at least one of the given scopes. */
@@ -312,4 +318,63 @@ export function adapterFor<A extends { payload(source: never): TokenPayload }>(
   shared: readonly (keyof A & string)[] = [],
 ): A {
   return isAuthManager(auth) ? managedAdapter(auth, make, call, shared) : make(auth)
+}
+
+/**
+ * Options of the adapters' `policyRequired`: the action, and the resource as a string or read
+ * from the framework's request (`(req) => \`posts:${req.params.id}\``).
+ */
+export interface PolicyGuardOptions<Req> {
+  action: string
+  resource: string | ((request: Req) => string)
+  /** Attributes of the resource for the rules' conditions (its owner...), read from the request. */
+  resourceAttrs?: ((request: Req) => Record<string, unknown> | Promise<Record<string, unknown>>) | undefined
+}
+
+/**
+ * The check of an adapter's `policyRequired`, made where the route is defined (a `TypeError` for
+ * bad options): authenticates the request's access token, then authorizes it with the policy.
+ *
+ * @example
+ * ```ts
+ * const check = policyCheck(auth, policy, { action: 'posts:edit', resource: 'posts:*' })
+ * const payload = await check(view, req)
+ * ```
+ */
+export function policyCheck<Req>(
+  auth: AuthX,
+  policy: Policy,
+  options: PolicyGuardOptions<Req>,
+  call = 'policyRequired',
+): (view: AuthXRequest, request: Req, env?: Partial<PolicyEnv>) => Promise<TokenPayload> {
+  if (typeof (policy as Partial<Policy> | null)?.authorize !== 'function') {
+    throw new TypeError(`${call}: expected a policy made with auth.policy(...)`)
+  }
+  const { action, resource, resourceAttrs } = checkCallOptions(options, call, {
+    action: isText,
+    resource: isTextOrFunction,
+    resourceAttrs: isFunction,
+  }) as unknown as PolicyGuardOptions<Req>
+  if (action === undefined || resource === undefined) {
+    throw new TypeError(`${call}: options { action, resource } are required`)
+  }
+  return async (view, request, env) => {
+    const payload = (await auth.authenticate(view)) as TokenPayload
+    await policy.authorize(payload, {
+      action,
+      resource: typeof resource === 'function' ? resource(request) : resource,
+      resourceAttrs: resourceAttrs === undefined ? undefined : await resourceAttrs(request),
+      env: { method: view.method, path: view.path, ...env },
+    })
+    return payload
+  }
+}
+
+const isText = (value: unknown, path: string): void => {
+  if (typeof value !== 'string' || value.length === 0)
+    throw new TypeError(`${path} must be a non-empty string`)
+}
+
+const isTextOrFunction = (value: unknown, path: string): void => {
+  if (typeof value !== 'function') isText(value, path)
 }

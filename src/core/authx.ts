@@ -54,6 +54,7 @@ import { checkLoginType, decodeForLoginType } from './login-types.js'
 import { type OpenAPIOptions, type OpenAPISecurity, openapiSecurity } from './openapi.js'
 import type { AuthXOptions } from './options.js'
 import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
+import { Policy, type PolicyOptions } from './policy.js'
 import { type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
@@ -530,6 +531,23 @@ export class AuthX {
    */
   openapi(options?: OpenAPIOptions): OpenAPISecurity {
     return openapiSecurity(this.config, options)
+  }
+
+  /**
+   * A policy: allow and deny rules on actions and resources (docs/policies.md). Rules are checked
+   * here (`ConfigError`); conditions get the subject when a subject getter is set.
+   *
+   * @example
+   * ```ts
+   * const policy = auth.policy({ rules: [{ effect: 'allow', actions: ['posts:read'], resources: ['*'] }] })
+   * ```
+   */
+  policy(options: PolicyOptions): Policy {
+    return new Policy(options, {
+      clock: this.config.clock,
+      events: this.#events,
+      subject: async (payload) => (this.#subjectGetter === undefined ? undefined : this.loadSubject(payload)),
+    })
   }
 
   /**

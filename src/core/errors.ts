@@ -21,6 +21,7 @@ export type AuthXErrorCode =
   | 'ERR_TOKEN_REVOKED'
   | 'ERR_WRONG_TOKEN_TYPE'
   | 'ERR_LOGIN_TYPE_MISMATCH'
+  | 'ERR_POLICY_DENIED'
   | 'ERR_FRESH_TOKEN_REQUIRED'
   | 'ERR_REFRESH_TOKEN_REUSED'
   | 'ERR_CSRF'
@@ -410,6 +411,33 @@ export class StoreUnavailableError extends AuthXError {
 
   override toJSON(): AuthXErrorJSON {
     return { code: this.code, message: this.message, retryAfter: this.retryAfter }
+  }
+}
+
+/**
+ * A policy (docs/policies.md) denied the action on the resource: a deny rule matched, no allow
+ * rule did, or a condition failed. `reason` is the matching rule's `reason`, if it has one.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof PolicyDeniedError) console.log(err.reason)
+ * ```
+ */
+export class PolicyDeniedError extends AuthXError {
+  /** Why: the `reason` of the rule that decided, or a fixed text when no rule gave one. */
+  readonly reason: string
+
+  constructor(reason = 'Denied by policy', options?: { cause?: unknown }) {
+    super('ERR_POLICY_DENIED', 403, 'The action is not allowed', options)
+    this.reason = reason
+  }
+
+  protected override get bearerError(): string {
+    return 'insufficient_scope'
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, reason: this.reason }
   }
 }
 

@@ -15,6 +15,8 @@ export interface AuthXEvents extends StoreEvents {
   'family.revoked': { fid: string }
   'subject.revoked': { sub: string }
   'verify.failed': { code: string; reason?: string; location?: string }
+  /** A policy condition threw or timed out; the request was denied (docs/policies.md). */
+  'policy.error': { action: string; resource: string; sub: string; error: string }
 }
 
 /** An event name. */
