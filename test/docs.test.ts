@@ -105,6 +105,7 @@ const GUIDES = [
   'docs/openapi.md',
   'docs/login-types.md',
   'docs/websocket.md',
+  'docs/policies.md',
   'docs/keys.md',
   'docs/command-line.md',
   'docs/security.md',

@@ -252,9 +252,9 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
-    policyRequired: (policy: Policy, options: PolicyGuardOptions<ExpressRequest>) => {
+    policyRequired: <R extends ExpressRequest>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
-      return guard('policyRequired', (view, req) => check(view, req, { ip: req.ip }))
+      return guard('policyRequired', (view, req) => check(view, req as R, { ip: req.ip }))
     },
     websocketRequired: guard('websocketRequired', (_view, req) =>
       auth.authenticateWebSocket({ url: req.originalUrl ?? req.url, headers: req.headers }),

@@ -226,9 +226,9 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (v) => auth.authenticate(v, { optional: true })),
-    policyRequired: (policy: Policy, options: PolicyGuardOptions<FastifyRequest>) => {
+    policyRequired: <R extends FastifyRequest>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
-      return guard('policyRequired', (v, request) => check(v, request, { ip: request.ip }))
+      return guard('policyRequired', (v, request) => check(v, request as R, { ip: request.ip }))
     },
     websocketRequired: guard('websocketRequired', (_v, request) => auth.authenticateWebSocket(request.raw)),
     currentSubject: hook('currentSubject', async (request) => {

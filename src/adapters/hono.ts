@@ -261,10 +261,10 @@ function honoAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): HonoA
     accessOptional: guard('accessOptional', async (c) => {
       c.set('authx', await auth.authenticate(view(c), { optional: true }))
     }),
-    policyRequired: (policy: Policy, options: PolicyGuardOptions<Context>) => {
+    policyRequired: <R extends Context>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
       return guard<{ authx: TokenPayload }>('policyRequired', async (c) => {
-        c.set('authx', await check(view(c), c))
+        c.set('authx', await check(view(c), c as R))
       })
     },
     websocketRequired: guard<{ authx: TokenPayload }>('websocketRequired', async (c) => {

@@ -249,9 +249,9 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
     refreshRequired: guard('refreshRequired', auth.refreshRequired),
     freshRequired: guard('freshRequired', auth.freshRequired),
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
-    policyRequired: (policy: Policy, options: PolicyGuardOptions<ParameterizedContext>) => {
+    policyRequired: <R extends ParameterizedContext>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
-      return guard('policyRequired', (view, ctx) => check(view, ctx, { ip: ctx.ip }))
+      return guard('policyRequired', (view, ctx) => check(view, ctx as R, { ip: ctx.ip }))
     },
     websocketRequired: guard('websocketRequired', (_view, ctx) => auth.authenticateWebSocket(ctx.req)),
     currentSubject: middleware('currentSubject', async (ctx, next) => {

@@ -263,9 +263,12 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
      * Authenticates (401 first), then asks the policy (403 `PolicyDeniedError` when denied;
      * docs/policies.md). `resource` may be read from the request: `(req) => new URL(req.url).pathname`.
      */
-    policyRequired: (policy: Policy, options: PolicyGuardOptions<Request>): WebGuard => {
+    policyRequired: <R extends Request = Request>(
+      policy: Policy,
+      options: PolicyGuardOptions<R>,
+    ): WebGuard => {
       const check = policyCheck(auth, policy, options)
-      return wrap('policyRequired', (view, req) => check(view, req))
+      return wrap('policyRequired', (view, req) => check(view, req as R))
     },
     websocketRequired: wrap('websocketRequired', (_view, req) => auth.authenticateWebSocket(req)),
     /** Authenticates, loads the subject with the subject getter, and passes `(req, payload, subject, ...rest)`. */

@@ -54,7 +54,7 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target, Req
    * Authenticates (401 first), then asks the policy whether the token may do `action` on
    * `resource` (403 `PolicyDeniedError` when not; docs/policies.md). Options are checked here.
    */
-  policyRequired(policy: Policy, options: PolicyGuardOptions<Req>): Guard
+  policyRequired<R extends Req = Req>(policy: Policy, options: PolicyGuardOptions<R>): Guard
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard
   /** Requires an access token holding at least one of the given scopes. */
@@ -322,7 +322,8 @@ export function adapterFor<A extends { payload(source: never): TokenPayload }>(
 
 /**
  * Options of the adapters' `policyRequired`: the action, and the resource as a string or read
- * from the framework's request (`(req) => \`posts:${req.params.id}\``).
+ * from the framework's request (`(req: express.Request) => \`posts:${req.params.id}\``; type the
+ * parameter with your framework's request type, which the adapter passes).
  */
 export interface PolicyGuardOptions<Req> {
   action: string

@@ -147,8 +147,9 @@ async function answer(
 /**
  * A set of rules (made with `auth.policy(options)`). Deny wins: a matching deny rule denies
  * whatever else matches; then a matching allow rule allows; then `defaultEffect`. A condition
- * that throws, answers something else than a boolean or takes longer than `timeoutMs` denies the
- * request (never allows) and emits `policy.error`.
+ * that throws, answers something else than a boolean or takes longer than `timeoutMs` counts
+ * against the request (its deny rule applies, its allow rule does not: a failure never allows)
+ * and emits `policy.error`.
  *
  * @example
  * ```ts
@@ -218,27 +219,38 @@ export class Policy {
       }
       return ctx
     }
-    const applies = async (rule: Readonly<PolicyRule>): Promise<boolean> =>
-      rule.when === undefined || (await answer(rule.when, await context(), this.#timeoutMs))
-    try {
-      // Deny rules first: one that applies decides, whatever allows.
-      for (const rule of candidates) {
-        if (rule.effect === 'deny' && (await applies(rule))) return decision(false, rule)
+    let failed = false
+    // Whether the rule applies. A condition that fails counts against the request: a deny rule
+    // then applies, an allow rule does not; so a failure can deny but never allow.
+    const applies = async (rule: Readonly<PolicyRule>): Promise<boolean> => {
+      if (rule.when === undefined) return true
+      try {
+        return await answer(rule.when, await context(), this.#timeoutMs)
+      } catch (err) {
+        failed = true
+        if (this.#host.events.has('policy.error')) {
+          this.#host.events.emit('policy.error', {
+            action,
+            resource,
+            sub: payload.sub,
+            error: err instanceof Error ? err.message : String(err),
+          })
+        }
+        return rule.effect === 'deny'
       }
-      for (const rule of candidates) {
-        if (rule.effect === 'allow' && (await applies(rule))) return decision(true, rule)
-      }
-    } catch (err) {
-      if (this.#host.events.has('policy.error')) {
-        this.#host.events.emit('policy.error', {
-          action,
-          resource,
-          sub: payload.sub,
-          error: err instanceof Error ? err.message : String(err),
-        })
-      }
-      return { allowed: false, reason: ERROR_REASON, rule: undefined }
     }
+    // Deny rules first: one that applies decides, whatever allows.
+    for (const rule of candidates) {
+      if (rule.effect === 'deny' && (await applies(rule))) {
+        return { allowed: false, reason: failed ? (rule.reason ?? ERROR_REASON) : rule.reason, rule }
+      }
+    }
+    for (const rule of candidates) {
+      if (rule.effect === 'allow' && (await applies(rule)))
+        return { allowed: true, reason: rule.reason, rule }
+    }
+    if (failed && this.#defaultEffect === 'deny')
+      return { allowed: false, reason: ERROR_REASON, rule: undefined }
     return { allowed: this.#defaultEffect === 'allow', reason: undefined, rule: undefined }
   }
 
@@ -255,10 +267,6 @@ export class Policy {
     if (!result.allowed) throw new PolicyDeniedError(result.reason)
     return result
   }
-}
-
-function decision(allowed: boolean, rule: Readonly<PolicyRule>): PolicyDecision {
-  return { allowed, reason: rule.reason, rule }
 }
 
 function checkedRequest(request: PolicyRequest): PolicyRequest {
