@@ -151,7 +151,7 @@ describe.each(Object.keys(APPS))('%s', (name) => {
     const { send, token } = await setup()
     // tokenLocation has no 'query': websocketRequired reads it all the same.
     expect(await send(`/ws?token=${token}`, UPGRADE)).toEqual({ status: 200, body: { sub: 'ws-user' } })
-    expect(await send('/guarded?token=' + token, UPGRADE)).toMatchObject({ status: 401 })
+    expect(await send(`/guarded?token=${token}`, UPGRADE)).toMatchObject({ status: 401 })
     expect(await send('/ws', { ...UPGRADE, authorization: `Bearer ${token}` })).toMatchObject({ status: 200 })
     expect(
       await send('/ws', { ...UPGRADE, 'sec-websocket-protocol': `chat, authx.bearer.${token}` }),
