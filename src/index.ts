@@ -116,6 +116,7 @@ export {
 } from './core/policy.js'
 export {
   type AuthXRequest,
+  decodedPath,
   fromWebRequest,
   isFormContentType,
   isJsonContentType,

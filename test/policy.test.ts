@@ -474,6 +474,43 @@ describe('policy: what a condition receives', () => {
     expect(await allowed(denying)).toBe(false)
     expect(errors).toHaveLength(2)
   })
+
+  it('the subject getter is called once per decision, even when it fails for several conditions', async () => {
+    let calls = 0
+    const { auth } = setup({
+      getter: () => {
+        calls++
+        throw new Error('user table unreachable')
+      },
+    })
+    const policy = auth.policy({ rules: [allow({ when: () => true }), allow({ when: () => true })] })
+    expect(await allowed(policy)).toBe(false)
+    expect(calls).toBe(1)
+  })
+
+  it('a subject getter that never answers is bounded by timeoutMs like the condition itself', async () => {
+    const { auth, errors } = setup({ getter: () => new Promise(() => {}) })
+    const policy = auth.policy({ rules: [allow({ when: () => true })], timeoutMs: 20 })
+    expect(await policy.evaluate(payloadOf(), READ)).toMatchObject({ allowed: false, reason: FAILED })
+    expect(errors[0]?.error).toMatch(/longer than 20 ms/)
+  })
+
+  it('env.now stays the clock time when a caller passes now: undefined', async () => {
+    const { auth } = setup()
+    let now: Date | undefined
+    const policy = auth.policy({
+      rules: [
+        allow({
+          when: ({ env }) => {
+            now = env.now
+            return true
+          },
+        }),
+      ],
+    })
+    await policy.evaluate(payloadOf(), { ...READ, env: { now: undefined as unknown as Date } })
+    expect(now).toEqual(new Date(NOW))
+  })
 })
 
 describe('policy: authorize', () => {
@@ -589,6 +626,7 @@ describe('policy: requests are checked (TypeError)', () => {
     ['a non-string resource', payloadOf(), { action: 'a', resource: ['r'] }],
     ['resourceAttrs a string', payloadOf(), { action: 'a', resource: 'r', resourceAttrs: 'owner=alice' }],
     ['resourceAttrs null', payloadOf(), { action: 'a', resource: 'r', resourceAttrs: null }],
+    ['resourceAttrs an array', payloadOf(), { action: 'a', resource: 'r', resourceAttrs: ['owner'] }],
     ['env a string', payloadOf(), { action: 'a', resource: 'r', env: 'GET' }],
     ['a plain-object payload', { sub: 'u1', type: 'access', scopes: ['admin:*'] }, READ],
     ['a null payload', null, READ],

@@ -17,6 +17,7 @@ import {
   type AuthXRequest,
   adapterFor,
   adapterOptions,
+  decodedPath,
   errorResponse,
   guardMisuse,
   isAuthXError,
@@ -254,7 +255,10 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
     policyRequired: <R extends ExpressRequest>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
-      return guard('policyRequired', (view, req) => check(view, req as R, { ip: req.ip }))
+      // The whole path, decoded (req.path is relative inside a mounted router, and still encoded).
+      return guard('policyRequired', (view, req) =>
+        check(view, req as R, { ip: req.ip, path: decodedPath(req.originalUrl ?? req.url) }),
+      )
     },
     websocketRequired: guard('websocketRequired', (_view, req) =>
       auth.authenticateWebSocket({ url: req.originalUrl ?? req.url, headers: req.headers }),

@@ -17,6 +17,7 @@ import {
   type AuthXRequest,
   adapterFor,
   adapterOptions,
+  decodedPath,
   errorResponse,
   guardMisuse,
   isAuthXError,
@@ -251,7 +252,9 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
     accessOptional: guard('accessOptional', (view) => auth.authenticate(view, { optional: true })),
     policyRequired: <R extends ParameterizedContext>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
-      return guard('policyRequired', (view, ctx) => check(view, ctx as R, { ip: ctx.ip }))
+      return guard('policyRequired', (view, ctx) =>
+        check(view, ctx as R, { ip: ctx.ip, path: decodedPath(ctx.originalUrl) }),
+      )
     },
     websocketRequired: guard('websocketRequired', (_view, ctx) => auth.authenticateWebSocket(ctx.req)),
     currentSubject: middleware('currentSubject', async (ctx, next) => {

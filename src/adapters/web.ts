@@ -256,10 +256,6 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
     /** Passes the payload, or `null` without a token; a present but bad token still fails. */
     accessOptional: wrap('accessOptional', (view) => auth.authenticate(view, { optional: true })),
     /**
-     * For WebSocket upgrade requests (docs/websocket.md): the access token found as
-     * `auth.authenticateWebSocket` finds it, whatever `tokenLocation` says. Upgrade in the handler.
-     */
-    /**
      * Authenticates (401 first), then asks the policy (403 `PolicyDeniedError` when denied;
      * docs/policies.md). `resource` may be read from the request: `(req) => new URL(req.url).pathname`.
      */
@@ -270,6 +266,10 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
       const check = policyCheck(auth, policy, options)
       return wrap('policyRequired', (view, req) => check(view, req as R))
     },
+    /**
+     * For WebSocket upgrade requests (docs/websocket.md): the access token found as
+     * `auth.authenticateWebSocket` finds it, whatever `tokenLocation` says. Upgrade in the handler.
+     */
     websocketRequired: wrap('websocketRequired', (_view, req) => auth.authenticateWebSocket(req)),
     /** Authenticates, loads the subject with the subject getter, and passes `(req, payload, subject, ...rest)`. */
     currentSubject: <S = unknown, R extends Request = Request, Rest extends unknown[] = []>(

@@ -125,10 +125,13 @@ function matches(patternList: readonly string[], value: string): boolean {
   return patternList.some((pattern) => pattern === '*' || scopeGrants(pattern, value))
 }
 
-/** A condition's answer within the time limit: `true`, `false`, or the failure. */
+/**
+ * A condition's answer within the time limit, the context (the subject's loading) included:
+ * `true`, `false`, or the failure.
+ */
 async function answer(
   when: NonNullable<PolicyRule['when']>,
-  ctx: PolicyContext,
+  context: () => Promise<PolicyContext>,
   timeoutMs: number,
 ): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -136,7 +139,7 @@ async function answer(
     timer = setTimeout(() => reject(new Error(`the condition took longer than ${timeoutMs} ms`)), timeoutMs)
   })
   try {
-    const result = await Promise.race([Promise.resolve().then(() => when(ctx)), late])
+    const result = await Promise.race([context().then((ctx) => when(ctx)), late])
     if (typeof result !== 'boolean') throw new Error('the condition did not answer true or false')
     return result
   } finally {
@@ -207,16 +210,18 @@ export class Policy {
             ? hasSomeScope(payload.scopes, rule.scopes)
             : hasAllScopes(payload.scopes, rule.scopes))),
     )
-    let ctx: PolicyContext | undefined
-    const context = async (): Promise<PolicyContext> => {
-      ctx ??= {
+    // Built once per decision, on the first condition asked; a failure is the same failure for
+    // every condition that needs it.
+    let ctx: Promise<PolicyContext> | undefined
+    const context = (): Promise<PolicyContext> => {
+      ctx ??= this.#host.subject(payload).then((subject) => ({
         payload,
-        subject: await this.#host.subject(payload),
+        subject,
         action,
         resource,
         resourceAttrs: Object.freeze({ ...request.resourceAttrs }),
-        env: Object.freeze({ now: new Date(this.#host.clock()), ...request.env }),
-      }
+        env: Object.freeze({ ...request.env, now: request.env?.now ?? new Date(this.#host.clock()) }),
+      }))
       return ctx
     }
     let failed = false
@@ -225,7 +230,7 @@ export class Policy {
     const applies = async (rule: Readonly<PolicyRule>): Promise<boolean> => {
       if (rule.when === undefined) return true
       try {
-        return await answer(rule.when, await context(), this.#timeoutMs)
+        return await answer(rule.when, context, this.#timeoutMs)
       } catch (err) {
         failed = true
         if (this.#host.events.has('policy.error')) {
@@ -280,7 +285,9 @@ function checkedRequest(request: PolicyRequest): PolicyRequest {
   }
   if (
     request.resourceAttrs !== undefined &&
-    (typeof request.resourceAttrs !== 'object' || request.resourceAttrs === null)
+    (typeof request.resourceAttrs !== 'object' ||
+      request.resourceAttrs === null ||
+      Array.isArray(request.resourceAttrs))
   ) {
     throw new TypeError('policy: resourceAttrs must be an object')
   }

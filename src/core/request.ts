@@ -109,10 +109,18 @@ export function isFormContentType(contentType: string | null | undefined): boole
 /**
  * A URL path percent-decoded as routers decode it, so `/pro%66ile` cannot slip past an excluded
  * `/profile`. `decodeURI` keeps `%2F` (an encoded slash is not a separator); a malformed escape
- * leaves the path as sent (routers do not route it to a named path either).
+ * leaves the path as sent (routers do not route it to a named path either). A query string or
+ * fragment is cut off first.
+ *
+ * @example
+ * ```ts
+ * decodedPath('/pro%66ile?x=1') // '/profile'
+ * ```
  */
-function decodedPath(raw: string | undefined): string | undefined {
+export function decodedPath(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined
+  const end = raw.search(/[?#]/)
+  if (end >= 0) raw = raw.slice(0, end)
   try {
     return decodeURI(raw)
   } catch {

@@ -247,6 +247,8 @@ function instances(shared: boolean) {
 
 /** The members every adapter has that need a login type on a managed adapter. */
 const GUARDED = [
+  'policyRequired',
+  'websocketRequired',
   'accessRequired',
   'refreshRequired',
   'freshRequired',

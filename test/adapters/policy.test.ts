@@ -425,6 +425,11 @@ for (const framework of FRAMEWORKS) {
         const report = await send({ method: 'GET', path: '/reports', headers: bearer(reporter) })
         expect(report.status, JSON.stringify(report.body)).toBe(200)
         expect(report.body).toEqual({ sub: 'carol' })
+        // An encoded path reaches conditions decoded, the query string cut off, in every adapter.
+        const asked = seen.length
+        await send({ method: 'GET', path: '/posts/%31?x=1', headers: bearer(alice) })
+        expect(seen).toHaveLength(asked + 1)
+        expect(seen.at(-1)?.env.path).toBe('/posts/1')
       }))
 
     it("gives the request's method and path to conditions in env", () =>
