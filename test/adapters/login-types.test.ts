@@ -1,16 +1,3 @@
-/**
- * Login types in the five adapters (SPEC 9.1, docs/login-types.md): an adapter made with an
- * `AuthManager` offers the guards of each type through `authx.loginType(type)`, and nothing
- * without saying which type a route admits. One scenario list, run against the same app built
- * with Express, Fastify, Hono, Koa and Web handlers.
- *
- * Routes every app has:
- *   GET  /user, GET /admin          loginType(type).accessRequired -> {sub, loginType}, read with the
- *                                   managed adapter's payload(<request>)
- *   POST /user/refresh, /admin/refresh   loginType(type).refreshRoute
- * The managed adapter's error handler (express, koa: errorHandler; hono: onError) is installed.
- */
-import http from 'node:http'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import express from 'express'
@@ -27,12 +14,14 @@ import { AuthManager, AuthX, ConfigError, MemoryStore } from '../../src/index.js
 import { segment } from '../support/keys.js'
 import {
   bearer,
+  closeServers,
   expectError,
   fromResponse,
+  listen,
   type Send,
   supertestSender,
-  type TestRequest,
   type TestResponse,
+  webRequest,
 } from './scenarios.js'
 
 const USER_SECRET = 'user-secret-0123456789abcdef-0123456789'
@@ -63,34 +52,9 @@ interface Framework {
 
 // ---------------------------------------------------------------- Node servers (Express, Koa)
 
-let servers: http.Server[] = []
-
-afterEach(async () => {
-  await Promise.all(
-    servers.map((server) => {
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    }),
-  )
-  servers = []
-})
-
-async function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  servers.push(server)
-  return server
-}
+afterEach(closeServers)
 
 // ---------------------------------------------------------------- Fetch requests (Hono, Web)
-
-function webRequest({ method, path, headers, body }: TestRequest): Request {
-  return new Request(`http://localhost${path}`, {
-    method,
-    ...(headers && { headers }),
-    ...(body && { body }),
-  })
-}
 
 // ---------------------------------------------------------------- the five apps
 

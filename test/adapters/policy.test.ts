@@ -1,19 +1,3 @@
-/**
- * `policyRequired` in the five adapters (SPEC 9.5, docs/policies.md): authentication first (401,
- * the policy not asked), then the policy (403 `ERR_POLICY_DENIED` with its reason), the payload
- * stored as the other guards store it. One scenario list, run against the same app built with
- * Express, Fastify, Hono, Koa and Web handlers.
- *
- * Routes every app has (the adapter is `authx`, or `authx.loginType(type)` for a manager):
- *   GET    /posts/:id  policyRequired(policy, { action: 'posts:read', resource: `posts:${id}` read
- *                      from the route parameter, resourceAttrs: async { owner: OWNERS[id] } })
- *   DELETE /posts/:id  policyRequired(policy, { action: 'posts:delete', resource: `posts:${id}` })
- *   GET    /reports    policyRequired(policy, { action: 'reports:read', resource: 'reports' })
- * Each answers { sub, id? } with `sub` read from where the framework's guards store the payload
- * (Express, Fastify: authx.payload(req); Hono: c.get('authx'); Koa: ctx.state.authx; Web: the
- * handler's payload argument). The adapter's error handler is installed.
- */
-import http from 'node:http'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import express from 'express'
@@ -36,12 +20,14 @@ import {
 } from '../../src/index.js'
 import {
   bearer,
+  closeServers,
   expectError,
   fromResponse,
+  listen,
   type Send,
   supertestSender,
-  type TestRequest,
   type TestResponse,
+  webRequest,
 } from './scenarios.js'
 
 const SECRET = 'policy-adapters-secret-0123456789abcdef-01'
@@ -78,32 +64,7 @@ const ownerOf = async (id: string) => ({ owner: OWNERS[id] })
 
 // ---------------------------------------------------------------- Node servers (Express, Koa)
 
-let servers: http.Server[] = []
-
-afterEach(async () => {
-  await Promise.all(
-    servers.map((server) => {
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    }),
-  )
-  servers = []
-})
-
-async function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  servers.push(server)
-  return server
-}
-
-function webRequest({ method, path, headers, body }: TestRequest): Request {
-  return new Request(`http://localhost${path}`, {
-    method,
-    ...(headers && { headers }),
-    ...(body && { body }),
-  })
-}
+afterEach(closeServers)
 
 // ---------------------------------------------------------------- the five apps
 

@@ -25,11 +25,33 @@
  * The adapter is made with the options `setup` receives (`errorBody`), the auth instance by
  * `makeAuth()` below, with every location enabled.
  */
-import type http from 'node:http'
+import http from 'node:http'
 import fc from 'fast-check'
 import request from 'supertest'
 import { expect, it } from 'vitest'
 import { AuthX, type AuthXError } from '../../src/index.js'
+
+/** Servers opened by `listen`, closed by `closeServers` (call it in `afterEach`). */
+const openServers: http.Server[] = []
+
+/** A real HTTP server on a free port for a Node handler (Express app, Koa callback). */
+export async function listen(handler: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  openServers.push(server)
+  return server
+}
+
+/** Closes every server `listen` opened. */
+export async function closeServers(): Promise<void> {
+  const servers = openServers.splice(0)
+  await Promise.all(
+    servers.map((server) => {
+      server.closeAllConnections()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    }),
+  )
+}
 
 export interface TestRequest {
   method: string
@@ -37,6 +59,15 @@ export interface TestRequest {
   headers?: Record<string, string>
   /** Raw body; set a content-type header yourself. */
   body?: string
+}
+
+/** A test request as a Web `Request` (Hono, Web handlers). */
+export function webRequest({ method, path, headers, body }: TestRequest): Request {
+  return new Request(`http://localhost${path}`, {
+    method,
+    ...(headers && { headers }),
+    ...(body && { body }),
+  })
 }
 
 export interface TestResponse {
