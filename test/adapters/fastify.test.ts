@@ -6,7 +6,6 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
-  type LightMyRequestResponse,
 } from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { fastifyAuthX } from '../../src/adapters/fastify.js'
@@ -16,6 +15,7 @@ import {
   cookieHeader,
   csrfOf,
   expectError,
+  injectedResponse,
   makeAuth,
   runScenarios,
   type ScenarioAdapterOptions,
@@ -89,24 +89,9 @@ async function buildApp(
   return app
 }
 
-function toTestResponse(res: LightMyRequestResponse): TestResponse {
-  const headers: TestResponse['headers'] = {}
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (value === undefined) continue
-    headers[name] =
-      name === 'set-cookie'
-        ? [value].flat().map(String)
-        : Array.isArray(value)
-          ? value.join(', ')
-          : String(value)
-  }
-  const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-  return { status: res.statusCode, headers, body: isJson ? JSON.parse(res.body) : res.body }
-}
-
 function sender(app: FastifyInstance): Send {
   return async ({ method, path, headers, body }: TestRequest) =>
-    toTestResponse(
+    injectedResponse(
       await app.inject({
         method: method as 'GET',
         url: path,

@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import express from 'express'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Hono } from 'hono'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -17,6 +17,7 @@ import {
   closeServers,
   expectError,
   fromResponse,
+  injectedResponse,
   listen,
   type Send,
   supertestSender,
@@ -79,16 +80,6 @@ const express5: Framework = {
   },
 }
 
-function fastifyResponse(res: LightMyRequestResponse): TestResponse {
-  const headers: TestResponse['headers'] = {}
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (value === undefined) continue
-    headers[name] = name === 'set-cookie' ? [value].flat().map(String) : [value].flat().join(', ')
-  }
-  const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-  return { status: res.statusCode, headers, body: isJson ? JSON.parse(res.body) : res.body }
-}
-
 async function fastifyApp(auth: Auth): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifyAuthX, { auth })
@@ -117,7 +108,7 @@ const fastify: Framework = {
     }
     await app.ready()
     const send: Send = async ({ method, path, headers, body }) =>
-      fastifyResponse(
+      injectedResponse(
         await app.inject({
           method: method as 'GET',
           url: path,

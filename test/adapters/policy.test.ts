@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import express from 'express'
-import Fastify, { type FastifyInstance, type FastifyRequest, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { type Context, Hono } from 'hono'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -23,6 +23,7 @@ import {
   closeServers,
   expectError,
   fromResponse,
+  injectedResponse,
   listen,
   type Send,
   supertestSender,
@@ -96,16 +97,6 @@ const express5: Framework = {
   },
 }
 
-function fastifyResponse(res: LightMyRequestResponse): TestResponse {
-  const headers: TestResponse['headers'] = {}
-  for (const [name, value] of Object.entries(res.headers)) {
-    if (value === undefined) continue
-    headers[name] = name === 'set-cookie' ? [value].flat().map(String) : [value].flat().join(', ')
-  }
-  const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
-  return { status: res.statusCode, headers, body: isJson ? JSON.parse(res.body) : res.body }
-}
-
 async function fastifyApp(auth: Auth): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifyAuthX, { auth })
@@ -144,7 +135,7 @@ const fastify: Framework = {
     app.get('/reports', { preHandler: reports }, answer)
     await app.ready()
     const send: Send = async ({ method, path, headers, body }) =>
-      fastifyResponse(
+      injectedResponse(
         await app.inject({
           method: method as 'GET',
           url: path,

@@ -27,6 +27,7 @@
  */
 import http from 'node:http'
 import fc from 'fast-check'
+import type { LightMyRequestResponse } from 'fastify'
 import request from 'supertest'
 import { expect, it } from 'vitest'
 import { AuthX, type AuthXError } from '../../src/index.js'
@@ -107,6 +108,17 @@ export function supertestSender(server: http.Server): Send {
  * @example
  * const res = await fromResponse(await app.request('/profile'))
  */
+/** A Fastify `inject` answer as a test response. */
+export function injectedResponse(res: LightMyRequestResponse): TestResponse {
+  const headers: TestResponse['headers'] = {}
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value === undefined) continue
+    headers[name] = name === 'set-cookie' ? [value].flat().map(String) : [value].flat().join(', ')
+  }
+  const isJson = /\bjson\b/.test(String(res.headers['content-type'] ?? ''))
+  return { status: res.statusCode, headers, body: isJson ? JSON.parse(res.body) : res.body }
+}
+
 export async function fromResponse(res: Response): Promise<TestResponse> {
   const headers: TestResponse['headers'] = {}
   res.headers.forEach((value, name) => {
