@@ -155,6 +155,7 @@ export {
   type UpgradeRequest,
   type WebSocketAuthOptions,
   type WebSocketToken,
+  websocketAuthOptions,
   websocketToken,
 } from './core/websocket.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'

@@ -22,10 +22,10 @@ import {
   type ErrorBodyFormatter,
   errorResponse,
   isAuthXError,
-  scopeArguments,
   selectProtocol,
   type TokenPayload,
   type WebSocketAuthOptions,
+  websocketAuthOptions,
 } from 'authx'
 
 /**
@@ -230,35 +230,16 @@ function refuse(socket: UpgradeSocket, { status, headers, body }: Refusal): void
 /** Checks the options once, where the adapter is made. */
 function wsOptions(options: unknown): {
   errorBody: ErrorBodyFormatter | undefined
-  checks?: WebSocketAuthOptions
+  checks: WebSocketAuthOptions | undefined
 } {
-  if (options === undefined) return { errorBody: undefined }
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  if (options !== undefined && (typeof options !== 'object' || options === null || Array.isArray(options))) {
     throw new TypeError('wsAuthX: options must be a plain object')
   }
-  const { errorBody, fresh, scopes, anyScope, ...rest } = options as Record<string, unknown>
-  const unknown = Object.keys(rest)[0]
-  if (unknown !== undefined) {
-    throw new TypeError(`wsAuthX: unknown option '${unknown}' (known: errorBody, fresh, scopes, anyScope)`)
+  const { errorBody, ...checks } = (options ?? {}) as Record<string, unknown>
+  return {
+    errorBody: adapterOptions(errorBody === undefined ? undefined : { errorBody }, 'wsAuthX').errorBody,
+    checks: websocketAuthOptions(checks, 'wsAuthX'),
   }
-  const checks: WebSocketAuthOptions = {}
-  for (const [name, value] of [
-    ['fresh', fresh],
-    ['anyScope', anyScope],
-  ] as const) {
-    if (value === undefined) continue
-    if (typeof value !== 'boolean') throw new TypeError(`wsAuthX: option '${name}' must be true or false`)
-    checks[name] = value
-  }
-  if (scopes !== undefined) {
-    if (!Array.isArray(scopes)) throw new TypeError("wsAuthX: option 'scopes' must be an array of scopes")
-    checks.scopes = [...scopeArguments(scopes, "wsAuthX: option 'scopes'")]
-  }
-  const { errorBody: formatter } = adapterOptions(
-    errorBody === undefined ? undefined : { errorBody },
-    'wsAuthX',
-  )
-  return Object.keys(checks).length === 0 ? { errorBody: formatter } : { errorBody: formatter, checks }
 }
 
 /**

@@ -5,7 +5,7 @@
  * configured origins only) in the access cookie. `AuthX.authenticateWebSocket` hands over here.
  * @module
  */
-import { isBoolean, isScopeList, type OptionCheck } from './call-options.js'
+import { checkCallOptions, isBoolean, isScopeList, type OptionCheck } from './call-options.js'
 import type { ResolvedConfig } from './config.js'
 import { MissingTokenError } from './errors.js'
 import { fromHeader } from './extract.js'
@@ -40,6 +40,25 @@ export const WEBSOCKET_CHECKS: Readonly<Record<string, OptionCheck>> = {
   fresh: isBoolean,
   scopes: isScopeList,
   anyScope: isBoolean,
+}
+
+/**
+ * Checks `authenticateWebSocket`'s options once, for a helper that fixes them for every upgrade
+ * (`authx/ws`): a `TypeError` naming an unknown or ill-typed option. Returns a frozen copy, or
+ * `undefined` for none.
+ *
+ * @example
+ * ```ts
+ * const fixed = websocketAuthOptions({ scopes: ['chat:join'] }, 'wsAuthX')
+ * ```
+ */
+export function websocketAuthOptions(options: unknown, call: string): WebSocketAuthOptions | undefined {
+  const checked = checkCallOptions(options, call, WEBSOCKET_CHECKS) as WebSocketAuthOptions
+  const fixed: WebSocketAuthOptions = {}
+  if (checked.fresh !== undefined) fixed.fresh = checked.fresh
+  if (checked.scopes !== undefined) fixed.scopes = [...checked.scopes]
+  if (checked.anyScope !== undefined) fixed.anyScope = checked.anyScope
+  return Object.keys(fixed).length === 0 ? undefined : Object.freeze(fixed)
 }
 
 /** A found token and where: `'query'`, `'headers'`, `'protocol'` or `'cookies'`. */
