@@ -15,7 +15,7 @@ import {
   cookieHeader,
   csrfOf,
   expectError,
-  injectedResponse,
+  injectSender,
   makeAuth,
   runScenarios,
   type ScenarioAdapterOptions,
@@ -89,20 +89,8 @@ async function buildApp(
   return app
 }
 
-function sender(app: FastifyInstance): Send {
-  return async ({ method, path, headers, body }: TestRequest) =>
-    injectedResponse(
-      await app.inject({
-        method: method as 'GET',
-        url: path,
-        ...(headers && { headers }),
-        ...(body !== undefined && { payload: body }),
-      }),
-    )
-}
-
 async function serve(auth: AuthX, extra?: (app: FastifyInstance) => unknown): Promise<Send> {
-  return sender(await buildApp(auth, extra))
+  return injectSender(await buildApp(auth, extra))
 }
 
 function renewed(res: TestResponse): string[] {
@@ -138,7 +126,7 @@ async function nearExpiry(
 describe('fastify adapter: scenario table', () => {
   runScenarios(async (auth, options) => {
     const app = await buildApp(auth, undefined, {}, options)
-    return { send: sender(app), close: () => app.close() }
+    return { send: injectSender(app), close: () => app.close() }
   })
 })
 
@@ -255,7 +243,7 @@ describe('fastify adapter: guards and request payload', () => {
     })
     const build = (extra: (app: FastifyInstance) => unknown) =>
       buildApp(makeAuth(), extra, { logger: { level: 'warn', stream } })
-    const send = sender(
+    const send = injectSender(
       await build((app) => {
         app.addHook('onSend', async (_request, _reply, payload) => {
           await new Promise((resolve) => setTimeout(resolve, 10))
@@ -361,7 +349,7 @@ describe('fastify adapter: guards and request payload', () => {
       return reply.code(500).send({ failed: true })
     })
     app.get('/open', async (request) => ({ sub: app.authx.payload(request).sub }))
-    const res = await sender(app)({ method: 'GET', path: '/open' })
+    const res = await injectSender(app)({ method: 'GET', path: '/open' })
     expect(res.status).toBe(500)
     expect(seen).toBeInstanceOf(Error)
     expect((seen as Error).message).toMatch(/no authx guard/)
@@ -595,7 +583,7 @@ describe('fastify adapter: errors', () => {
       app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
       await app.ready()
       expect(app.errorHandler.name, when).toBe('bound mine')
-      const send = sender(app)
+      const send = injectSender(app)
       const boom = await send({ method: 'GET', path: '/boom' })
       expect(boom.status, when).toBe(418)
       expect(boom.body, when).toEqual({ mine: 'boom' })
@@ -617,8 +605,8 @@ describe('fastify adapter: errors', () => {
       })
       app.get('/p', { preHandler: app.authx.accessRequired }, async () => ({ ok: true }))
       await app.ready()
-      expect((await sender(app)({ method: 'GET', path: '/boom' })).status).toBe(418)
-      expectError(await sender(app)({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN')
+      expect((await injectSender(app)({ method: 'GET', path: '/boom' })).status).toBe(418)
+      expectError(await injectSender(app)({ method: 'GET', path: '/p' }), 401, 'ERR_MISSING_TOKEN')
     }
   })
 
@@ -644,7 +632,7 @@ describe('fastify adapter: errors', () => {
     app.get('/plain', async () => {
       throw new Error('mine')
     })
-    const send = sender(app)
+    const send = injectSender(app)
     const token = await auth.createAccessToken({ uid: 'u1', scopes: ['users'] })
     const scoped = await send({ method: 'GET', path: '/guarded', headers: bearer(token) })
     expect([scoped.status, scoped.body]).toEqual([403, { error: 'ERR_INSUFFICIENT_SCOPE' }])
@@ -781,7 +769,7 @@ describe('fastify adapter: errors', () => {
       subject: request.authxSubject,
     }))
     const token = await auth.createAccessToken({ uid: 'u1' })
-    const res = await sender(app)({ method: 'GET', path: '/me', headers: bearer(token) })
+    const res = await injectSender(app)({ method: 'GET', path: '/me', headers: bearer(token) })
     expect(res.status).toBe(500)
     expect(res.body).toEqual({ handled: true })
     expect(seen).toBe(failure)
@@ -796,7 +784,7 @@ describe('fastify adapter: errors', () => {
       subject: request.authxSubject,
     }))
     const token = await auth.createAccessToken({ uid: 'u1' })
-    const res = await sender(app)({ method: 'GET', path: '/me', headers: bearer(token) })
+    const res = await injectSender(app)({ method: 'GET', path: '/me', headers: bearer(token) })
     expectError(res, 500, 'ERR_CONFIG')
     expect((res.body as { message: string }).message).not.toContain('setSubjectGetter')
   })
@@ -882,7 +870,7 @@ describe('fastify adapter: encapsulation', () => {
       { prefix: '/api' },
     )
     app.get('/public', async () => ({ decorated: app.hasDecorator('authx') }))
-    const send = sender(app)
+    const send = injectSender(app)
     const token = await auth.createAccessToken({ uid: 'u1' })
     expectError(await send({ method: 'GET', path: '/api/profile' }), 401, 'ERR_MISSING_TOKEN')
     expect((await send({ method: 'GET', path: '/api/profile', headers: bearer(token) })).body).toEqual({
@@ -1069,7 +1057,7 @@ describe('security: implicit refresh exclusion bypass through spellings the rout
       },
       options,
     )
-    const send = sender(app)
+    const send = injectSender(app)
     const { cookie } = await loginCookies(send)
     now += 6 * 60 * 1000
     const res = await send({ method: 'GET', path, headers: { cookie } })

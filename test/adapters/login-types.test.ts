@@ -17,7 +17,7 @@ import {
   closeServers,
   expectError,
   fromResponse,
-  injectedResponse,
+  injectSender,
   listen,
   type Send,
   supertestSender,
@@ -107,16 +107,7 @@ const fastify: Framework = {
       app.post(`/${type}/refresh`, authx.loginType(type).refreshRoute)
     }
     await app.ready()
-    const send: Send = async ({ method, path, headers, body }) =>
-      injectedResponse(
-        await app.inject({
-          method: method as 'GET',
-          url: path,
-          ...(headers && { headers }),
-          ...(body !== undefined && { payload: body }),
-        }),
-      )
-    return { send, close: () => app.close() }
+    return { send: injectSender(app), close: () => app.close() }
   },
 }
 

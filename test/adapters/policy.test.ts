@@ -23,7 +23,7 @@ import {
   closeServers,
   expectError,
   fromResponse,
-  injectedResponse,
+  injectSender,
   listen,
   type Send,
   supertestSender,
@@ -134,16 +134,7 @@ const fastify: Framework = {
     const reports = authx.policyRequired(policy, { action: 'reports:read', resource: 'reports' })
     app.get('/reports', { preHandler: reports }, answer)
     await app.ready()
-    const send: Send = async ({ method, path, headers, body }) =>
-      injectedResponse(
-        await app.inject({
-          method: method as 'GET',
-          url: path,
-          ...(headers && { headers }),
-          ...(body !== undefined && { payload: body }),
-        }),
-      )
-    return { send, close: () => app.close() }
+    return { send: injectSender(app), close: () => app.close() }
   },
 }
 

@@ -27,7 +27,7 @@
  */
 import http from 'node:http'
 import fc from 'fast-check'
-import type { LightMyRequestResponse } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import request from 'supertest'
 import { expect, it } from 'vitest'
 import { AuthX, type AuthXError } from '../../src/index.js'
@@ -108,6 +108,19 @@ export function supertestSender(server: http.Server): Send {
  * @example
  * const res = await fromResponse(await app.request('/profile'))
  */
+/** Sends test requests to a Fastify app through `inject` (no socket). */
+export function injectSender(app: FastifyInstance): Send {
+  return async ({ method, path, headers, body }) =>
+    injectedResponse(
+      await app.inject({
+        method: method as 'GET',
+        url: path,
+        ...(headers && { headers }),
+        ...(body !== undefined && { payload: body }),
+      }),
+    )
+}
+
 /** A Fastify `inject` answer as a test response. */
 export function injectedResponse(res: LightMyRequestResponse): TestResponse {
   const headers: TestResponse['headers'] = {}
