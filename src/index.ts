@@ -148,7 +148,7 @@ export {
   type RouteAnswer,
 } from './core/routes.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
-export type { AuthXStore, StoreEventListener, StoreEvents } from './core/store.js'
+export type { AuthXStore, RateLimitHit, StoreEventListener, StoreEvents } from './core/store.js'
 export {
   BEARER_PROTOCOL_PREFIX,
   selectProtocol,

@@ -33,10 +33,43 @@ export interface AuthXStore {
   /** Releases what the store opened itself; may be called twice. */
   close?(): Promise<void>
   /**
+   * Optional (rate limiting, docs/rate-limiting.md): one hit on the sliding window of `key`,
+   * atomic across every client of the store. When fewer than `max` hits were allowed within the
+   * last `windowSeconds`, this hit is allowed and recorded; otherwise it is denied and not
+   * recorded. `count`: the hits allowed in the window, this one included when allowed (so a
+   * denied hit answers `count >= max`). `resetAt`: epoch milliseconds at which the oldest hit
+   * still in the window leaves it (a slot frees up). `delete(key)` forgets the window. A store
+   * without `hit` makes `auth.rateLimiter()` a `ConfigError`.
+   */
+  hit?(key: string, windowSeconds: number, max: number): Promise<RateLimitHit>
+  /**
+   * Optional (sessions, docs/sessions.md): stores `value` under `key` for `ttlSeconds` (so `get`
+   * reads it) and lists `key` in `index` for as long. Replaces a value already there.
+   */
+  putIndexed?(index: string, key: string, value: string, ttlSeconds: number): Promise<void>
+  /**
+   * Optional (sessions): replaces the value of `key`, still listed in `index`, and its time to
+   * live, only while it is live; `false` (nothing written) when it is absent or expired, so a
+   * deleted record never comes back.
+   */
+  updateIndexed?(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean>
+  /** Optional (sessions): every live `[key, value]` listed in `index`, in any order; one round trip. */
+  listIndexed?(index: string): Promise<[string, string][]>
+  /** Optional (sessions): removes `key` and its value from `index`. */
+  deleteIndexed?(index: string, key: string): Promise<void>
+  /**
    * Optional: calls `listener` with the store's own events (circuit breaker, mirror); returns
    * the function that stops it. `new AuthX()` forwards them to `auth.on()` listeners.
    */
   onEvent?(listener: StoreEventListener): () => void
+}
+
+/** What a store's `hit` answers (SPEC 9.3). */
+export interface RateLimitHit {
+  /** Hits allowed within the window, this one included when it was allowed. */
+  count: number
+  /** Epoch milliseconds at which the oldest hit in the window leaves it. */
+  resetAt: number
 }
 
 /** Events of the built-in stores that talk to a server (docs/stores.md). */

@@ -60,14 +60,14 @@ const FETCH_BATCH = 500
 
 /**
  * Whether a store key is a revocation key, the kind the mirror holds (docs/revocation.md): a
- * revoked `jti`, a revoked family, a subject's cut-off. Rotation's `used:` entries are not held.
+ * revoked `jti`, a revoked family, a subject's cut-off, a revoked session. Rotation's `used:` entries are not held.
  */
 export function isMirrored(key: string): boolean {
-  return key.startsWith('jti:') || key.startsWith('sub:') || key.startsWith('fid:')
+  return key.startsWith('jti:') || key.startsWith('sub:') || key.startsWith('fid:') || key.startsWith('sid:')
 }
 
 /** The prefixes of {@link isMirrored}. */
-export const MIRRORED_PREFIXES = ['jti:', 'sub:', 'fid:'] as const
+export const MIRRORED_PREFIXES = ['jti:', 'sub:', 'fid:', 'sid:'] as const
 
 /** Monotonic milliseconds, for the heartbeat: a wall-clock jump must not fake freshness. */
 function monotonicNow(): number {
