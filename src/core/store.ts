@@ -36,8 +36,8 @@ export interface AuthXStore {
    * Optional (rate limiting, docs/rate-limiting.md): one hit on the sliding window of `key`,
    * atomic across every client of the store. When fewer than `max` hits were allowed within the
    * last `windowSeconds`, this hit is allowed and recorded; otherwise it is denied and not
-   * recorded. `count`: the hits allowed in the window, this one included when allowed (so a
-   * denied hit answers `count >= max`). `resetAt`: epoch milliseconds at which the oldest hit
+   * recorded; `allowed` says which. `count`: the hits allowed in the window, this one included
+   * when allowed (so a denied hit answers `count >= max`). `resetAt`: epoch milliseconds at which the oldest hit
    * still in the window leaves it (a slot frees up). `delete(key)` forgets the window. A store
    * without `hit` makes `auth.rateLimiter()` a `ConfigError`.
    */
@@ -64,8 +64,13 @@ export interface AuthXStore {
   onEvent?(listener: StoreEventListener): () => void
 }
 
-/** What a store's `hit` answers (SPEC 9.3). */
+/**
+ * What a store's `hit` answers (SPEC 9.3, plus `allowed`: with `count` alone a hit that took the
+ * last slot and a denied hit at a full window would both answer `count === max`).
+ */
 export interface RateLimitHit {
+  /** Whether this hit was allowed (and recorded). */
+  allowed: boolean
   /** Hits allowed within the window, this one included when it was allowed. */
   count: number
   /** Epoch milliseconds at which the oldest hit in the window leaves it. */
