@@ -3,7 +3,8 @@
  * a single server or a Redis Cluster.
  * @module
  */
-import { type AuthXStore, ConfigError, type StoreEventListener } from 'authx'
+import { createHash, randomBytes } from 'node:crypto'
+import { type AuthXStore, ConfigError, type RateLimitHit, type StoreEventListener } from 'authx'
 import { CircuitBreaker, type CircuitBreakerOptions, StoreEventHub } from './breaker.js'
 import {
   isMirrored,
@@ -28,7 +29,10 @@ export interface IoRedisLike {
   set(key: string, value: string, secondsToken: 'EX', seconds: number, nx: 'NX'): Promise<unknown>
   del(key: string): Promise<unknown>
   quit(): Promise<unknown>
-  /** Any command; the mirror uses it (SCAN, EVAL). */
+  /**
+   * Any command: the mirror uses it (SCAN, EVAL), and so do rate limiting and indexed records
+   * (EVALSHA, EVAL), which a client without it cannot run.
+   */
   call?(command: string, ...args: (string | number)[]): Promise<unknown>
   /** A new connection with the same settings; the mirror's subscription uses one. */
   duplicate?(...args: never[]): unknown
@@ -41,6 +45,10 @@ export interface NodeRedisLike {
   get?(key: string): Promise<string | null>
   set(key: string, value: string, options: { EX: number; NX?: true }): Promise<unknown>
   del(key: string): Promise<unknown>
+  /** Rate limiting and indexed records run scripts; a client without these cannot. */
+  evalSha?(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
+  /** Runs the script when the server has not cached it yet (`NOSCRIPT`). */
+  eval?(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
   quit?(): Promise<unknown>
   close?(): Promise<unknown>
 }
@@ -99,6 +107,15 @@ interface Commands {
   read(keys: string[]): Promise<unknown>
   set(key: string, value: string, ttl: number, onlyIfAbsent: boolean): Promise<unknown>
   del(key: string): Promise<unknown>
+  /**
+   * Runs `script` (EVALSHA, then EVAL when the server has not cached it): on a cluster the
+   * client routes it to the slot of its first key.
+   */
+  script(script: Script, keys: string[], args: string[]): Promise<unknown>
+  /** Whether the client talks to a Redis Cluster, where one script cannot span hash slots. */
+  cluster: boolean
+  /** The client's own key prefix (ioredis `keyPrefix`), for keys a script builds itself. */
+  keyPrefix: string
   close(): Promise<unknown>
   /** Any command (ioredis only). */
   call?: ((command: string, ...args: (string | number)[]) => Promise<unknown>) | undefined
@@ -171,6 +188,40 @@ function getOf(client: { get?: (key: string) => Promise<string | null> }): (key:
   return client.get.bind(client)
 }
 
+/** The `keyPrefix` an ioredis client adds to every key it is given, or ''. */
+function keyPrefixOf(client: object): string {
+  const prefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix
+  return typeof prefix === 'string' ? prefix : ''
+}
+
+/** A Lua script and its SHA1, which EVALSHA names it by. */
+interface Script {
+  source: string
+  sha: string
+}
+
+function script(body: string): Script {
+  const source = `${LUA_PRELUDE}\n${body}`
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/**
+ * EVALSHA, then EVAL only when the server answers `NOSCRIPT` (a restart, a failover, SCRIPT
+ * FLUSH, a cluster node seeing the script for the first time): most calls send the 40-byte
+ * hash, not the script.
+ */
+async function withScriptFallback(
+  bySha: () => Promise<unknown>,
+  bySource: () => Promise<unknown>,
+): Promise<unknown> {
+  try {
+    return await bySha()
+  } catch (err) {
+    if (!String((err as { message?: unknown } | undefined)?.message).startsWith('NOSCRIPT')) throw err
+    return bySource()
+  }
+}
+
 function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise<unknown>): Connection {
   const events = client as ClientState
   const cluster = isCluster(client)
@@ -193,6 +244,17 @@ function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise
       read: get ? (keys) => readEach(get, keys) : (keys) => c.mGet(keys),
       set: (key, value, ttl, nx) => c.set(key, value, nx ? { EX: ttl, NX: true } : { EX: ttl }),
       del: (key) => c.del(key),
+      script: (script, keys, args) => {
+        const { evalSha, eval: evalScript } = c
+        if (typeof evalSha !== 'function' || typeof evalScript !== 'function')
+          return Promise.reject(new Error('client: this node-redis client has no evalSha() and eval()'))
+        return withScriptFallback(
+          () => evalSha.call(c, script.sha, { keys, arguments: args }),
+          () => evalScript.call(c, script.source, { keys, arguments: args }),
+        )
+      },
+      cluster,
+      keyPrefix: '',
       close: close ?? (async () => (typeof c.close === 'function' ? c.close() : c.quit?.())),
     }
   }
@@ -205,6 +267,18 @@ function connectionOf(client: IoRedisLike | NodeRedisLike, close?: () => Promise
       read: get ? (keys) => readEach(get, keys) : (keys) => c.mget(...keys),
       set: (key, value, ttl, nx) => (nx ? c.set(key, value, 'EX', ttl, 'NX') : c.set(key, value, 'EX', ttl)),
       del: (key) => c.del(key),
+      script: (script, keys, args) => {
+        const { call } = c
+        if (typeof call !== 'function')
+          return Promise.reject(new Error('client: this ioredis client has no call()'))
+        // ioredis adds its `keyPrefix` to the KEYS of EVAL and EVALSHA as it does to MGET's.
+        return withScriptFallback(
+          () => call.call(c, 'EVALSHA', script.sha, keys.length, ...keys, ...args),
+          () => call.call(c, 'EVAL', script.source, keys.length, ...keys, ...args),
+        )
+      },
+      cluster,
+      keyPrefix: keyPrefixOf(c),
       close: close ?? (() => c.quit()),
       call: typeof c.call === 'function' ? c.call.bind(c) : undefined,
     }
@@ -288,6 +362,134 @@ for i, key in ipairs(KEYS) do
   out[2 * i] = redis.call('PTTL', key)
 end
 return out`
+
+/**
+ * What every script of the store starts with. The clock is the server's TIME, one clock for
+ * every instance of the service; scripts that read it and then write replicate their effects
+ * (the default since Redis 7, asked for explicitly on Redis 5 and 6). Numbers become strings
+ * with `%.17g`, since Lua's own conversion keeps 14 digits and milliseconds since 1970 need 13,
+ * a 100-year lifetime 14.
+ */
+const LUA_PRELUDE = `if redis.replicate_commands then redis.replicate_commands() end
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function num(x) return string.format('%.17g', x) end
+local function extend(index)
+  local top = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIREAT', index, top[2]) end
+end`
+
+/**
+ * One hit on a sliding log (KEYS[1]): a sorted set of the allowed hits' times (ms), each member
+ * unique through a random suffix from the client (two hits in one millisecond are two hits; a
+ * script cannot draw a random number itself). ARGV: window (ms), max, suffix. Answers
+ * `{allowed (1|0), count, resetAt}`. A denied hit writes nothing but the trimming of hits that
+ * left the window, and of the oldest ones when `max` shrank since (so at most `max` are kept).
+ */
+const HIT = script(`local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local now = nowMs()
+redis.call('ZREMRANGEBYSCORE', key, '-inf', num(now - window))
+local count = redis.call('ZCARD', key)
+local allowed = 0
+if count < max then
+  redis.call('ZADD', key, num(now), num(now) .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', key, num(math.ceil(window)))
+  count = count + 1
+  allowed = 1
+elseif count > max then
+  redis.call('ZREMRANGEBYRANK', key, 0, count - max - 1)
+  count = max
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+local resetAt = now + window
+if oldest[2] then resetAt = tonumber(oldest[2]) + window end
+return {allowed, count, math.ceil(resetAt)}`)
+
+/**
+ * Indexed records on one server, one script per operation (atomic, one round trip). The record
+ * is a plain string key (so `get` reads it), the index a sorted set of the records' keys scored
+ * by their expiry (ms), expiring with its latest member. KEYS: index, record.
+ */
+const PUT_INDEXED = script(`local ttl = tonumber(ARGV[2])
+local now = nowMs()
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
+redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[3])
+extend(KEYS[1])
+return 1`)
+
+/** As {@link PUT_INDEXED}, only while the record is live: 0 and nothing written otherwise. */
+const UPDATE_INDEXED = script(`if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local ttl = tonumber(ARGV[2])
+local now = nowMs()
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
+redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[3])
+extend(KEYS[1])
+return 1`)
+
+/**
+ * The live members of the index (KEYS[1]) and their values, flat: key, value, key, value...
+ * ARGV[1]: the prefix of the record keys. Drops expired members, and members whose record is
+ * gone (on one server every write is one script, so such a member is no write in progress).
+ */
+const LIST_INDEXED = script(`local now = nowMs()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
+local out = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local value = redis.call('GET', ARGV[1] .. member)
+  if value then
+    out[#out + 1] = member
+    out[#out + 1] = value
+  else
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return out`)
+
+/** Removes the record (KEYS[2]) and its member (ARGV[1]) of the index (KEYS[1]). */
+const DELETE_INDEXED = script(`redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+extend(KEYS[1])
+return 1`)
+
+/**
+ * On a cluster, the index's half of a put (ARGV[3] = '') or an update (ARGV[3] = 'XX': only a
+ * member already there, so an update racing a delete never lists a deleted record again).
+ * KEYS[1]: index; ARGV: ttl (ms), member, mode.
+ */
+const CLUSTER_INDEX_ADD = script(`local now = nowMs()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
+if ARGV[3] == 'XX' then
+  redis.call('ZADD', KEYS[1], 'XX', num(now + tonumber(ARGV[1])), ARGV[2])
+else
+  redis.call('ZADD', KEYS[1], num(now + tonumber(ARGV[1])), ARGV[2])
+end
+extend(KEYS[1])
+return 1`)
+
+/** On a cluster, the record's half: SET PX, with ARGV[3] = 'XX' only when it is live. 1 when set. */
+const CLUSTER_RECORD_SET = script(`local set
+if ARGV[3] == 'XX' then
+  set = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX')
+else
+  set = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+if set then return 1 end
+return 0`)
+
+/** On a cluster, the live members of the index (KEYS[1]); their values are read apart. */
+const CLUSTER_INDEX_MEMBERS = script(`redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(nowMs()))
+return redis.call('ZRANGE', KEYS[1], 0, -1)`)
+
+/** On a cluster, removes the member ARGV[1] of the index KEYS[1]. */
+const CLUSTER_INDEX_REMOVE = script(`redis.call('ZREM', KEYS[1], ARGV[1])
+extend(KEYS[1])
+return 1`)
 
 /** Keys one SCAN step or one state read covers. */
 const LOAD_BATCH = 500
@@ -436,6 +638,18 @@ function ttlOf(ttlSeconds: number): number {
   return Math.max(1, Math.ceil(ttlSeconds))
 }
 
+/** A time to live in whole milliseconds (at least 1), for PX and index scores. */
+function ttlMsOf(ttlSeconds: number): number {
+  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
+    throw new TypeError('ttlSeconds: expected a positive number')
+  return Math.max(1, Math.ceil(ttlSeconds * 1000))
+}
+
+/** A script that answers 1 when done; anything else leaves the write unknown, an error. */
+function expectOne(reply: unknown, what: string): void {
+  if (reply !== 1) throw new Error(`Redis ${what} script gave an answer of the wrong shape`)
+}
+
 function positive(value: unknown, name: string, integer: boolean): number {
   if (
     typeof value !== 'number' ||
@@ -576,6 +790,155 @@ export class RedisStore implements AuthXStore {
   async delete(key: string): Promise<void> {
     try {
       await this.#run((c) => c.del(this.#prefix + key))
+    } finally {
+      if (this.#mirror !== undefined && isMirrored(key)) this.#mirror.changed([key])
+    }
+  }
+
+  /**
+   * One hit on the sliding window of `key` (SPEC 9.3): one Lua script (EVALSHA, EVAL when the
+   * server has not cached it), so every instance of the service counts in one place, atomically,
+   * on the server's clock. The window is a sorted set of the allowed hits' times under `key`
+   * itself (`delete(key)` resets it), at most `max` of them, expiring with the window. On a
+   * cluster the script has one key and runs on its slot's node.
+   *
+   * @example
+   * ```ts
+   * const { allowed, count, resetAt } = await store.hit('rl:login:203.0.113.7', 60, 5)
+   * ```
+   */
+  async hit(key: string, windowSeconds: number, max: number): Promise<RateLimitHit> {
+    positive(windowSeconds, 'windowSeconds', false)
+    if (!Number.isSafeInteger(max) || max <= 0) throw new TypeError('max: expected a positive safe integer')
+    const windowMs = windowSeconds * 1000
+    // The member's suffix: two hits in one millisecond must be two members of the set.
+    const suffix = randomBytes(9).toString('base64url')
+    const reply = await this.#run((c) =>
+      c.script(HIT, [this.#prefix + key], [String(windowMs), String(max), suffix]),
+    )
+    if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((n) => Number.isSafeInteger(n)))
+      throw new Error('Redis rate-limit script gave an answer of the wrong shape')
+    const [allowed, count, resetAt] = reply as [number, number, number]
+    // Counts the store cannot have made: garbage, never a verdict.
+    if (
+      (allowed !== 0 && allowed !== 1) ||
+      count < 1 ||
+      (allowed === 1 && count > max) ||
+      (allowed === 0 && count < max)
+    )
+      throw new Error('Redis rate-limit script gave an answer of the wrong shape')
+    return { allowed: allowed === 1, count, resetAt }
+  }
+
+  /**
+   * Stores `value` under `key` (read by `get`) for `ttlSeconds`, listed in `index` (a sorted set
+   * of keys scored by expiry, which expires with its latest member) for as long. One script on
+   * one server. On a cluster the index and the record live in different hash slots: two
+   * commands, the index first, so a put cut half-way leaves at worst an index entry without its
+   * record, which {@link listIndexed} skips; not atomic across the two.
+   *
+   * @example
+   * ```ts
+   * await store.putIndexed('sesx:iss:alice', 'ses:iss:s1', JSON.stringify(session), 3600)
+   * ```
+   */
+  async putIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    const ttl = String(ttlMsOf(ttlSeconds))
+    const record = this.#prefix + key
+    const reply = await this.#write(key, (c) => {
+      if (!c.cluster) return c.script(PUT_INDEXED, [this.#prefix + index, record], [value, ttl, key])
+      return (async () => {
+        expectOne(await c.script(CLUSTER_INDEX_ADD, [this.#prefix + index], [ttl, key, '']), 'index')
+        return c.script(CLUSTER_RECORD_SET, [record], [value, ttl, ''])
+      })()
+    })
+    expectOne(reply, 'record')
+  }
+
+  /**
+   * Replaces the value and the time to live of `key` only while it is live, keeping it listed in
+   * `index` as long; `false`, and nothing written, when it is absent or expired (a session
+   * deleted meanwhile never comes back). One script on one server; on a cluster two commands
+   * (the index entry is extended only if still there, then the record replaced only if live).
+   *
+   * @example
+   * ```ts
+   * const live = await store.updateIndexed('sesx:iss:alice', 'ses:iss:s1', updated, 3600)
+   * ```
+   */
+  async updateIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const ttl = String(ttlMsOf(ttlSeconds))
+    const record = this.#prefix + key
+    const reply = await this.#write(key, (c) => {
+      if (!c.cluster) return c.script(UPDATE_INDEXED, [this.#prefix + index, record], [value, ttl, key])
+      return (async () => {
+        expectOne(await c.script(CLUSTER_INDEX_ADD, [this.#prefix + index], [ttl, key, 'XX']), 'index')
+        return c.script(CLUSTER_RECORD_SET, [record], [value, ttl, 'XX'])
+      })()
+    })
+    if (reply === 1) return true
+    if (reply === 0) return false
+    throw new Error('Redis indexed-record script gave an answer of the wrong shape')
+  }
+
+  /**
+   * Every live `[key, value]` listed in `index`, in any order. One script (one round trip) on
+   * one server. On a cluster two round trips: the index's members, then one GET per record sent
+   * together; a member whose record is gone (expired, deleted, or a write cut half-way) is left
+   * out, so a half-done write never shows as a live record.
+   *
+   * @example
+   * ```ts
+   * for (const [key, value] of await store.listIndexed('sesx:iss:alice')) console.log(key, value)
+   * ```
+   */
+  async listIndexed(index: string): Promise<[string, string][]> {
+    const reply = await this.#run(async (c): Promise<unknown> => {
+      if (!c.cluster) return c.script(LIST_INDEXED, [this.#prefix + index], [c.keyPrefix + this.#prefix])
+      const members = await c.script(CLUSTER_INDEX_MEMBERS, [this.#prefix + index], [])
+      if (!Array.isArray(members) || !members.every((m) => typeof m === 'string'))
+        throw new Error('Redis index read gave an answer of the wrong shape')
+      if (members.length === 0) return []
+      const values = await c.read(members.map((m: string) => this.#prefix + m))
+      if (
+        !Array.isArray(values) ||
+        values.length !== members.length ||
+        !values.every((v) => v === null || typeof v === 'string')
+      )
+        throw new Error('Redis GET gave an answer of the wrong shape')
+      return members.flatMap((m: string, i) => (values[i] === null ? [] : [m, values[i] as string]))
+    })
+    if (!Array.isArray(reply) || reply.length % 2 !== 0 || !reply.every((v) => typeof v === 'string'))
+      throw new Error('Redis indexed-record script gave an answer of the wrong shape')
+    const entries: [string, string][] = []
+    for (let i = 0; i < reply.length; i += 2) entries.push([reply[i] as string, reply[i + 1] as string])
+    return entries
+  }
+
+  /**
+   * Removes `key`'s value and its entry in `index`; nothing there is fine. One script on one
+   * server; on a cluster the record first, then the index entry (cut half-way, the entry is
+   * left without its record, which {@link listIndexed} skips).
+   *
+   * @example
+   * ```ts
+   * await store.deleteIndexed('sesx:iss:alice', 'ses:iss:s1')
+   * ```
+   */
+  async deleteIndexed(index: string, key: string): Promise<void> {
+    const record = this.#prefix + key
+    const reply = await this.#write(key, async (c) => {
+      if (!c.cluster) return c.script(DELETE_INDEXED, [this.#prefix + index, record], [key])
+      await c.del(record)
+      return c.script(CLUSTER_INDEX_REMOVE, [this.#prefix + index], [key])
+    })
+    expectOne(reply, 'index')
+  }
+
+  /** A write of `key` through {@link #run}, which the mirror reads back if it holds such keys. */
+  async #write(key: string, command: (c: Connection) => Promise<unknown>): Promise<unknown> {
+    try {
+      return await this.#run(command)
     } finally {
       if (this.#mirror !== undefined && isMirrored(key)) this.#mirror.changed([key])
     }
