@@ -2,10 +2,11 @@
  * `PostgresStore`: a store shared by every instance of a service, on PostgreSQL (pg 8).
  * @module
  */
-import { type AuthXStore, ConfigError, type StoreEventListener } from 'authx'
+import { type AuthXStore, ConfigError, type RateLimitHit, type StoreEventListener } from 'authx'
 import { CircuitBreaker, type CircuitBreakerOptions, StoreEventHub } from './breaker.js'
 import {
   isMirrored,
+  MIRRORED_PREFIXES,
   Mirror,
   type MirrorEntry,
   type MirrorFeed,
@@ -125,6 +126,36 @@ function ttlOf(ttlSeconds: number): number {
   return Math.ceil(ttlSeconds * 1000)
 }
 
+function windowOf(windowSeconds: number): number {
+  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds <= 0)
+    throw new TypeError('windowSeconds: expected a positive number')
+  return windowSeconds * 1000
+}
+
+function maxOf(max: number): number {
+  if (!Number.isSafeInteger(max) || max <= 0) throw new TypeError('max: expected a positive safe integer')
+  return max
+}
+
+/**
+ * SQL that is true when the text `expr` starts with one of {@link MIRRORED_PREFIXES}, built from
+ * that list so the trigger and the load never lag behind it (they once listed prefixes by hand).
+ */
+function mirroredSql(expr: string): string {
+  const byLength = new Map<number, string[]>()
+  for (const prefix of MIRRORED_PREFIXES) {
+    const quoted = `'${prefix.replaceAll("'", "''")}'`
+    byLength.set(prefix.length, [...(byLength.get(prefix.length) ?? []), quoted])
+  }
+  return [...byLength]
+    .map(([length, list]) => `left(${expr}, ${length}) IN (${list.join(', ')})`)
+    .join(' OR ')
+}
+
+/** A query that finds an index of the table `$1` whose first column is `expires_at`. */
+const INDEX_ON = `SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+  WHERE x.indrelid = to_regclass($1) AND a.attname = 'expires_at'`
+
 /** The longest key a notification names; a longer one is notified as "unknown keys changed". */
 const MAX_NOTIFIED_KEY_BYTES = 7900
 
@@ -157,14 +188,16 @@ class PostgresFeed implements MirrorFeed {
     // The lock makes concurrent stores create the function and trigger one after the other
     // (a statement list runs as one transaction, which holds the lock to its end).
     const lock = Number.parseInt(hashOf(`authx mirror ${table}`), 16) | 0
-    // The connection is named, so an operator (or a test) can find it in pg_stat_activity.
+    // The connection is named, so an operator (or a test) can find it in pg_stat_activity. The
+    // function is replaced at every start, so a table of an earlier version notifies the
+    // prefixes of this one (sid: came later).
     this.#setup = `SET application_name TO 'authx-mirror';
 SELECT pg_advisory_xact_lock(${lock});
 CREATE OR REPLACE FUNCTION "${fn}"() RETURNS trigger LANGUAGE plpgsql AS $authx$
 DECLARE k text;
 BEGIN
   IF TG_OP = 'DELETE' THEN k := OLD.key; ELSE k := NEW.key; END IF;
-  IF left(k, 4) IN ('jti:', 'sub:', 'fid:') THEN
+  IF ${mirroredSql('k')} THEN
     PERFORM pg_notify('${this.#channel}', CASE WHEN octet_length(k) <= ${MAX_NOTIFIED_KEY_BYTES} THEN k ELSE '' END);
   END IF;
   RETURN NULL;
@@ -219,7 +252,7 @@ END $authx$;`
     const { rows } = await timed(
       pool.query(
         `SELECT key, value, expires_at FROM ${this.#table}
-         WHERE expires_at > $1 AND left(key, 4) IN ('jti:', 'sub:', 'fid:') LIMIT $2`,
+         WHERE expires_at > $1 AND (${mirroredSql('key')}) LIMIT $2`,
         [this.#clock(), limit + 1],
       ),
       this.#timeoutMs * 10,
@@ -302,6 +335,7 @@ function entryOf(row: Record<string, unknown>): MirrorEntry {
 export class PostgresStore implements AuthXStore {
   readonly #table: string
   readonly #index: string
+  readonly #idxIndex: string
   readonly #clock: () => number
   readonly #owned: boolean
   readonly #pool: PgPoolLike | Promise<PgPoolLike>
@@ -331,6 +365,7 @@ export class PostgresStore implements AuthXStore {
       throw new TypeError('timeoutMs: expected a positive integer')
     this.#table = `"${table}"`
     this.#index = `"${indexNameOf(table)}"`
+    this.#idxIndex = `"${nameOf(table, 'idx_idx')}"`
     this.#clock = options.clock ?? Date.now
     this.#timeoutMs = timeoutMs
     this.#owned = pool === undefined
@@ -400,12 +435,15 @@ export class PostgresStore implements AuthXStore {
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    const expiresAt = this.#clock() + ttlOf(ttlSeconds)
+    const now = this.#clock()
+    const expiresAt = now + ttlOf(ttlSeconds)
     try {
       await this.#query(
-        `INSERT INTO ${this.#table} (key, value, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
-        [key, value, expiresAt],
+        // An expired row is absent: a value written over it is in no index.
+        `INSERT INTO ${this.#table} AS t (key, value, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at,
+           idx = CASE WHEN t.expires_at > $4 THEN t.idx END`,
+        [key, value, expiresAt, now],
       )
     } finally {
       // Applied or maybe applied: read from the server here until the mirror has read it back.
@@ -423,7 +461,7 @@ export class PostgresStore implements AuthXStore {
       // One statement, so atomic: a live row wins; an expired row counts as absent and is replaced.
       result = await this.#query(
         `INSERT INTO ${this.#table} AS t (key, value, expires_at) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, idx = NULL
          WHERE t.expires_at <= $4`,
         [key, value, expiresAt, now],
       )
@@ -440,6 +478,153 @@ export class PostgresStore implements AuthXStore {
     } finally {
       this.#changed(key)
     }
+  }
+
+  /**
+   * One hit on the sliding window of `key`, in ONE statement, so atomic across every client of
+   * the table: the row's lock orders concurrent hits, and `ON CONFLICT` turns concurrent first
+   * hits into one insert and updates. The row's value is JSON: the log of allowed hits (epoch
+   * milliseconds on the server's clock, `clock_timestamp()`, one clock for every instance
+   * whatever their own clocks say; the `clock` option does not apply; at most `max` of them) and
+   * whether the last hit was allowed. The row expires a window after the last hit, and
+   * `delete(key)` forgets the window.
+   *
+   * @example
+   * ```ts
+   * const { allowed, resetAt } = await store.hit('rl:login:10.0.0.1', 60, 5)
+   * if (!allowed) console.log(`retry at ${new Date(resetAt).toISOString()}`)
+   * ```
+   */
+  async hit(key: string, windowSeconds: number, max: number): Promise<RateLimitHit> {
+    const windowMs = windowOf(windowSeconds)
+    maxOf(max)
+    // The clock is read once, in the inserted row: `now` is EXCLUDED.expires_at minus the window.
+    // A row expired on that clock (or of another shape) counts as an empty log. The log is kept
+    // sorted, and its oldest hit is still taken with min(): a hit that read the clock before
+    // waiting for the row's lock can append a slightly older time. `allowed` is in the row
+    // because RETURNING sees only the new row (PostgreSQL before 18 has no OLD there).
+    const now = 'EXCLUDED.expires_at - ceil($2::float8)::bigint'
+    const { rows } = await this.#query(
+      `INSERT INTO ${this.#table} AS t (key, value, expires_at)
+       SELECT $1, jsonb_build_object('allowed', true, 'log', jsonb_build_array(c.now))::text,
+         c.now + ceil($2::float8)::bigint
+       FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now) c
+       ON CONFLICT (key) DO UPDATE SET
+         value = (
+           SELECT jsonb_build_object(
+             'allowed', count(*) < $3::int,
+             'log', CASE WHEN count(*) < $3::int
+               THEN coalesce(jsonb_agg(w.ts ORDER BY w.ts), '[]'::jsonb) || jsonb_build_array(${now})
+               ELSE jsonb_agg(w.ts ORDER BY w.ts) END
+           )::text
+           FROM (
+             SELECT e::bigint AS ts FROM jsonb_array_elements_text(
+               CASE WHEN t.expires_at > ${now} THEN t.value::jsonb -> 'log' END
+             ) e
+           ) w
+           WHERE w.ts > ${now} - $2::float8
+         ),
+         expires_at = EXCLUDED.expires_at,
+         idx = NULL
+       RETURNING (value::jsonb ->> 'allowed')::boolean AS allowed,
+         jsonb_array_length(value::jsonb -> 'log') AS count,
+         (SELECT min(e::bigint) FROM jsonb_array_elements_text(value::jsonb -> 'log') e) AS oldest`,
+      [key, windowMs, max],
+    )
+    this.#sweepSometimes()
+    // Allowed: the log holds the earlier hits and this one; denied: the log is unchanged and
+    // holds `max` or more hits. Either way its length is the count.
+    const row = rows.length === 1 ? rows[0] : undefined
+    const { allowed, count } = row ?? {}
+    const oldest = row?.oldest == null ? Number.NaN : Number(row.oldest)
+    if (
+      typeof allowed !== 'boolean' ||
+      typeof count !== 'number' ||
+      !Number.isInteger(count) ||
+      count < 1 ||
+      !Number.isFinite(oldest)
+    )
+      throw new Error('PostgreSQL gave a rate-limit row of the wrong shape')
+    return { allowed, count, resetAt: oldest + windowMs }
+  }
+
+  /**
+   * Stores `value` under `key` (so `get` reads it) and lists it in `index`, in the row's
+   * `idx` column, for `ttlSeconds`. One statement.
+   *
+   * @example
+   * ```ts
+   * await store.putIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"10.0.0.1"}', 3600)
+   * ```
+   */
+  async putIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    const expiresAt = this.#clock() + ttlOf(ttlSeconds)
+    try {
+      await this.#query(
+        `INSERT INTO ${this.#table} (key, value, expires_at, idx) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at, idx = EXCLUDED.idx`,
+        [key, value, expiresAt, index],
+      )
+    } finally {
+      this.#changed(key)
+    }
+    this.#sweepSometimes()
+  }
+
+  /**
+   * Replaces the value and time to live of `key`, listed in `index`, only while it is live; one
+   * `UPDATE`, so a record deleted or expired meanwhile is never written back (`false`).
+   *
+   * @example
+   * ```ts
+   * const live = await store.updateIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"10.0.0.2"}', 3600)
+   * ```
+   */
+  async updateIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const now = this.#clock()
+    const expiresAt = now + ttlOf(ttlSeconds)
+    let result: { rowCount: number | null }
+    try {
+      result = await this.#query(
+        `UPDATE ${this.#table} SET value = $2, expires_at = $3, idx = $4 WHERE key = $1 AND expires_at > $5`,
+        [key, value, expiresAt, index, now],
+      )
+    } finally {
+      this.#changed(key)
+    }
+    return result.rowCount === 1
+  }
+
+  /**
+   * Every live `[key, value]` listed in `index`: one `SELECT` through the partial index on `idx`.
+   *
+   * @example
+   * ```ts
+   * for (const [key, value] of await store.listIndexed('sesx:iss:alice')) console.log(key, value)
+   * ```
+   */
+  async listIndexed(index: string): Promise<[string, string][]> {
+    const { rows } = await this.#query(
+      `SELECT key, value FROM ${this.#table} WHERE idx = $1 AND expires_at > $2`,
+      [index, this.#clock()],
+    )
+    return rows.map((row) => {
+      if (typeof row.key !== 'string' || typeof row.value !== 'string')
+        throw new Error('PostgreSQL gave a row of the wrong shape')
+      return [row.key, row.value]
+    })
+  }
+
+  /**
+   * Removes `key`, its value and its place in `index` (one row); absent is fine.
+   *
+   * @example
+   * ```ts
+   * await store.deleteIndexed('sesx:iss:alice', 'ses:iss:s1')
+   * ```
+   */
+  async deleteIndexed(_index: string, key: string): Promise<void> {
+    await this.delete(key)
   }
 
   async close(): Promise<void> {
@@ -468,21 +653,33 @@ export class PostgresStore implements AuthXStore {
     this.#ready ??= (async () => {
       const pool = await this.#pool
       const { rows } = await pool.query(
-        `SELECT to_regclass($1) IS NOT NULL AS has_table, EXISTS (
-           SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
-           WHERE x.indrelid = to_regclass($1) AND a.attname = 'expires_at'
-         ) AS has_index`,
+        `SELECT to_regclass($1) IS NOT NULL AS has_table,
+           EXISTS (${INDEX_ON}) AS has_index, EXISTS (${INDEX_ON.replace("'expires_at'", "'idx'")}) AS has_idx_index,
+           EXISTS (
+             SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'idx' AND NOT attisdropped
+           ) AS has_idx`,
         [this.#table],
       )
-      if (rows[0]?.has_table !== true) {
+      const found = rows[0] ?? {}
+      if (found.has_table !== true) {
         await this.#createTable(pool)
-      } else if (rows[0]?.has_index !== true) {
-        // A table of an earlier version, possibly large: index it in the background, without
-        // blocking writes (CONCURRENTLY); until then, and if that fails, sweeps still work.
-        pool
-          .query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`)
-          .catch(() => {})
+        return pool
       }
+      if (found.has_idx !== true) await this.#addIdxColumn(pool)
+      // A table of an earlier version, possibly large: index it in the background, without
+      // blocking writes (CONCURRENTLY; two builds on one table run one after the other). Until
+      // then, and if that fails, sweeps and listings still work, by scanning.
+      const missing: string[] = []
+      if (found.has_index !== true)
+        missing.push(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`)
+      if (found.has_idx_index !== true)
+        missing.push(
+          `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${this.#idxIndex} ON ${this.#table} (idx) WHERE idx IS NOT NULL`,
+        )
+      if (missing.length > 0)
+        (async () => {
+          for (const statement of missing) await pool.query(statement).catch(() => {})
+        })()
       return pool
     })()
     const ready = this.#ready
@@ -501,7 +698,9 @@ export class PostgresStore implements AuthXStore {
   async #createTable(pool: PgPoolLike): Promise<void> {
     try {
       await pool.query(
-        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL); CREATE INDEX IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`,
+        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, value text NOT NULL, expires_at bigint NOT NULL, idx text);
+         CREATE INDEX IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at);
+         CREATE INDEX IF NOT EXISTS ${this.#idxIndex} ON ${this.#table} (idx) WHERE idx IS NOT NULL`,
       )
     } catch (err) {
       // Concurrent creations race in the catalog (unique_violation, duplicate_table, or a
@@ -510,6 +709,27 @@ export class PostgresStore implements AuthXStore {
         const { rows } = await pool.query('SELECT to_regclass($1) AS t', [this.#table])
         if (rows[0]?.t == null) throw err
       }
+    }
+  }
+
+  /**
+   * Adds the `idx` column (indexed records) to a table of an earlier version. A nullable column
+   * without a default changes only the catalog, but takes the table's strongest lock for that
+   * moment: `lock_timeout` bounds the wait behind long transactions, during which every other
+   * query of the table would queue behind this one. On failure the next call tries again.
+   */
+  async #addIdxColumn(pool: PgPoolLike): Promise<void> {
+    try {
+      await pool.query(
+        `SET LOCAL lock_timeout = '${this.#timeoutMs}ms'; ALTER TABLE ${this.#table} ADD COLUMN IF NOT EXISTS idx text`,
+      )
+    } catch (err) {
+      // Another store adding it at the same moment can make this one fail in the catalog.
+      const { rows } = await pool.query(
+        `SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'idx' AND NOT attisdropped`,
+        [this.#table],
+      )
+      if (rows.length === 0) throw err
     }
   }
 
