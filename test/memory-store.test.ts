@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { AuthX, ConfigError, MemoryStore, RevokedTokenError, StoreUnavailableError } from '../src/index.js'
+import { runStoreConformance } from './stores/conformance.js'
 
 function fakeClock(start = 5_000_000) {
   let now = start
@@ -10,6 +11,12 @@ function fakeClock(start = 5_000_000) {
     },
   }
 }
+
+runStoreConformance(
+  'MemoryStore',
+  async () => undefined,
+  async () => ({ make: async () => new MemoryStore() }),
+)
 
 describe('MemoryStore basics', () => {
   it('returns what was set, and null for absent keys, in the order asked', async () => {

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from '../core/errors.js'
 import { emitWarning, processLike } from '../core/runtime.js'
-import type { AuthXStore } from '../core/store.js'
+import type { AuthXStore, RateLimitHit } from '../core/store.js'
 
 /** Options of `new MemoryStore()`. */
 export interface MemoryStoreOptions {
@@ -26,6 +26,16 @@ interface Entry {
   readonly key: string
   readonly value: string
   readonly expiresAt: number
+  /** The index (`putIndexed`) that lists this entry while it lives. */
+  readonly index: string | undefined
+}
+
+/** The sliding log of one rate-limited key (`hit`). */
+interface Window {
+  /** Epoch milliseconds of the allowed hits still in the window, oldest first; at most `max`. */
+  readonly log: number[]
+  /** The window of the last hit, to tell when the key went idle. */
+  windowMs: number
 }
 
 let warned = false
@@ -95,7 +105,15 @@ class ExpiryHeap {
  *
  * When it holds `maxEntries` entries that have not expired, writing a new key rejects (authx
  * answers 503, `StoreUnavailableError`) and nothing is evicted: a revocation, once written, lasts
- * as long as the token it revokes. Overwriting a key it holds always works.
+ * as long as the token it revokes. Overwriting a key it holds always works. Indexed records
+ * (sessions, `putIndexed`) are entries like any other and count toward `maxEntries`.
+ *
+ * Rate-limit windows (`hit`) are kept apart, in a map of their own bounded by the same
+ * `maxEntries` number, so rate limiting can never crowd out a revocation. When that map is full, a
+ * hit on a new key evicts the window of the key hit least recently. Evicting resets that key's
+ * count, which lets it through early; that is acceptable where evicting a revocation is not: an
+ * attacker must keep `maxEntries` other keys busier than it to get there, and gains a few hits,
+ * never a revoked token.
  *
  * @example
  * ```ts
@@ -105,6 +123,10 @@ class ExpiryHeap {
 export class MemoryStore implements AuthXStore {
   readonly #entries = new Map<string, Entry>()
   readonly #expiries = new ExpiryHeap()
+  /** Keys listed by each index; only keys of entries the map holds (so it never outgrows it). */
+  readonly #indexes = new Map<string, Set<string>>()
+  /** Rate-limit windows, least recently hit first (Map order). */
+  readonly #windows = new Map<string, Window>()
   readonly #maxEntries: number
   readonly #clock: () => number
 
@@ -163,7 +185,7 @@ export class MemoryStore implements AuthXStore {
       const entry = this.#entries.get(key)
       if (entry === undefined) values[i] = null
       else if (entry.expiresAt <= now) {
-        this.#entries.delete(key)
+        this.#remove(entry)
         values[i] = null
       } else values[i] = entry.value
     }
@@ -171,29 +193,167 @@ export class MemoryStore implements AuthXStore {
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    this.#put(key, value, ttlSeconds)
+    // A live indexed entry stays listed (as on the other stores); an expired one is gone.
+    this.#put(key, value, ttlSeconds, this.#live(key)?.index)
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
     // No await between the check and the write: atomic within the process.
     const entry = this.#entries.get(key)
     if (entry !== undefined && entry.expiresAt > this.#clock()) return false
-    this.#put(key, value, ttlSeconds)
+    this.#put(key, value, ttlSeconds, undefined)
     return true
   }
 
+  /** Removes the key's value (and its index listing) and forgets its rate-limit window. */
   async delete(key: string): Promise<void> {
-    this.#entries.delete(key)
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) this.#remove(entry)
+    this.#windows.delete(key)
+  }
+
+  /**
+   * One hit on the sliding window of `key`: a log of the allowed hits, so the window is exact
+   * (never a fixed window or an estimate). Synchronous, so atomic within the process.
+   *
+   * @example
+   * ```ts
+   * await store.hit('rl:login:alice', 60, 5) // { allowed: true, count: 1, resetAt: Date.now() + 60_000 }
+   * ```
+   */
+  async hit(key: string, windowSeconds: number, max: number): Promise<RateLimitHit> {
+    checkHit(key, windowSeconds, max)
+    const now = this.#clock()
+    const windowMs = windowSeconds * 1000
+    this.#pruneWindows(now)
+    let window = this.#windows.get(key)
+    if (window === undefined) {
+      // Full: evict the least recently hit window, never an entry (see the class comment).
+      if (this.#windows.size >= this.#maxEntries) {
+        const lru = this.#windows.keys().next()
+        if (!lru.done) this.#windows.delete(lru.value)
+      }
+      window = { log: [], windowMs }
+    } else {
+      // Moved to the end: the map's order is the order of the last hits.
+      this.#windows.delete(key)
+    }
+    window.windowMs = windowMs
+    const { log } = window
+    const from = now - windowMs
+    let dropped = 0
+    while (dropped < log.length && log[dropped]! <= from) dropped++
+    log.splice(0, dropped)
+    const allowed = log.length < max
+    if (allowed) log.push(now)
+    // An empty log after a denied hit cannot happen (max >= 1); kept out of the map if it did.
+    if (log.length > 0) this.#windows.set(key, window)
+    return { allowed, count: log.length, resetAt: (log[0] ?? now) + windowMs }
+  }
+
+  /**
+   * Stores `value` under `key` (read by `get`) and lists it in `index` while it lives.
+   *
+   * @example
+   * ```ts
+   * await store.putIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"203.0.113.7"}', 86_400)
+   * ```
+   */
+  async putIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.#put(key, value, ttlSeconds, index)
+  }
+
+  /**
+   * Replaces the value and time to live of `key` only while it lives; `false`, and nothing
+   * written, when it is absent or expired (a deleted record never comes back).
+   *
+   * @example
+   * ```ts
+   * await store.updateIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"203.0.113.8"}', 86_400) // true
+   * ```
+   */
+  async updateIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    checkTtl(ttlSeconds)
+    if (this.#live(key) === undefined) return false
+    this.#put(key, value, ttlSeconds, index)
+    return true
+  }
+
+  /**
+   * Every live `[key, value]` listed in `index`; drops the expired ones it meets.
+   *
+   * @example
+   * ```ts
+   * await store.listIndexed('sesx:iss:alice') // [['ses:iss:s1', '{"ip":"203.0.113.7"}']]
+   * ```
+   */
+  async listIndexed(index: string): Promise<[string, string][]> {
+    const keys = this.#indexes.get(index)
+    if (keys === undefined) return []
+    const now = this.#clock()
+    const found: [string, string][] = []
+    for (const key of [...keys]) {
+      const entry = this.#entries.get(key)
+      if (entry === undefined) keys.delete(key)
+      else if (entry.expiresAt <= now) this.#remove(entry)
+      else found.push([key, entry.value])
+    }
+    if (keys.size === 0) this.#indexes.delete(index)
+    return found
+  }
+
+  /**
+   * Removes `key`, its value and its listing.
+   *
+   * @example
+   * ```ts
+   * await store.deleteIndexed('sesx:iss:alice', 'ses:iss:s1')
+   * ```
+   */
+  async deleteIndexed(index: string, key: string): Promise<void> {
+    const entry = this.#entries.get(key)
+    if (entry !== undefined) this.#remove(entry)
+    // Defensive: a listing without its entry cannot exist, but must not outlive it if it did.
+    const keys = this.#indexes.get(index)
+    if (keys?.delete(key) && keys.size === 0) this.#indexes.delete(index)
   }
 
   async close(): Promise<void> {
     this.#entries.clear()
     this.#expiries.clear()
+    this.#indexes.clear()
+    this.#windows.clear()
   }
 
-  #put(key: string, value: string, ttlSeconds: number): void {
-    if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
-      throw new TypeError('ttlSeconds: expected a positive number')
+  /** The entry of `key` when it has not expired. */
+  #live(key: string): Entry | undefined {
+    const entry = this.#entries.get(key)
+    return entry !== undefined && entry.expiresAt > this.#clock() ? entry : undefined
+  }
+
+  /** Takes an entry out of the map and out of its index, so no index keeps a dead key. */
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.key)
+    this.#unlist(entry)
+  }
+
+  #unlist(entry: Entry): void {
+    if (entry.index === undefined) return
+    const keys = this.#indexes.get(entry.index)
+    if (keys?.delete(entry.key) && keys.size === 0) this.#indexes.delete(entry.index)
+  }
+
+  /** Forgets the windows, least recently hit first, whose every hit has left the window. */
+  #pruneWindows(now: number): void {
+    for (const [key, window] of this.#windows) {
+      const newest = window.log[window.log.length - 1]
+      if (newest !== undefined && newest > now - window.windowMs) return
+      this.#windows.delete(key)
+    }
+  }
+
+  #put(key: string, value: string, ttlSeconds: number, index: string | undefined): void {
+    checkTtl(ttlSeconds)
     const now = this.#clock()
     this.#sweep(now)
     // A key already held takes no room: overwriting it always works.
@@ -203,9 +363,19 @@ export class MemoryStore implements AuthXStore {
         `MemoryStore is full: ${this.#maxEntries} entries that have not expired (maxEntries); the write was refused`,
       )
     }
-    const entry: Entry = { key, value, expiresAt: now + ttlSeconds * 1000 }
+    const entry: Entry = { key, value, expiresAt: now + ttlSeconds * 1000, index }
+    const previous = this.#entries.get(key)
+    if (previous !== undefined && previous.index !== index) this.#unlist(previous)
     this.#entries.set(key, entry)
     this.#expiries.push(entry)
+    if (index !== undefined) {
+      let keys = this.#indexes.get(index)
+      if (keys === undefined) {
+        keys = new Set()
+        this.#indexes.set(index, keys)
+      }
+      keys.add(key)
+    }
     // Overwritten and deleted entries linger in the heap until they expire; rebuilding it from
     // the map when it holds twice as many as the map (and more than the bound) keeps memory
     // bounded, at a cost amortised over at least `maxEntries` writes.
@@ -218,8 +388,21 @@ export class MemoryStore implements AuthXStore {
     for (let next = this.#expiries.peek(); next !== undefined && next.expiresAt <= now; ) {
       this.#expiries.pop()
       // Only if the map still holds this very entry (not a newer one under the same key).
-      if (this.#entries.get(next.key) === next) this.#entries.delete(next.key)
+      if (this.#entries.get(next.key) === next) this.#remove(next)
       next = this.#expiries.peek()
     }
   }
+}
+
+function checkTtl(ttlSeconds: number): void {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
+    throw new TypeError('ttlSeconds: expected a positive number')
+}
+
+/** The arguments of `hit`, checked as on every built-in store (SPEC 9.3). */
+function checkHit(key: string, windowSeconds: number, max: number): void {
+  if (typeof key !== 'string') throw new TypeError('key: expected a string')
+  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds <= 0)
+    throw new TypeError('windowSeconds: expected a positive number')
+  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('max: expected a positive whole number')
 }

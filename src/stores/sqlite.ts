@@ -4,7 +4,7 @@
  * otherwise; better-sqlite3, a native addon, is loaded only when it is needed.
  * @module
  */
-import { type AuthXStore, ConfigError } from 'authx'
+import { type AuthXStore, ConfigError, type RateLimitHit } from 'authx'
 
 /** The value types the store binds to its statements. */
 type SqlValue = string | number
@@ -174,6 +174,10 @@ function checkOptions(options: SqliteStoreOptions): void {
  * machine (each opens the same file). Expired rows are swept in the background after every
  * thousand writes, never inside a call: a write that committed is never reported as failed.
  *
+ * Rate-limit windows (`hit`) and indexed records (sessions) are rows of the same table: a window
+ * is a JSON array of hit times in its key's value, and an indexed record names its index in the
+ * `idx` column (added to a table made by an earlier version).
+ *
  * @example
  * ```ts
  * import { SqliteStore } from 'authx/stores/sqlite'
@@ -223,6 +227,9 @@ export class SqliteStore implements AuthXStore {
       // Sweeps find expired rows through this index, not by reading the whole table; it is also
       // added to a table made by an earlier version.
       this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_expires_at ON ${table} (expires_at)`)
+      addIndexColumn(this.#db, table)
+      // Partial: revocation rows (most of the table) stay out of it.
+      this.#db.exec(`CREATE INDEX IF NOT EXISTS ${table}_idx ON ${table} (idx) WHERE idx IS NOT NULL`)
       this.#sql = new Statements(this.#db, table)
     } catch (err) {
       if (this.#owned) this.#db.close()
@@ -245,7 +252,8 @@ export class SqliteStore implements AuthXStore {
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     const sql = this.#open()
-    sql.set.run(key, value, this.#clock() + ttlMs(ttlSeconds))
+    const now = this.#clock()
+    sql.set.run(key, value, now + ttlMs(ttlSeconds), now)
     this.#wrote()
   }
 
@@ -258,7 +266,116 @@ export class SqliteStore implements AuthXStore {
     return won
   }
 
+  /** Removes a key: a value, an indexed record (and its listing) or a rate-limit window. */
   async delete(key: string): Promise<void> {
+    this.#open().delete.run(key)
+  }
+
+  /**
+   * One hit on the sliding window of `key`, in one `BEGIN IMMEDIATE` transaction: the window is
+   * the JSON array of the allowed hits' times in the key's row, read and written under the write
+   * lock, so processes sharing the file never let more than `max` through.
+   *
+   * @example
+   * ```ts
+   * await store.hit('rl:login:alice', 60, 5) // { allowed: true, count: 1, resetAt: Date.now() + 60_000 }
+   * ```
+   */
+  async hit(key: string, windowSeconds: number, max: number): Promise<RateLimitHit> {
+    checkHit(key, windowSeconds, max)
+    const sql = this.#open()
+    const windowMs = windowSeconds * 1000
+    // Synchronous from BEGIN to COMMIT: nothing else of this process runs in between.
+    this.#db.exec('BEGIN IMMEDIATE')
+    let result: RateLimitHit
+    try {
+      // The clock is read under the lock, so the times in one log only grow.
+      const now = this.#clock()
+      const rows = sql.getRow.all(key) as { value: unknown; expires_at: unknown }[]
+      const row = rows[0]
+      const log = row === undefined || Number(row.expires_at) <= now ? [] : parseLog(row.value)
+      const from = now - windowMs
+      const kept = log.filter((t) => t > from)
+      const allowed = kept.length < max
+      if (allowed) {
+        kept.push(now)
+        sql.putLog.run(key, JSON.stringify(kept), Math.ceil(now + windowMs))
+      }
+      this.#db.exec('COMMIT')
+      result = { allowed, count: kept.length, resetAt: (kept[0] ?? now) + windowMs }
+    } catch (err) {
+      try {
+        this.#db.exec('ROLLBACK')
+      } catch {
+        // Already rolled back by SQLite (some errors end the transaction themselves).
+      }
+      throw err
+    }
+    this.#wrote()
+    return result
+  }
+
+  /**
+   * Stores `value` under `key` (read by `get`) and lists it in `index` while it lives.
+   *
+   * @example
+   * ```ts
+   * await store.putIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"203.0.113.7"}', 86_400)
+   * ```
+   */
+  async putIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<void> {
+    const sql = this.#open()
+    sql.putIndexed.run(key, value, this.#clock() + ttlMs(ttlSeconds), index)
+    this.#wrote()
+  }
+
+  /**
+   * Replaces the value and time to live of `key` only while its row lives, in one statement;
+   * `false`, and nothing written, when it is absent or expired (a deleted record never comes
+   * back).
+   *
+   * @example
+   * ```ts
+   * await store.updateIndexed('sesx:iss:alice', 'ses:iss:s1', '{"ip":"203.0.113.8"}', 86_400) // true
+   * ```
+   */
+  async updateIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    const sql = this.#open()
+    const now = this.#clock()
+    const updated =
+      Number(sql.updateIndexed.run(value, now + ttlMs(ttlSeconds), index, key, now).changes) === 1
+    this.#wrote()
+    return updated
+  }
+
+  /**
+   * Every live `[key, value]` listed in `index`: one SELECT through the `idx` index.
+   *
+   * @example
+   * ```ts
+   * await store.listIndexed('sesx:iss:alice') // [['ses:iss:s1', '{"ip":"203.0.113.7"}']]
+   * ```
+   */
+  async listIndexed(index: string): Promise<[string, string][]> {
+    const sql = this.#open()
+    const rows = sql.listIndexed.all(index, this.#clock()) as { key: unknown; value: unknown }[]
+    return rows.map((row) => {
+      if (typeof row.key !== 'string' || typeof row.value !== 'string')
+        throw new Error('SqliteStore: an indexed row is not a pair of strings')
+      return [row.key, row.value]
+    })
+  }
+
+  /**
+   * Removes `key`, its value and its listing.
+   *
+   * @example
+   * ```ts
+   * await store.deleteIndexed('sesx:iss:alice', 'ses:iss:s1')
+   * ```
+   */
+  async deleteIndexed(_index: string, key: string): Promise<void> {
+    // The listing is the row's own idx column: deleting the row removes both.
     this.#open().delete.run(key)
   }
 
@@ -312,6 +429,42 @@ export class SqliteStore implements AuthXStore {
   }
 }
 
+/**
+ * Adds the `idx` column to a table made by an earlier version. Two processes may both find it
+ * missing: the second ALTER fails, and is fine when the column is there afterwards.
+ */
+function addIndexColumn(db: SqliteDatabase, table: string): void {
+  const hasIdx = () =>
+    (db.prepare(`PRAGMA table_info(${table})`).all() as { name: unknown }[]).some((c) => c.name === 'idx')
+  if (hasIdx()) return
+  try {
+    db.exec(`ALTER TABLE ${table} ADD COLUMN idx TEXT`)
+  } catch (err) {
+    if (!hasIdx()) throw err
+  }
+}
+
+/** The hit times in a window's row; anything else under the key is an error, never a window. */
+function parseLog(value: unknown): number[] {
+  let log: unknown
+  try {
+    log = typeof value === 'string' ? JSON.parse(value) : undefined
+  } catch {
+    log = undefined
+  }
+  if (!Array.isArray(log) || !log.every((t) => typeof t === 'number' && Number.isFinite(t)))
+    throw new Error('SqliteStore: the value under this key is not a rate-limit window')
+  return log as number[]
+}
+
+/** The arguments of `hit`, checked as on every built-in store (SPEC 9.3). */
+function checkHit(key: string, windowSeconds: number, max: number): void {
+  if (typeof key !== 'string') throw new TypeError('key: expected a string')
+  if (typeof windowSeconds !== 'number' || !Number.isFinite(windowSeconds) || windowSeconds <= 0)
+    throw new TypeError('windowSeconds: expected a positive number')
+  if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('max: expected a positive whole number')
+}
+
 function ttlMs(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0)
     throw new TypeError('ttlSeconds: expected a positive number')
@@ -324,6 +477,11 @@ class Statements {
   readonly setIfAbsent: SqliteStatement
   readonly delete: SqliteStatement
   readonly sweep: SqliteStatement
+  readonly getRow: SqliteStatement
+  readonly putLog: SqliteStatement
+  readonly putIndexed: SqliteStatement
+  readonly updateIndexed: SqliteStatement
+  readonly listIndexed: SqliteStatement
   readonly #selects = new Map<number, SqliteStatement>()
 
   constructor(
@@ -331,13 +489,26 @@ class Statements {
     private readonly table: string,
   ) {
     const t = table
+    // A live indexed row stays listed (as on the other stores); an expired one is not revived.
     this.set = db.prepare(
-      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, idx = CASE WHEN ${t}.expires_at > ? THEN ${t}.idx END`,
     )
     // Atomic: one statement; an expired row counts as absent and is replaced.
     this.setIfAbsent = db.prepare(
-      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at WHERE ${t}.expires_at <= ?`,
+      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, idx = NULL WHERE ${t}.expires_at <= ?`,
     )
+    this.getRow = db.prepare(`SELECT value, expires_at FROM ${t} WHERE key = ?`)
+    this.putLog = db.prepare(
+      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, idx = NULL`,
+    )
+    this.putIndexed = db.prepare(
+      `INSERT INTO ${t} (key, value, expires_at, idx) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, idx = excluded.idx`,
+    )
+    // One statement: only a live row is updated, so a deleted or expired record stays gone.
+    this.updateIndexed = db.prepare(
+      `UPDATE ${t} SET value = ?, expires_at = ?, idx = ? WHERE key = ? AND expires_at > ?`,
+    )
+    this.listIndexed = db.prepare(`SELECT key, value FROM ${t} WHERE idx = ? AND expires_at > ?`)
     this.delete = db.prepare(`DELETE FROM ${t} WHERE key = ?`)
     this.sweep = db.prepare(
       `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t} WHERE expires_at <= ? LIMIT ?)`,

@@ -196,5 +196,230 @@ export function runStoreConformance(
         ).toBe(true)
       }),
     )
+
+    // Run alone with `-t "hit and indexed records"`.
+    describe('hit and indexed records (SPEC 9.3, 9.4)', () => {
+      hitAndIndexedConformance(withStore)
+    })
   })
+}
+
+type WithStore = (
+  fn: (store: AuthXStore) => Promise<void>,
+) => (ctx: { skip: (note?: string) => void }) => Promise<void>
+
+/** The store's optional methods, required here: every built-in store has them. */
+function full(
+  store: AuthXStore,
+): Required<Pick<AuthXStore, 'hit' | 'putIndexed' | 'updateIndexed' | 'listIndexed' | 'deleteIndexed'>> {
+  for (const method of ['hit', 'putIndexed', 'updateIndexed', 'listIndexed', 'deleteIndexed'] as const)
+    expect(typeof store[method], `store.${method}`).toBe('function')
+  return store as never
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Pairs sorted by key: `listIndexed` answers in any order. */
+const sorted = (pairs: [string, string][]) => [...pairs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
+/**
+ * The tests of `hit` (a sliding window) and of indexed records, on real time: servers keep their
+ * own clocks (Redis TIME, Postgres clock_timestamp()), so nothing here injects one. Every test uses
+ * keys of its own, since some fixtures share one table between the tests of a suite.
+ */
+function hitAndIndexedConformance(withStore: WithStore): void {
+  it(
+    'hit allows exactly max hits, then denies without counting the denied ones',
+    withStore(async (store) => {
+      const s = full(store)
+      const before = Date.now()
+      const first = await s.hit('rl:t:max', 60, 3)
+      const after = Date.now()
+      expect(first.allowed).toBe(true)
+      expect(first.count).toBe(1)
+      // The server's clock may differ a little from this process's, so a margin.
+      expect(first.resetAt).toBeGreaterThanOrEqual(before + 60_000 - 1000)
+      expect(first.resetAt).toBeLessThanOrEqual(after + 60_000 + 1000)
+      expect(await s.hit('rl:t:max', 60, 3)).toEqual({ allowed: true, count: 2, resetAt: first.resetAt })
+      expect(await s.hit('rl:t:max', 60, 3)).toEqual({ allowed: true, count: 3, resetAt: first.resetAt })
+      for (let i = 0; i < 5; i++) {
+        // Denied hits are not recorded: the count stays at max, and the oldest hit still frees the slot.
+        expect(await s.hit('rl:t:max', 60, 3)).toEqual({ allowed: false, count: 3, resetAt: first.resetAt })
+      }
+      // A larger max on the same window: the denied hits above left no trace.
+      expect(await s.hit('rl:t:max', 60, 5)).toMatchObject({ allowed: true, count: 4 })
+    }),
+  )
+
+  it(
+    'hit slides: the oldest hit leaves the window at resetAt, the later ones stay',
+    withStore(async (store) => {
+      const s = full(store)
+      const key = 'rl:t:slide'
+      const first = await s.hit(key, 1, 2)
+      await sleep(600)
+      const second = await s.hit(key, 1, 2)
+      expect(second).toEqual({ allowed: true, count: 2, resetAt: first.resetAt })
+      const denied = await s.hit(key, 1, 2)
+      expect(denied.allowed).toBe(false)
+      // Past the first hit's exit, well before the second's: one slot is free again, not two (a
+      // fixed window would have reset both).
+      await sleep(Math.max(0, denied.resetAt - Date.now()) + 150)
+      const third = await s.hit(key, 1, 2)
+      expect(third.allowed).toBe(true)
+      expect(third.count).toBe(2)
+      expect(third.resetAt).toBeGreaterThan(first.resetAt)
+      const fourth = await s.hit(key, 1, 2)
+      expect(fourth).toEqual({ allowed: false, count: 2, resetAt: third.resetAt })
+      // The second hit leaves about 600 ms after the first.
+      expect(third.resetAt - first.resetAt).toBeGreaterThan(300)
+    }),
+  )
+
+  it(
+    'of 50 concurrent hits with max 10 exactly 10 are allowed',
+    withStore(async (store) => {
+      const s = full(store)
+      const results = await Promise.all(Array.from({ length: 50 }, () => s.hit('rl:t:race', 60, 10)))
+      expect(results.filter((r) => r.allowed)).toHaveLength(10)
+      expect(
+        results
+          .filter((r) => r.allowed)
+          .map((r) => r.count)
+          .sort((a, b) => a - b),
+      ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      for (const r of results.filter((r) => !r.allowed)) expect(r.count).toBeGreaterThanOrEqual(10)
+    }),
+  )
+
+  it(
+    'hit counts each key apart, and delete(key) resets a window',
+    withStore(async (store) => {
+      const s = full(store)
+      expect(await s.hit('rl:t:one', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+      expect(await s.hit('rl:t:one', 60, 1)).toMatchObject({ allowed: false, count: 1 })
+      expect(await s.hit('rl:t:two', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+      await store.delete('rl:t:one')
+      expect(await s.hit('rl:t:one', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+      expect(await s.hit('rl:t:two', 60, 1)).toMatchObject({ allowed: false, count: 1 })
+    }),
+  )
+
+  it(
+    'hit takes a fractional window',
+    withStore(async (store) => {
+      const s = full(store)
+      const a = await s.hit('rl:t:frac', 0.5, 1)
+      expect(a.allowed).toBe(true)
+      expect(await s.hit('rl:t:frac', 0.5, 1)).toMatchObject({ allowed: false, count: 1 })
+      await sleep(Math.max(0, a.resetAt - Date.now()) + 150)
+      expect(await s.hit('rl:t:frac', 0.5, 1)).toMatchObject({ allowed: true, count: 1 })
+    }),
+  )
+
+  it(
+    'hit rejects a window or max that is not a positive number with a TypeError, counting nothing',
+    withStore(async (store) => {
+      const s = full(store)
+      for (const windowSeconds of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '60' as never]) {
+        await expect(s.hit('rl:t:args', windowSeconds, 5)).rejects.toBeInstanceOf(TypeError)
+      }
+      for (const max of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '5' as never]) {
+        await expect(s.hit('rl:t:args', 60, max)).rejects.toBeInstanceOf(TypeError)
+      }
+      expect(await s.hit('rl:t:args', 60, 5)).toMatchObject({ allowed: true, count: 1 })
+    }),
+  )
+
+  it(
+    'putIndexed writes a value get reads and listIndexed lists; it replaces a value',
+    withStore(async (store) => {
+      const s = full(store)
+      expect(await s.listIndexed('sesx:t:put')).toEqual([])
+      await s.putIndexed('sesx:t:put', 'ses:t:p1', 'one', 60)
+      await s.putIndexed('sesx:t:put', 'ses:t:p2', 'two', 60)
+      await s.putIndexed('sesx:t:put-other', 'ses:t:p3', 'three', 60)
+      expect(await store.get(['ses:t:p1', 'ses:t:p2', 'ses:t:p3'])).toEqual(['one', 'two', 'three'])
+      expect(sorted(await s.listIndexed('sesx:t:put'))).toEqual([
+        ['ses:t:p1', 'one'],
+        ['ses:t:p2', 'two'],
+      ])
+      await s.putIndexed('sesx:t:put', 'ses:t:p1', 'one again', 60)
+      expect(sorted(await s.listIndexed('sesx:t:put'))).toEqual([
+        ['ses:t:p1', 'one again'],
+        ['ses:t:p2', 'two'],
+      ])
+      expect(await s.listIndexed('sesx:t:put-other')).toEqual([['ses:t:p3', 'three']])
+      expect(await s.listIndexed('sesx:t:never')).toEqual([])
+    }),
+  )
+
+  it(
+    'updateIndexed replaces a live record, and writes nothing for an absent or deleted one',
+    withStore(async (store) => {
+      const s = full(store)
+      await s.putIndexed('sesx:t:upd', 'ses:t:u1', 'v1', 60)
+      expect(await s.updateIndexed('sesx:t:upd', 'ses:t:u1', 'v2', 60)).toBe(true)
+      expect(await store.get(['ses:t:u1'])).toEqual(['v2'])
+      expect(await s.listIndexed('sesx:t:upd')).toEqual([['ses:t:u1', 'v2']])
+
+      expect(await s.updateIndexed('sesx:t:upd', 'ses:t:absent', 'v', 60)).toBe(false)
+      expect(await store.get(['ses:t:absent'])).toEqual([null])
+
+      await s.deleteIndexed('sesx:t:upd', 'ses:t:u1')
+      expect(await s.updateIndexed('sesx:t:upd', 'ses:t:u1', 'v3', 60)).toBe(false)
+      expect(await store.get(['ses:t:u1'])).toEqual([null])
+      expect(await s.listIndexed('sesx:t:upd')).toEqual([])
+    }),
+  )
+
+  it(
+    'deleteIndexed removes the value and its listing, and deleting what is absent is fine',
+    withStore(async (store) => {
+      const s = full(store)
+      await s.putIndexed('sesx:t:del', 'ses:t:d1', 'a', 60)
+      await s.putIndexed('sesx:t:del', 'ses:t:d2', 'b', 60)
+      await s.deleteIndexed('sesx:t:del', 'ses:t:d1')
+      expect(await store.get(['ses:t:d1', 'ses:t:d2'])).toEqual([null, 'b'])
+      expect(await s.listIndexed('sesx:t:del')).toEqual([['ses:t:d2', 'b']])
+      await s.deleteIndexed('sesx:t:del', 'ses:t:d1')
+      await s.deleteIndexed('sesx:t:del-never', 'ses:t:never')
+      // A plain delete of the record takes it off the list too.
+      await store.delete('ses:t:d2')
+      expect(await s.listIndexed('sesx:t:del')).toEqual([])
+    }),
+  )
+
+  it(
+    'listIndexed drops expired records; updateIndexed does not bring one back, and extends a live one',
+    withStore(async (store) => {
+      const s = full(store)
+      await s.putIndexed('sesx:t:exp', 'ses:t:e-short', 'short', 1)
+      await s.putIndexed('sesx:t:exp', 'ses:t:e-long', 'long', 60)
+      await s.putIndexed('sesx:t:exp', 'ses:t:e-extended', 'extended', 1)
+      expect(await s.updateIndexed('sesx:t:exp', 'ses:t:e-extended', 'extended', 60)).toBe(true)
+      await sleep(1600)
+      expect(sorted(await s.listIndexed('sesx:t:exp'))).toEqual([
+        ['ses:t:e-extended', 'extended'],
+        ['ses:t:e-long', 'long'],
+      ])
+      expect(await store.get(['ses:t:e-short'])).toEqual([null])
+      expect(await s.updateIndexed('sesx:t:exp', 'ses:t:e-short', 'back', 60)).toBe(false)
+      expect(await store.get(['ses:t:e-short'])).toEqual([null])
+      expect(sorted(await s.listIndexed('sesx:t:exp')).map(([key]) => key)).toEqual([
+        'ses:t:e-extended',
+        'ses:t:e-long',
+      ])
+    }),
+  )
+
+  it(
+    'indexed records take the 100-year time to live authx gives records that do not expire',
+    withStore(async (store) => {
+      const s = full(store)
+      await s.putIndexed('sesx:t:forever', 'ses:t:f1', 'v', 3_153_600_000)
+      expect(await s.updateIndexed('sesx:t:forever', 'ses:t:f1', 'w', 3_153_600_000)).toBe(true)
+      expect(await s.listIndexed('sesx:t:forever')).toEqual([['ses:t:f1', 'w']])
+    }),
+  )
 }
