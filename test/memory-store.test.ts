@@ -403,3 +403,150 @@ describe('MemoryStore production warning', () => {
     expect(memoryWarnings(spy)).toHaveLength(1)
   })
 })
+
+describe('MemoryStore hit: a sliding log on the injected clock', () => {
+  it('frees one slot exactly when the oldest hit leaves the window, never the whole window', async () => {
+    const { clock, advance } = fakeClock(1_000_000)
+    const store = new MemoryStore({ clock })
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: true, count: 1, resetAt: 1_010_000 })
+    advance(2_000)
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: true, count: 2, resetAt: 1_010_000 })
+    advance(2_000)
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: true, count: 3, resetAt: 1_010_000 })
+    advance(5_999)
+    // t = 9.999 s: every hit is still in the window.
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: false, count: 3, resetAt: 1_010_000 })
+    advance(1)
+    // t = 10 s: the first hit has left (a hit exactly one window old is out); the others stay.
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: true, count: 3, resetAt: 1_012_000 })
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: false, count: 3, resetAt: 1_012_000 })
+    advance(20_000)
+    expect(await store.hit('rl:k', 10, 3)).toEqual({ allowed: true, count: 1, resetAt: 1_040_000 })
+  })
+
+  it('takes fractional windows to the millisecond', async () => {
+    const { clock, advance } = fakeClock(0)
+    const store = new MemoryStore({ clock })
+    expect(await store.hit('rl:f', 0.25, 1)).toEqual({ allowed: true, count: 1, resetAt: 250 })
+    advance(249)
+    expect(await store.hit('rl:f', 0.25, 1)).toMatchObject({ allowed: false, count: 1 })
+    advance(1)
+    expect(await store.hit('rl:f', 0.25, 1)).toEqual({ allowed: true, count: 1, resetAt: 500 })
+  })
+
+  it('is answered synchronously: 200 concurrent hits with max 7 let exactly 7 through', async () => {
+    const store = new MemoryStore()
+    const results = await Promise.all(Array.from({ length: 200 }, () => store.hit('rl:c', 60, 7)))
+    expect(results.filter((r) => r.allowed)).toHaveLength(7)
+  })
+})
+
+describe('security: MemoryStore rate-limit windows are bounded and never crowd out revocations', () => {
+  it('hits on new keys still work in a store full of revocations, and evict none of them', async () => {
+    const store = new MemoryStore({ maxEntries: 5 })
+    for (let i = 0; i < 5; i++) await store.set(`jti:${i}`, 'revoked', 3600)
+    await expect(store.set('jti:new', 'revoked', 3600)).rejects.toThrow()
+    for (let i = 0; i < 100; i++)
+      expect(await store.hit(`rl:flood:${i}`, 60, 1)).toMatchObject({ allowed: true })
+    expect(store.size).toBe(5)
+    expect(await store.get(['jti:0', 'jti:1', 'jti:2', 'jti:3', 'jti:4'])).toEqual(Array(5).fill('revoked'))
+    expect(store.getLocal(['jti:0', 'jti:4'])).toEqual(['revoked', 'revoked'])
+  })
+
+  it('a full set of windows takes no room from entries: revocations are still written', async () => {
+    const store = new MemoryStore({ maxEntries: 3 })
+    for (let i = 0; i < 3; i++) await store.hit(`rl:w:${i}`, 60, 5)
+    for (let i = 0; i < 3; i++) await store.set(`jti:${i}`, 'revoked', 3600)
+    expect(await store.get(['jti:0', 'jti:1', 'jti:2'])).toEqual(['revoked', 'revoked', 'revoked'])
+  })
+
+  it('keeps at most maxEntries windows, evicting the key hit least recently (which resets its count)', async () => {
+    const store = new MemoryStore({ maxEntries: 3 })
+    for (const key of ['rl:a', 'rl:b', 'rl:c']) await store.hit(key, 60, 1)
+    // A denied hit counts as use: `a` is now the most recently hit, `b` the least.
+    expect(await store.hit('rl:a', 60, 1)).toMatchObject({ allowed: false })
+    expect(await store.hit('rl:d', 60, 1)).toMatchObject({ allowed: true })
+    expect(await store.hit('rl:c', 60, 1)).toMatchObject({ allowed: false })
+    expect(await store.hit('rl:a', 60, 1)).toMatchObject({ allowed: false })
+    expect(await store.hit('rl:d', 60, 1)).toMatchObject({ allowed: false })
+    // `b` was evicted: its window starts again.
+    expect(await store.hit('rl:b', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+  })
+
+  it('delete forgets a window without touching the entry of another key', async () => {
+    const store = new MemoryStore()
+    await store.set('jti:x', 'revoked', 60)
+    await store.hit('rl:x', 60, 1)
+    await store.delete('rl:x')
+    expect(await store.hit('rl:x', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+    expect(store.getLocal(['jti:x'])).toEqual(['revoked'])
+  })
+})
+
+describe('MemoryStore indexed records', () => {
+  it('count toward maxEntries: a new record in a full store is refused, an update of one held is not', async () => {
+    const store = new MemoryStore({ maxEntries: 2 })
+    await store.putIndexed('sesx:a', 'ses:1', 'v1', 60)
+    await store.set('jti:1', 'revoked', 60)
+    await expect(store.putIndexed('sesx:a', 'ses:2', 'v2', 60)).rejects.toThrow(/full/)
+    expect(await store.updateIndexed('sesx:a', 'ses:1', 'v1b', 60)).toBe(true)
+    await store.putIndexed('sesx:a', 'ses:1', 'v1c', 60)
+    expect(await store.listIndexed('sesx:a')).toEqual([['ses:1', 'v1c']])
+    expect(store.getLocal(['ses:1', 'ses:2', 'jti:1'])).toEqual(['v1c', null, 'revoked'])
+  })
+
+  it('expire on the injected clock: gone from get and from the list, and an update does not revive them', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ clock })
+    await store.putIndexed('sesx:a', 'ses:1', 'v', 10)
+    await store.putIndexed('sesx:a', 'ses:2', 'v', 20)
+    advance(9_999)
+    expect(await store.updateIndexed('sesx:a', 'ses:1', 'w', 10)).toBe(true)
+    advance(10_001)
+    expect(await store.listIndexed('sesx:a')).toEqual([])
+    expect(await store.updateIndexed('sesx:a', 'ses:2', 'back', 60)).toBe(false)
+    expect(await store.get(['ses:1', 'ses:2'])).toEqual([null, null])
+    expect(store.size).toBe(0)
+  })
+
+  it('an expired record swept, then written again under another index, is listed only there', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ clock })
+    await store.putIndexed('sesx:old', 'ses:1', 'v', 1)
+    advance(1_000)
+    // A write sweeps the expired record.
+    await store.set('other', 'v', 60)
+    expect(store.size).toBe(1)
+    await store.putIndexed('sesx:new', 'ses:1', 'w', 60)
+    expect(await store.listIndexed('sesx:old')).toEqual([])
+    expect(await store.listIndexed('sesx:new')).toEqual([['ses:1', 'w']])
+  })
+
+  it('a record moved to another index leaves the first one', async () => {
+    const store = new MemoryStore()
+    await store.putIndexed('sesx:a', 'ses:1', 'v', 60)
+    await store.updateIndexed('sesx:b', 'ses:1', 'w', 60)
+    expect(await store.listIndexed('sesx:a')).toEqual([])
+    expect(await store.listIndexed('sesx:b')).toEqual([['ses:1', 'w']])
+  })
+
+  it('set over a live record keeps it listed; setIfAbsent over an expired one does not list it again', async () => {
+    const { clock, advance } = fakeClock()
+    const store = new MemoryStore({ clock })
+    await store.putIndexed('sesx:a', 'ses:1', 'v', 10)
+    await store.set('ses:1', 'plain', 10)
+    expect(await store.listIndexed('sesx:a')).toEqual([['ses:1', 'plain']])
+    advance(10_000)
+    expect(await store.setIfAbsent('ses:1', 'again', 60)).toBe(true)
+    expect(await store.listIndexed('sesx:a')).toEqual([])
+  })
+
+  it('close forgets records, lists and windows', async () => {
+    const store = new MemoryStore()
+    await store.putIndexed('sesx:a', 'ses:1', 'v', 60)
+    await store.hit('rl:k', 60, 1)
+    await store.close()
+    expect(await store.listIndexed('sesx:a')).toEqual([])
+    expect(await store.hit('rl:k', 60, 1)).toMatchObject({ allowed: true, count: 1 })
+  })
+})

@@ -740,3 +740,161 @@ describe('SqliteStore across processes (same file)', () => {
     })
   }, 60_000)
 })
+
+describe.each(drivers)('SqliteStore on $name: hit and indexed records', (driver) => {
+  const shared = fileOf(driver.name)
+  const store = (options: { table?: string; busyTimeoutMs?: number; clock?: () => number }) =>
+    new SqliteStore({ path: shared, ...options, driver: driver.name })
+  const fakeClock = (start: number) => {
+    let now = start
+    return {
+      clock: () => now,
+      advance: (ms: number) => {
+        now += ms
+      },
+    }
+  }
+
+  it('hit slides on the injected clock, one slot at a time, to the millisecond', async () => {
+    const { clock, advance } = fakeClock(1_000_000)
+    const s = store({ table: table('hit_clock'), clock })
+    expect(await s.hit('rl:k', 10, 2)).toEqual({ allowed: true, count: 1, resetAt: 1_010_000 })
+    advance(3_000)
+    expect(await s.hit('rl:k', 10, 2)).toEqual({ allowed: true, count: 2, resetAt: 1_010_000 })
+    advance(6_999)
+    expect(await s.hit('rl:k', 10, 2)).toEqual({ allowed: false, count: 2, resetAt: 1_010_000 })
+    advance(1)
+    expect(await s.hit('rl:k', 10, 2)).toEqual({ allowed: true, count: 2, resetAt: 1_013_000 })
+    expect(await s.hit('rl:k', 10, 2)).toEqual({ allowed: false, count: 2, resetAt: 1_013_000 })
+    advance(0.5)
+    expect(await s.hit('rl:frac', 0.25, 1)).toEqual({ allowed: true, count: 1, resetAt: 1_010_250.5 })
+    await s.close()
+  })
+
+  it("keeps a window as a JSON log in its key's row, expiring with the window", async () => {
+    const { clock, advance } = fakeClock(2_000_000)
+    const name = table('hit_row')
+    const s = store({ table: name, clock })
+    await s.hit('rl:k', 1.5, 3)
+    advance(100)
+    await s.hit('rl:k', 1.5, 3)
+    const look = driver.open(shared)
+    expect(look.all(`SELECT value, expires_at, idx FROM ${name} WHERE key = 'rl:k'`)).toEqual([
+      { value: '[2000000,2000100]', expires_at: 2_001_600, idx: null },
+    ])
+    look.close()
+    // Once the row expired the window is empty, whatever the row still holds.
+    advance(1_500)
+    expect(await s.hit('rl:k', 1.5, 1)).toMatchObject({ allowed: true, count: 1 })
+    await s.close()
+  })
+
+  it('rejects a hit on a key holding something other than a window, and writes nothing', async () => {
+    const s = store({ table: table('hit_garbage') })
+    await s.set('rl:k', 'not a window', 60)
+    await expect(s.hit('rl:k', 60, 5)).rejects.toThrow()
+    await s.set('rl:k2', '[1,"x"]', 60)
+    await expect(s.hit('rl:k2', 60, 5)).rejects.toThrow()
+    expect(await s.get(['rl:k', 'rl:k2'])).toEqual(['not a window', '[1,"x"]'])
+    // The failed hits ended their transactions: the store still writes.
+    await s.set('after', 'v', 60)
+    expect(await s.hit('rl:fine', 60, 5)).toMatchObject({ allowed: true, count: 1 })
+    await s.close()
+  })
+
+  it('rejects a hit while another process holds the write lock, and counts it once the lock is free', async () => {
+    const s = store({ table: table('hit_locked'), busyTimeoutMs: 50 })
+    await s.hit('rl:k', 60, 5)
+    const other = driver.open(shared)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      await expect(s.hit('rl:k', 60, 5)).rejects.toThrow()
+    } finally {
+      other.exec('COMMIT')
+      other.close()
+    }
+    expect(await s.hit('rl:k', 60, 5)).toMatchObject({ allowed: true, count: 2 })
+    await s.close()
+  })
+
+  it('adds the idx column and its index to a table made by an earlier version, keeping its rows', async () => {
+    const name = table('migrate')
+    const before = driver.open(shared)
+    before.exec(
+      `CREATE TABLE ${name} (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+    )
+    before.exec(`INSERT INTO ${name} VALUES ('jti:old', 'revoked', ${Date.now() + 60_000})`)
+    before.close()
+    const first = store({ table: name })
+    // A second store on the migrated table finds the column there.
+    const second = store({ table: name })
+    expect(await first.get(['jti:old'])).toEqual(['revoked'])
+    await first.putIndexed('sesx:a', 'ses:1', 'v', 60)
+    expect(await second.listIndexed('sesx:a')).toEqual([['ses:1', 'v']])
+    const other = driver.open(shared)
+    expect(other.all(`PRAGMA table_info(${name})`).map((c) => c.name)).toEqual([
+      'key',
+      'value',
+      'expires_at',
+      'idx',
+    ])
+    const plan = other
+      .all(`EXPLAIN QUERY PLAN SELECT key, value FROM ${name} WHERE idx = ? AND expires_at > ?`, 'sesx:a', 0)
+      .map((row) => String(row.detail))
+      .join('\n')
+    expect(plan).toMatch(new RegExp(`USING (COVERING )?INDEX ${name}_idx`))
+    other.close()
+    await first.close()
+    await second.close()
+  })
+
+  it('indexed records expire on the injected clock; an update does not revive one', async () => {
+    const { clock, advance } = fakeClock(3_000_000)
+    const s = store({ table: table('indexed_clock'), clock })
+    await s.putIndexed('sesx:a', 'ses:1', 'one', 10)
+    await s.putIndexed('sesx:a', 'ses:2', 'two', 20)
+    advance(9_999)
+    expect(await s.listIndexed('sesx:a')).toHaveLength(2)
+    advance(1)
+    expect(await s.listIndexed('sesx:a')).toEqual([['ses:2', 'two']])
+    expect(await s.updateIndexed('sesx:a', 'ses:1', 'back', 60)).toBe(false)
+    expect(await s.get(['ses:1'])).toEqual([null])
+    await s.close()
+  })
+
+  it('set over a live record keeps it listed; set or setIfAbsent over an expired one does not list it again', async () => {
+    const { clock, advance } = fakeClock(4_000_000)
+    const s = store({ table: table('indexed_set'), clock })
+    await s.putIndexed('sesx:a', 'ses:1', 'v', 10)
+    await s.putIndexed('sesx:a', 'ses:2', 'v', 10)
+    await s.set('ses:1', 'plain', 10)
+    expect((await s.listIndexed('sesx:a')).sort()).toEqual([
+      ['ses:1', 'plain'],
+      ['ses:2', 'v'],
+    ])
+    advance(10_000)
+    await s.set('ses:1', 'again', 60)
+    expect(await s.setIfAbsent('ses:2', 'again', 60)).toBe(true)
+    expect(await s.listIndexed('sesx:a')).toEqual([])
+    await s.close()
+  })
+
+  it('a record moved to another index leaves the first one', async () => {
+    const s = store({ table: table('indexed_move') })
+    await s.putIndexed('sesx:a', 'ses:1', 'v', 60)
+    expect(await s.updateIndexed('sesx:b', 'ses:1', 'w', 60)).toBe(true)
+    expect(await s.listIndexed('sesx:a')).toEqual([])
+    expect(await s.listIndexed('sesx:b')).toEqual([['ses:1', 'w']])
+    await s.close()
+  })
+
+  it('rejects every new method once closed', async () => {
+    const s = store({ table: table('closed_new') })
+    await s.close()
+    await expect(s.hit('rl:k', 60, 1)).rejects.toThrow()
+    await expect(s.putIndexed('i', 'k', 'v', 60)).rejects.toThrow()
+    await expect(s.updateIndexed('i', 'k', 'v', 60)).rejects.toThrow()
+    await expect(s.listIndexed('i')).rejects.toThrow()
+    await expect(s.deleteIndexed('i', 'k')).rejects.toThrow()
+  })
+})
