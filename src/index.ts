@@ -21,7 +21,9 @@ export {
   ownLoginType,
   type PolicyGuardOptions,
   policyCheck,
+  type RateLimitedRequest,
   type ReadyMadeRoutes,
+  rateLimitCheck,
   readyMadeRoutes,
   routeOrFactory,
 } from './core/adapter.js'
@@ -114,6 +116,15 @@ export {
   type PolicyRequest,
   type PolicyRule,
 } from './core/policy.js'
+export {
+  clientAddress,
+  type LimitedRequest,
+  limitRequest,
+  type RateLimitBy,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitResult,
+} from './core/rate-limit.js'
 export {
   type AuthXRequest,
   decodedPath,

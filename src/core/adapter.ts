@@ -9,6 +9,7 @@ import { ConfigError } from './errors.js'
 import { type AuthManager, isAuthManager } from './manager.js'
 import type { TokenPayload } from './payload.js'
 import type { Policy, PolicyEnv } from './policy.js'
+import { limitRequest, RateLimiter, type RateLimiterOptions } from './rate-limit.js'
 import type { AuthXRequest, RequestLike } from './request.js'
 import { type ErrorBodyFormatter, errorResponse, isAuthXError } from './response.js'
 import {
@@ -55,6 +56,14 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target, Req
    * `resource` (403 `PolicyDeniedError` when not; docs/policies.md). Options are checked here.
    */
   policyRequired<R extends Req = Req>(policy: Policy, options: PolicyGuardOptions<R>): Guard
+  /**
+   * Counts the request on a sliding-window limiter (docs/rate-limiting.md): a limiter made with
+   * `auth.rateLimiter(...)`, or its options. `by: 'subject'` authenticates first (401 first);
+   * `'ip'` uses the socket's address (`X-Forwarded-For` only with `trustProxy`); a function
+   * receives the framework's request and the payload an earlier guard attached. Every answer
+   * carries `RateLimit-Policy` and `RateLimit`; over the limit, 429 with `Retry-After`.
+   */
+  rateLimited<R extends Req = Req>(limiter: RateLimiter<R> | RateLimiterOptions<R>): Guard
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard
   /** Requires an access token holding at least one of the given scopes. */
@@ -378,4 +387,49 @@ const isText = (value: unknown, path: string): void => {
 
 const isTextOrFunction = (value: unknown, path: string): void => {
   if (typeof value !== 'function') isText(value, path)
+}
+
+/** What a `rateLimited` guard learns of one request from its adapter. */
+export interface RateLimitedRequest<Req> {
+  /** The framework's request (given to a `by` function). */
+  readonly request: Req
+  /** The socket's address, where the framework knows it. */
+  readonly ip: string | undefined
+  /** The payload an earlier guard attached, for a `by` function. */
+  readonly attached?: TokenPayload | undefined
+}
+
+/**
+ * The core of every adapter's `rateLimited` guard: takes a limiter or its options (checked
+ * now), and per request authenticates when counting by subject, counts the request, and
+ * returns the payload it verified (`undefined` otherwise) and the headers for the answer. Over
+ * the limit it throws `RateLimitError`, whose answer carries the same headers.
+ *
+ * @example
+ * ```ts
+ * const check = rateLimitCheck(auth, { max: 100, window: '1m', by: 'ip' })
+ * const { headers } = await check(view, { request: req, ip: req.socket.remoteAddress })
+ * ```
+ */
+export function rateLimitCheck<Req>(
+  auth: AuthX,
+  limiter: RateLimiter<Req> | RateLimiterOptions<Req>,
+  call = 'rateLimited',
+): (
+  view: AuthXRequest,
+  input: RateLimitedRequest<Req>,
+) => Promise<{ payload: TokenPayload | undefined; headers: Record<string, string> }> {
+  if (typeof limiter !== 'object' || limiter === null)
+    throw new TypeError(`${call}: expected a limiter made with auth.rateLimiter(...) or its options`)
+  const active = limiter instanceof RateLimiter ? limiter : auth.rateLimiter(limiter)
+  return async (view, input) => {
+    const payload = active.by === 'subject' ? ((await auth.authenticate(view)) as TokenPayload) : undefined
+    const { headers } = await limitRequest(active, {
+      request: input.request,
+      ip: input.ip,
+      forwardedFor: view.header('x-forwarded-for'),
+      payload: payload ?? input.attached,
+    })
+    return { payload, headers }
+  }
 }

@@ -55,6 +55,7 @@ import { type OpenAPIOptions, type OpenAPISecurity, openapiSecurity } from './op
 import type { AuthXOptions } from './options.js'
 import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
 import { Policy, type PolicyOptions } from './policy.js'
+import { RateLimiter, type RateLimiterOptions } from './rate-limit.js'
 import { type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
@@ -547,6 +548,25 @@ export class AuthX {
       clock: this.config.clock,
       events: this.#events,
       subject: async (payload) => (this.#subjectGetter === undefined ? undefined : this.loadSubject(payload)),
+    })
+  }
+
+  /**
+   * A sliding-window rate limiter on the instance's store (docs/rate-limiting.md). A
+   * `ConfigError` when the store has no `hit` method.
+   *
+   * @example
+   * ```ts
+   * const limiter = auth.rateLimiter({ max: 5, window: '1m', name: 'login' })
+   * ```
+   */
+  rateLimiter<R = unknown>(options: RateLimiterOptions<R>): RateLimiter<R> {
+    const { store, config } = this
+    return new RateLimiter(options, {
+      store,
+      timeoutMs: config.revocation.timeoutMs,
+      clock: config.clock,
+      events: this.#events,
     })
   }
 

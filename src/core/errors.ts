@@ -452,10 +452,13 @@ export class PolicyDeniedError extends AuthXError {
 export class RateLimitError extends AuthXError {
   /** Seconds until the window allows another request. */
   readonly retryAfter: number
+  /** The limiter's `RateLimit-Policy` and `RateLimit` headers, sent with the 429. */
+  readonly headers: Readonly<Record<string, string>>
 
-  constructor(retryAfter: number, options?: { cause?: unknown }) {
+  constructor(retryAfter: number, options?: { cause?: unknown; headers?: Record<string, string> }) {
     super('ERR_RATE_LIMITED', 429, 'Too many requests', options)
     this.retryAfter = retryAfter
+    this.headers = Object.freeze({ ...options?.headers })
   }
 
   override toJSON(): AuthXErrorJSON {

@@ -52,6 +52,13 @@ export function errorResponse(
   if ((error.status === 503 || error.status === 429) && typeof retryAfter === 'number') {
     headers['retry-after'] = String(retryAfter)
   }
+  // A limiter's RateLimit-Policy and RateLimit headers go with its 429 (RateLimitError.headers).
+  if (error.status === 429) {
+    const extra = (error as { headers?: unknown }).headers
+    if (typeof extra === 'object' && extra !== null) {
+      for (const [name, value] of Object.entries(extra)) if (typeof value === 'string') headers[name] = value
+    }
+  }
   return { status: error.status, headers, body: formatBody(error, errorBody) }
 }
 
