@@ -152,9 +152,12 @@ function mirroredSql(expr: string): string {
     .join(' OR ')
 }
 
-/** A query that finds an index of the table `$1` whose first column is `expires_at`. */
+/**
+ * A query that finds a valid index of the table `$1` whose first column is `expires_at` (an
+ * invalid one is a build in progress or one that failed, which no query uses).
+ */
 const INDEX_ON = `SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
-  WHERE x.indrelid = to_regclass($1) AND a.attname = 'expires_at'`
+  WHERE x.indrelid = to_regclass($1) AND a.attname = 'expires_at' AND x.indisvalid`
 
 /** The longest key a notification names; a longer one is notified as "unknown keys changed". */
 const MAX_NOTIFIED_KEY_BYTES = 7900
@@ -666,20 +669,10 @@ export class PostgresStore implements AuthXStore {
         return pool
       }
       if (found.has_idx !== true) await this.#addIdxColumn(pool)
-      // A table of an earlier version, possibly large: index it in the background, without
-      // blocking writes (CONCURRENTLY; two builds on one table run one after the other). Until
-      // then, and if that fails, sweeps and listings still work, by scanning.
-      const missing: string[] = []
-      if (found.has_index !== true)
-        missing.push(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${this.#index} ON ${this.#table} (expires_at)`)
-      if (found.has_idx_index !== true)
-        missing.push(
-          `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${this.#idxIndex} ON ${this.#table} (idx) WHERE idx IS NOT NULL`,
-        )
-      if (missing.length > 0)
-        (async () => {
-          for (const statement of missing) await pool.query(statement).catch(() => {})
-        })()
+      const missing: [string, string][] = []
+      if (found.has_index !== true) missing.push([this.#index, '(expires_at)'])
+      if (found.has_idx_index !== true) missing.push([this.#idxIndex, '(idx) WHERE idx IS NOT NULL'])
+      if (missing.length > 0) this.#buildIndexes(pool, missing).catch(() => {})
       return pool
     })()
     const ready = this.#ready
@@ -709,6 +702,48 @@ export class PostgresStore implements AuthXStore {
         const { rows } = await pool.query('SELECT to_regclass($1) AS t', [this.#table])
         if (rows[0]?.t == null) throw err
       }
+    }
+  }
+
+  /**
+   * Indexes a table of an earlier version, possibly large, in the background and without
+   * blocking writes (CONCURRENTLY); until then, and if that fails, sweeps and listings still
+   * work, by scanning. Builds on one table from several stores starting together deadlock each
+   * other, and a build that loses leaves an invalid index that `IF NOT EXISTS` would keep
+   * forever: so one store builds at a time (a session advisory lock on a connection of its
+   * own; the others leave it to that one), and the one holding the lock drops an invalid index
+   * of that name, which no other store can be building, before building it again. A pool
+   * without `connect()` builds without the lock.
+   */
+  async #buildIndexes(pool: PgPoolLike, missing: [name: string, on: string][]): Promise<void> {
+    const build = async (db: Pick<PgClientLike, 'query'>) => {
+      for (const [name, on] of missing) {
+        const { rows } = await db.query(
+          'SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)',
+          [name],
+        )
+        if (rows[0]?.indisvalid === false) await db.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
+        await db.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name} ON ${this.#table} ${on}`)
+      }
+    }
+    if (typeof pool.connect !== 'function') return build(pool)
+    const client = await pool.connect()
+    let broken: unknown
+    try {
+      const lock = Number.parseInt(hashOf(`authx indexes ${this.#table}`), 16) | 0
+      const { rows } = await client.query('SELECT pg_try_advisory_lock($1) AS locked', [lock])
+      if (rows[0]?.locked !== true) return
+      try {
+        await build(client)
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [lock])
+      }
+    } catch (err) {
+      broken = err
+      throw err
+    } finally {
+      // A connection that failed, maybe still holding the lock, is closed, which frees the lock.
+      client.release?.(broken instanceof Error ? broken : broken !== undefined)
     }
   }
 
