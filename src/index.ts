@@ -159,6 +159,7 @@ export {
   type RouteAnswer,
 } from './core/routes.js'
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
+export { type Session, type SessionInput, Sessions } from './core/sessions.js'
 export type { AuthXStore, RateLimitHit, StoreEventListener, StoreEvents } from './core/store.js'
 export {
   BEARER_PROTOCOL_PREFIX,

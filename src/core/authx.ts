@@ -71,6 +71,7 @@ import {
 } from './routes.js'
 import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
+import { Sessions } from './sessions.js'
 import type { AuthXStore } from './store.js'
 import { TokenCache } from './token-cache.js'
 import {
@@ -155,6 +156,7 @@ const PAIR_CHECKS = {
   scopes: isScopeList,
   accessExpiry: isExpiry,
   refreshExpiry: isExpiry,
+  session: isAny,
 }
 const REFRESH_CHECKS = { data: isAny, scopes: isScopeList }
 const COOKIE_CHECKS = { maxAge: isDuration }
@@ -174,6 +176,8 @@ export class AuthX {
   readonly config: ResolvedConfig
   /** The store revocations and refresh-token use are kept in. */
   readonly store: AuthXStore
+  /** Sessions linked to tokens (docs/sessions.md): list, get and end a user's sessions. */
+  readonly sessions: Sessions
   readonly #engine: Engine
   readonly #keys: KeyEntry[] | Promise<KeyEntry[]>
   readonly #decode: Decoder
@@ -231,6 +235,16 @@ export class AuthX {
         remoteKeys: config.jwksUrl !== undefined,
       },
     )
+    this.sessions = new Sessions({
+      store: this.store,
+      timeoutMs: config.revocation.timeoutMs,
+      clock: config.clock,
+      leeway: config.leeway,
+      events: this.#events,
+      issuer: this.#revocationIssuer(),
+      loginType: config.loginType,
+      coveringLifetime: this.#coveringLifetime(),
+    })
     this.#rotation = {
       config,
       store: this.store,
@@ -363,11 +377,20 @@ export class AuthX {
       CreateTokenPairOptions<Data>
     >
     const fid = crypto.randomUUID()
-    const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid }
+    const session = o.session === undefined ? undefined : this.sessions.prepare(o.session)
+    const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid, sid: session?.sid }
     const [accessToken, refreshToken] = await Promise.all([
       this.#create({ ...common, type: 'access', fresh: o.fresh, expiry: o.accessExpiry }, undefined),
       this.#create({ ...common, type: 'refresh', expiry: o.refreshExpiry }, undefined),
     ])
+    if (session !== undefined) {
+      await this.sessions.create(
+        session.sid,
+        o.uid as string,
+        session.input,
+        this.#livingSeconds(accessToken, refreshToken),
+      )
+    }
     return this.#pair(accessToken, refreshToken)
   }
 
@@ -606,7 +629,11 @@ export class AuthX {
       payload = refreshToken
       token = known
     }
+    // A session's tokens are renewed only while its record exists (docs/sessions.md).
+    if (payload.sid !== undefined) await this.sessions.check(payload)
     const { accessToken, refreshToken: newRefresh } = await rotate(this.#rotation, payload, token, options)
+    if (payload.sid !== undefined)
+      await this.sessions.touch(payload, this.#livingSeconds(accessToken, newRefresh))
     return this.#pair(accessToken, newRefresh)
   }
 
@@ -1203,6 +1230,18 @@ export class AuthX {
    */
   #coveringLifetime(): number {
     return this.config.maxLifetime === false ? NO_EXPIRY : this.config.maxLifetime
+  }
+
+  /** Seconds until the later of the tokens expires (a session record lives that long). */
+  #livingSeconds(...tokens: string[]): number {
+    const now = this.config.clock() / 1000
+    let longest = 0
+    for (const token of tokens) {
+      const exp = this.decodeUnverified(token).payload.exp
+      if (typeof exp !== 'number') return NO_EXPIRY
+      longest = Math.max(longest, exp - now)
+    }
+    return longest
   }
 
   /** Writes a revocation entry living its TTL plus leeway; failures are `StoreUnavailableError`. */

@@ -12,7 +12,8 @@ type Obj = Record<string, unknown>
 /** A check of one option's value; throws a `TypeError` naming `path`. */
 export type OptionCheck = (value: unknown, path: string) => void
 
-function isPlainObject(value: unknown): value is Obj {
+/** Whether a value is a plain object (its prototype `Object.prototype` or `null`). */
+export function isPlainObject(value: unknown): value is Obj {
   if (typeof value !== 'object' || value === null) return false
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null

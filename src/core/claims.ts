@@ -6,6 +6,7 @@
 import { MAX_JSON_DEPTH } from './decode.js'
 import { type Duration, durationSeconds } from './duration.js'
 import { REGISTERED_CLAIMS, type TokenType } from './payload.js'
+import type { SessionInput } from './sessions.js'
 
 /**
  * Options of `createAccessToken`.
@@ -53,6 +54,11 @@ export interface CreateTokenPairOptions<Data extends Record<string, unknown> = R
   scopes?: string[]
   accessExpiry?: Duration | Date
   refreshExpiry?: Duration | Date
+  /**
+   * Records a session for this login (docs/sessions.md): both tokens carry its id as `sid`, and
+   * `auth.sessions` lists and ends it.
+   */
+  session?: SessionInput
 }
 
 /** What a login or refresh returns. */
@@ -167,6 +173,7 @@ export interface TokenSpec {
   scopes?: unknown
   audience?: unknown
   fid?: string | undefined
+  sid?: string | undefined
 }
 
 /**
@@ -214,6 +221,7 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
   if (settings.issuer !== undefined) claims.iss = settings.issuer
   if (audience !== undefined) claims.aud = typeof audience === 'string' ? audience : [...audience]
   if (spec.fid !== undefined) claims.fid = spec.fid
+  if (spec.sid !== undefined) claims.sid = spec.sid
   if (settings.loginType !== undefined) claims.login_type = settings.loginType
   return Object.assign(claims, data)
 }

@@ -213,7 +213,7 @@ export function createDecoder(
     if (claims.fresh !== undefined && typeof claims.fresh !== 'boolean') {
       throw invalid('claims', "Claim 'fresh' must be a boolean")
     }
-    for (const name of ['csrf', 'fid', 'iss', 'login_type'] as const) {
+    for (const name of ['csrf', 'fid', 'sid', 'iss', 'login_type'] as const) {
       if (claims[name] !== undefined && typeof claims[name] !== 'string') {
         throw invalid('claims', `Claim '${name}' must be a string`)
       }

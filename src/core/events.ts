@@ -17,6 +17,8 @@ export interface AuthXEvents extends StoreEvents {
   'verify.failed': { code: string; reason?: string; location?: string }
   /** A policy condition threw or timed out; the request was denied (docs/policies.md). */
   'policy.error': { action: string; resource: string; sub: string; error: string }
+  /** A session ended (docs/sessions.md); `sub` is `null` when its record was already gone. */
+  'session.revoked': { sid: string; sub: string | null }
   /** A rate limiter's store could not answer and the limiter lets requests through (`onStoreError: 'open'`). */
   'ratelimit.store_error': { name: string; error: string }
 }

@@ -74,6 +74,8 @@ export async function implicitRefreshCookies(
       scopes: payload.scopes && [...payload.scopes],
       audience: audienceOf(payload),
       fid: payload.fid,
+      // The session too: a renewed token of an ended session must fail as the old one does.
+      sid: payload.sid,
     })
     return context.accessCookies(renewed)
   } catch {

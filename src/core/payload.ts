@@ -18,6 +18,7 @@ export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
   'csrf',
   'scopes',
   'fid',
+  'sid',
   'login_type',
 ])
 
@@ -67,6 +68,8 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
   readonly scopes?: readonly string[]
   /** Refresh family id. */
   readonly fid?: string
+  /** Session id (`sid` claim) of a pair made with `createTokenPair({ session })` (docs/sessions.md). */
+  readonly sid?: string
   /** The login type (`login_type` claim) of an instance with `loginType`, else `undefined`. */
   readonly loginType?: string
   /** Every claim as received. */
@@ -106,6 +109,7 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     const scopes = scopesOf(frozen.scopes)
     if (scopes !== undefined) this.scopes = scopes
     if (typeof frozen.fid === 'string') this.fid = frozen.fid
+    if (typeof frozen.sid === 'string') this.sid = frozen.sid
     if (typeof frozen.login_type === 'string') this.loginType = frozen.login_type
     this.#clock = clock
     Object.freeze(this)

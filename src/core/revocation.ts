@@ -10,7 +10,8 @@ import type { AuthXStore } from './store.js'
 /** Exactly the characters `encodeURIComponent` leaves as they are. */
 const UNESCAPED = /^[A-Za-z0-9\-_.!~*'()]*$/
 
-function part(value: string | undefined): string {
+/** A key part: most ids as they are, anything else escaped so keys stay distinct. */
+export function keyPart(value: string | undefined): string {
   if (value === undefined) return ''
   // Most ids (UUIDs, user ids) need no escaping: skip the call that would return them unchanged.
   if (UNESCAPED.test(value)) return value
@@ -27,13 +28,13 @@ function part(value: string | undefined): string {
 
 /** Store key of a revoked `jti`. */
 export function jtiKey(iss: string | undefined, jti: string): string {
-  return `jti:${part(iss)}:${part(jti)}`
+  return `jti:${keyPart(iss)}:${keyPart(jti)}`
 }
 
 /** Store key of a revoked refresh family; keyed by the login type too, as `subjectKey`. */
 export function familyKey(iss: string | undefined, fid: string, loginType?: string): string {
-  const key = `fid:${part(iss)}:${part(fid)}`
-  return loginType === undefined ? key : `${key}:${part(loginType)}`
+  const key = `fid:${keyPart(iss)}:${keyPart(fid)}`
+  return loginType === undefined ? key : `${key}:${keyPart(loginType)}`
 }
 
 /**
@@ -42,13 +43,18 @@ export function familyKey(iss: string | undefined, fid: string, loginType?: stri
  * not log out the other.
  */
 export function subjectKey(iss: string | undefined, sub: string, loginType?: string): string {
-  const key = `sub:${part(iss)}:${part(sub)}`
-  return loginType === undefined ? key : `${key}:${part(loginType)}`
+  const key = `sub:${keyPart(iss)}:${keyPart(sub)}`
+  return loginType === undefined ? key : `${key}:${keyPart(loginType)}`
+}
+
+/** Store key of an ended session (SPEC 9.4): every token carrying that `sid` is revoked. */
+export function sidKey(iss: string | undefined, sid: string): string {
+  return `sid:${keyPart(iss)}:${keyPart(sid)}`
 }
 
 /** Store key marking a refresh token's `jti` as consumed (value: first use, seconds). */
 export function usedKey(iss: string | undefined, jti: string): string {
-  return `used:${part(iss)}:${part(jti)}`
+  return `used:${keyPart(iss)}:${keyPart(jti)}`
 }
 
 /** A store call waiting on the shared deadline timer. */
@@ -179,7 +185,7 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
  *
  * @example
  * ```ts
- * revocationKeys(payload, 'https://issuer.example') // ['jti:...', 'sub:...', 'fid:...']
+ * revocationKeys(payload, 'https://issuer.example') // ['jti:...', 'sub:...', 'fid:...', 'sid:...']
  * ```
  */
 export function revocationKeys(
@@ -191,6 +197,8 @@ export function revocationKeys(
   // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
   const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub, loginType)]
   if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid, loginType))
+  // Session ids are random and minted by this issuer's instances: no login type needed.
+  if (payload.sid !== undefined) keys.push(sidKey(issuer, payload.sid))
   return keys
 }
 
@@ -201,7 +209,7 @@ export interface RevocationCheck {
 }
 
 /**
- * Throws `RevokedTokenError` when the payload is revoked by jti, family or subject cut-off, or
+ * Throws `RevokedTokenError` when the payload is revoked by jti, family, session or subject cut-off, or
  * when the callback says so; `StoreUnavailableError` when that cannot be known. Returns at once
  * (no promise) when the store answers from memory (`getLocal`) and there is no callback.
  *
@@ -244,9 +252,12 @@ function judge(payload: TokenPayload, keys: readonly string[], values: unknown):
     if (value !== null && typeof value !== 'string')
       throw new StoreUnavailableError('Revocation store gave an answer of the wrong shape')
   }
-  const [jti, subject, family] = values as (string | null)[]
+  const [jti, subject] = values as (string | null)[]
+  const family = payload.fid === undefined ? null : (values as (string | null)[])[2]
+  const session = payload.sid === undefined ? null : (values as (string | null)[])[keys.length - 1]
   if (jti != null) throw new RevokedTokenError()
   if (family != null) throw new RevokedTokenError('Token family has been revoked')
+  if (session != null) throw new RevokedTokenError('Session has ended')
   if (subject != null) {
     const cutoff = Number(subject)
     if (!Number.isFinite(cutoff))

@@ -87,6 +87,7 @@ export async function rotate(
     scopes: options.scopes ?? (payload.scopes && [...payload.scopes]),
     audience: audienceOf(payload),
     fid,
+    sid: payload.sid,
   }
   // Check everything before the token is consumed. Values the caller gave are a programming
   // error (TypeError); values inherited from a verified token, perhaps minted elsewhere, that
