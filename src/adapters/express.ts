@@ -26,8 +26,11 @@ import {
   type Policy,
   type PolicyGuardOptions,
   policyCheck,
+  type RateLimiter,
+  type RateLimiterOptions,
   type RequestReader,
   type RouteAnswer,
+  rateLimitCheck,
   readerView,
   readyMadeRoutes,
   routeOrFactory,
@@ -71,6 +74,8 @@ export interface ExpressRequest extends Express.Request {
   readonly body?: unknown
   /** The client address (Express's `trust proxy` setting applies), for policy conditions. */
   readonly ip?: string | undefined
+  /** The connection, for the client's own address (`rateLimited` by `'ip'`). */
+  readonly socket?: { readonly remoteAddress?: string | undefined } | undefined
   /** The request URL as received (the query string of WebSocket upgrades). */
   readonly originalUrl?: string
   readonly url?: string
@@ -140,6 +145,20 @@ export interface ExpressAuthX
    * routes: include/exclude lists match `req.path`, which inside a mounted router is relative.
    */
   readonly implicitRefresh: ExpressMiddleware
+  /**
+   * Counts the request on a sliding-window limiter (see `AuthXAdapter.rateLimited`,
+   * docs/rate-limiting.md). `by: 'ip'` uses the socket's address (`req.socket.remoteAddress`),
+   * not `req.ip`, which follows Express's own `trust proxy` setting: `X-Forwarded-For` counts
+   * only by the limiter's `trustProxy`. `by: 'subject'` stores the payload on `req.authx`.
+   *
+   * @example
+   * ```ts
+   * app.post('/login', authx.rateLimited({ max: 5, window: '1m', by: 'ip', name: 'login' }), login)
+   * ```
+   */
+  rateLimited<R extends ExpressRequest = ExpressRequest>(
+    limiter: RateLimiter<R> | RateLimiterOptions<R>,
+  ): ExpressMiddleware
   /** Writes authx errors as JSON answers; passes every other error on. Register after the routes. */
   readonly errorHandler: ExpressErrorMiddleware
 }
@@ -259,6 +278,19 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
       return guard('policyRequired', (view, req) =>
         check(view, req as R, { ip: req.ip, path: decodedPath(req.originalUrl ?? req.url) }),
       )
+    },
+    rateLimited: <R extends ExpressRequest>(limiter: RateLimiter<R> | RateLimiterOptions<R>) => {
+      const check = rateLimitCheck(auth, limiter)
+      return (req, res, next) => {
+        if (typeof next !== 'function') throw guardMisuse('rateLimited')
+        // The socket's address, not req.ip: X-Forwarded-For counts only by the limiter's trustProxy.
+        const input = { request: req as R, ip: req.socket?.remoteAddress, attached: req.authx ?? undefined }
+        check(requestView(req), input).then(({ payload, headers }) => {
+          if (payload !== undefined) req.authx = payload
+          for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+          next()
+        }, fail(next))
+      }
     },
     websocketRequired: guard('websocketRequired', (_view, req) =>
       auth.authenticateWebSocket({ url: req.originalUrl ?? req.url, headers: req.headers }),

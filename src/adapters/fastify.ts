@@ -27,8 +27,11 @@ import {
   type Policy,
   type PolicyGuardOptions,
   policyCheck,
+  type RateLimiter,
+  type RateLimiterOptions,
   type RequestReader,
   type RouteAnswer,
+  rateLimitCheck,
   readerView,
   readyMadeRoutes,
   routeOrFactory,
@@ -115,6 +118,22 @@ export interface FastifyAuthX
    * router accepts still match), else the decoded request path without the query string.
    */
   readonly implicitRefresh: FastifyAuthXHook
+  /**
+   * A `preHandler` (or `onRequest`) hook counting the request on a sliding-window limiter (see
+   * `AuthXAdapter.rateLimited`, docs/rate-limiting.md). `by: 'ip'` uses the socket's address
+   * (`request.raw.socket`), not `request.ip`, which follows Fastify's own `trustProxy`:
+   * `X-Forwarded-For` counts only by the limiter's `trustProxy`. `by: 'subject'` stores the
+   * payload on `request.authx`.
+   *
+   * @example
+   * ```ts
+   * const limit = app.authx.rateLimited({ max: 5, window: '1m', by: 'ip', name: 'login' })
+   * app.post('/login', { preHandler: limit }, login)
+   * ```
+   */
+  rateLimited<R extends FastifyRequest = FastifyRequest>(
+    limiter: RateLimiter<R> | RateLimiterOptions<R>,
+  ): FastifyAuthXHook
 }
 
 /** The path implicit-refresh route lists are matched against; see `implicitRefresh`. */
@@ -229,6 +248,17 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     policyRequired: <R extends FastifyRequest>(policy: Policy, options: PolicyGuardOptions<R>) => {
       const check = policyCheck(auth, policy, options)
       return guard('policyRequired', (v, request) => check(v, request as R, { ip: request.ip }))
+    },
+    rateLimited: <R extends FastifyRequest>(limiter: RateLimiter<R> | RateLimiterOptions<R>) => {
+      const check = rateLimitCheck(auth, limiter)
+      return hook('rateLimited', async (request, reply) => {
+        // The socket's address, not request.ip: X-Forwarded-For counts only by the limiter's trustProxy.
+        const ip = request.raw.socket?.remoteAddress
+        const input = { request: request as R, ip, attached: request.authx ?? undefined }
+        const { payload, headers } = await check(view(request), input)
+        if (payload !== undefined) request.authx = payload
+        reply.headers(headers)
+      })
     },
     websocketRequired: guard('websocketRequired', (_v, request) => auth.authenticateWebSocket(request.raw)),
     currentSubject: hook('currentSubject', async (request) => {

@@ -26,8 +26,11 @@ import {
   type Policy,
   type PolicyGuardOptions,
   policyCheck,
+  type RateLimiter,
+  type RateLimiterOptions,
   type RequestReader,
   type RouteAnswer,
+  rateLimitCheck,
   readerView,
   readyMadeRoutes,
   routeOrFactory,
@@ -115,6 +118,21 @@ export interface KoaAuthX
    * then stays in use until the next request renews it).
    */
   readonly implicitRefresh: KoaMiddleware
+  /**
+   * Counts the request on a sliding-window limiter (see `AuthXAdapter.rateLimited`,
+   * docs/rate-limiting.md). `by: 'ip'` uses the socket's address (`ctx.req.socket`), not
+   * `ctx.ip`, which follows Koa's own `proxy` setting: `X-Forwarded-For` counts only by the
+   * limiter's `trustProxy`. `by: 'subject'` stores the payload on `ctx.state.authx`; other
+   * limiters store nothing, so handlers after them are not typed with a payload.
+   *
+   * @example
+   * ```ts
+   * router.post('/login', authx.rateLimited({ max: 5, window: '1m', by: 'ip', name: 'login' }), login)
+   * ```
+   */
+  rateLimited<R extends ParameterizedContext = ParameterizedContext>(
+    limiter: RateLimiter<R> | RateLimiterOptions<R>,
+  ): KoaMiddleware
   /**
    * Writes authx errors as JSON answers (guards' and handlers' alike) and rethrows every other
    * error to Koa. Register it first: Koa's own error handling clears every header, renewed
@@ -255,6 +273,21 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
       return guard('policyRequired', (view, ctx) =>
         check(view, ctx as R, { ip: ctx.ip, path: decodedPath(ctx.originalUrl) }),
       )
+    },
+    rateLimited: <R extends ParameterizedContext>(limiter: RateLimiter<R> | RateLimiterOptions<R>) => {
+      const check = rateLimitCheck(auth, limiter)
+      return middleware<DefaultState>('rateLimited', async (ctx, next) => {
+        const state = ctx.state as DefaultState
+        const input = {
+          request: ctx as R,
+          ip: ctx.req.socket?.remoteAddress,
+          attached: state.authx ?? undefined,
+        }
+        const { payload, headers } = await settle(check(requestView(ctx), input))
+        if (payload !== undefined) state.authx = payload
+        ctx.set(headers)
+        await next()
+      })
     },
     websocketRequired: guard('websocketRequired', (_view, ctx) => auth.authenticateWebSocket(ctx.req)),
     currentSubject: middleware('currentSubject', async (ctx, next) => {

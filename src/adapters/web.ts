@@ -30,8 +30,11 @@ import {
   type Policy,
   type PolicyGuardOptions,
   policyCheck,
+  type RateLimiter,
+  type RateLimiterOptions,
   type RefreshRouteOptions,
   type RouteAnswer,
+  rateLimitCheck,
   readyMadeRoutes,
   renewedCookiesFor,
   routeOrFactory,
@@ -125,6 +128,23 @@ function append(target: Response | Headers, cookies: readonly string[]): Respons
       return target // status 0 (Response.error()) or 101 cannot be copied: nothing to set a cookie on
     }
     return append(copy, cookies)
+  }
+}
+
+/** Sets headers on a Response; copies one whose headers are immutable (redirect, fetch). */
+function withHeaders(target: Response, headers: Readonly<Record<string, string>>): Response {
+  try {
+    for (const [name, value] of Object.entries(headers)) target.headers.set(name, value)
+    return target
+  } catch {
+    let copy: Response
+    try {
+      const { status, statusText } = target
+      copy = new Response(target.body, { status, statusText, headers: target.headers })
+    } catch {
+      return target // status 0 (Response.error()) or 101 cannot be copied
+    }
+    return withHeaders(copy, headers)
   }
 }
 
@@ -265,6 +285,41 @@ function webAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']) {
     ): WebGuard => {
       const check = policyCheck(auth, policy, options)
       return wrap('policyRequired', (view, req) => check(view, req as R))
+    },
+    /**
+     * Counts the request on a sliding-window limiter (docs/rate-limiting.md) before the handler:
+     * a limiter made with `auth.rateLimiter(...)`, or its options. The wrapper passes the
+     * handler's arguments through unchanged, so it wraps any handler, guard or ready-made route
+     * (`authx.rateLimited(limit)(authx.refreshRoute)`), and adds `RateLimit-Policy` and
+     * `RateLimit` to the Response it answers (authx error answers included); over the limit it
+     * answers 429 with `Retry-After` without calling the handler. `by: 'subject'` authenticates
+     * first (401 first) and records the payload for `authx.payload(req)`; a `by` function
+     * receives the request and the payload an outer guard of this adapter recorded.
+     *
+     * A Web `Request` carries no client address, so `by: 'ip'` counts every request under one
+     * shared `ip:unknown` key (limited together, never unlimited): count by address with a `by`
+     * function that knows it, such as Bun's `server.requestIP(req)` or Cloudflare's
+     * `CF-Connecting-IP` header.
+     *
+     * @example
+     * ```ts
+     * const byAddress = (req: Request) => server.requestIP(req)?.address ?? 'unknown'
+     * export const POST = authx.rateLimited({ max: 5, window: '1m', by: byAddress, name: 'login' })(login)
+     * ```
+     */
+    rateLimited: (limiter: RateLimiter<Request> | RateLimiterOptions<Request>) => {
+      const check = rateLimitCheck(auth, limiter)
+      return <R extends Request, Rest extends unknown[]>(handler: (req: R, ...rest: Rest) => Answer) => {
+        handlerRequired('rateLimited', handler)
+        const inner = answer(handler)
+        return answer<R, Rest>(async (req, ...rest) => {
+          const input = { request: req, ip: undefined, attached: payloads.get(req) ?? undefined }
+          const { payload, headers } = await check(fromWebRequest(req), input)
+          if (payload !== undefined) payloads.set(req, payload)
+          // After the handler's own authx error became its answer, so that answer has them too.
+          return withHeaders(await inner(req, ...rest), headers)
+        })
+      }
     },
     /**
      * For WebSocket upgrade requests (docs/websocket.md): the access token found as
