@@ -674,7 +674,11 @@ function checkMirrorClient(client: IoRedisLike | NodeRedisLike): void {
 /**
  * A store on Redis: `get` is one `MGET` (one `GET` per key, sent together, on a cluster),
  * `setIfAbsent` is `SET NX EX`, every key is prefixed and expires. Replies of the wrong shape
- * are errors, never "absent".
+ * are errors, never "absent". `hit` (rate limiting) is one Lua script on the server's clock;
+ * indexed records (sessions) are one script per operation on one server and two commands on a
+ * cluster, where a record and its index live in different hash slots (see each method). The
+ * scripts go by EVALSHA (EVAL when the server lacks them), through ioredis's `call` or
+ * node-redis's `evalSha`/`eval`, within `commandTimeoutMs` and the circuit breaker.
  *
  * @example
  * ```ts
