@@ -530,13 +530,18 @@ describe('MemoryStore indexed records', () => {
     expect(await store.listIndexed('sesx:b')).toEqual([['ses:1', 'w']])
   })
 
-  it('set over a live record keeps it listed; setIfAbsent over an expired one does not list it again', async () => {
+  it('set over a live record keeps it listed; set or setIfAbsent over an expired one does not list it again', async () => {
     const { clock, advance } = fakeClock()
     const store = new MemoryStore({ clock })
     await store.putIndexed('sesx:a', 'ses:1', 'v', 10)
+    await store.putIndexed('sesx:a', 'ses:2', 'v', 10)
     await store.set('ses:1', 'plain', 10)
-    expect(await store.listIndexed('sesx:a')).toEqual([['ses:1', 'plain']])
+    expect((await store.listIndexed('sesx:a')).sort()).toEqual([
+      ['ses:1', 'plain'],
+      ['ses:2', 'v'],
+    ])
     advance(10_000)
+    await store.set('ses:2', 'again', 60)
     expect(await store.setIfAbsent('ses:1', 'again', 60)).toBe(true)
     expect(await store.listIndexed('sesx:a')).toEqual([])
   })
