@@ -106,6 +106,8 @@ const GUIDES = [
   'docs/login-types.md',
   'docs/websocket.md',
   'docs/policies.md',
+  'docs/rate-limiting.md',
+  'docs/sessions.md',
   'docs/keys.md',
   'docs/command-line.md',
   'docs/security.md',
