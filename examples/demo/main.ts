@@ -3,7 +3,8 @@
  * cleanly on Ctrl-C (SIGINT) or SIGTERM.
  *
  * Environment: PORT [3000] (0: any free port), HOST [127.0.0.1], DEMO_DATA_DIR [<repo>/data],
- * DEMO_COOKIE_SECURE [true], JWT_SECRET_KEY [generated once into the data folder].
+ * DEMO_COOKIE_SECURE [true], JWT_SECRET_KEY [generated once into the data folder], DEMO_LOGIN_LIMIT
+ * [10 login attempts a minute from one address].
  */
 import { join, resolve } from 'node:path'
 import { startDemo } from './server.js'
@@ -17,6 +18,14 @@ function portFrom(value: string | undefined): number {
   const port = Number(value)
   if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`PORT must be a number from 0 to 65535`)
   return port
+}
+
+function limitFrom(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const limit = Number(value)
+  if (!/^\d+$/.test(value) || limit < 1 || limit > 1_000_000)
+    throw new UsageError('DEMO_LOGIN_LIMIT must be a whole number from 1 to 1000000')
+  return limit
 }
 
 function booleanFrom(name: string, value: string | undefined): boolean | undefined {
@@ -36,13 +45,16 @@ function booleanFrom(name: string, value: string | undefined): boolean | undefin
  */
 export async function run({ root, env }: { root: string; env: NodeJS.ProcessEnv }): Promise<void> {
   let demo: Awaited<ReturnType<typeof startDemo>>
+  let loginLimit: number | undefined
   try {
+    loginLimit = limitFrom(env.DEMO_LOGIN_LIMIT)
     demo = await startDemo({
       // A relative DEMO_DATA_DIR is taken from the current folder, as a shell user expects.
       dataDir: env.DEMO_DATA_DIR ? resolve(env.DEMO_DATA_DIR) : join(root, 'data'),
       publicDir: join(root, 'examples', 'demo', 'public'),
       secretKey: env.JWT_SECRET_KEY,
       secureCookies: booleanFrom('DEMO_COOKIE_SECURE', env.DEMO_COOKIE_SECURE),
+      loginLimit,
       port: portFrom(env.PORT),
       hostname: env.HOST || '127.0.0.1',
     })
@@ -66,7 +78,8 @@ export async function run({ root, env }: { root: string; env: NodeJS.ProcessEnv 
 Demo users (also listed on the page):
 ${DEMO_USERS.map((u) => `  ${u.username.padEnd(width)}  password ${u.password}  scopes ${u.scopes.join(' ')}`).join('\n')}
 
-Access tokens live 60 s, so that the countdown and the refresh are visible. Guide: docs/demo.md
+Access tokens live 60 s, so that the countdown and the refresh are visible. Logins: at most
+${loginLimit ?? 10} attempts a minute from one address (DEMO_LOGIN_LIMIT). Guide: docs/demo.md
 Stop with Ctrl-C.`)
 
   let stopping = false

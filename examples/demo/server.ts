@@ -1,6 +1,7 @@
 /**
  * The authx demo: a Hono application with cookie tokens, CSRF (double submit), a durable SQLite
- * store, the ready-made refresh and logout routes, and a page that walks through them. Read it
+ * store, the ready-made refresh and logout routes, sessions ("Your devices"), a rate-limited
+ * login, and a page that walks through them. Read it
  * with docs/demo.md at hand; `npm start` runs it (scripts/start.mjs bundles this folder with
  * `authx` pointing at the source, then calls `run` in ./main.ts).
  */
@@ -10,12 +11,13 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createAdaptorServer } from '@hono/node-server'
-import { AuthX, type TokenPayload } from 'authx'
+import { AuthX, type Session, type TokenPayload } from 'authx'
 import { honoAuthX } from 'authx/hono'
 import { SqliteStore } from 'authx/stores/sqlite'
 import { type Context, Hono, type MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
 import { secureHeaders } from 'hono/secure-headers'
+import { deviceName } from './device-name.js'
 import { checkPassword, DEMO_USERS, type DemoUser, userById } from './users.js'
 
 /** How the demo is set up. */
@@ -33,6 +35,8 @@ export interface DemoOptions {
   secureCookies?: boolean | undefined
   /** Access-token lifetime in seconds. Default 60, so the countdown and refresh are visible. */
   accessTokenSeconds?: number | undefined
+  /** Login attempts allowed per minute from one address. Default 10. */
+  loginLimit?: number | undefined
 }
 
 /** A demo application, not yet listening. */
@@ -46,6 +50,29 @@ export interface Demo {
 /** The answer of a demo route that refuses a request: the same `{ code, message }` shape as authx's. */
 const refuse = (c: Context, status: 400 | 401 | 404 | 409, code: string, message: string) =>
   c.json({ code, message }, status)
+
+/**
+ * The client's address: the socket's, as `@hono/node-server` gives it (`c.env.incoming`), the
+ * same one `rateLimited({ by: 'ip' })` counts. No `X-Forwarded-For`: the demo is reached
+ * directly, and a header any client can set must not be shown as the device's address.
+ */
+function socketAddress(c: Context): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined
+  const address = env?.incoming?.socket?.remoteAddress
+  if (typeof address !== 'string') return undefined
+  return address.startsWith('::ffff:') ? address.slice('::ffff:'.length) : address // IPv4 as IPv4
+}
+
+/** A session as the "Your devices" list shows it. */
+const deviceOf = (session: Session, current: string | undefined) => ({
+  sid: session.sid,
+  device: session.device,
+  userAgent: session.userAgent,
+  ip: session.ip,
+  createdAt: session.createdAt.getTime(),
+  lastSeenAt: session.lastSeenAt.getTime(),
+  current: session.sid === current,
+})
 
 /** What the page may know about a user: never the password. */
 const publicUser = (user: DemoUser | undefined, sub: string) =>
@@ -133,10 +160,21 @@ export function createDemo(options: DemoOptions): Demo {
     store: new SqliteStore({ path: join(options.dataDir, 'authx-demo.db') }),
   })
   const cookieNames = secure
-    ? { refresh: '__Secure-refresh', csrfAccess: '__Host-csrf-access', csrfRefresh: '__Host-csrf-refresh' }
-    : { refresh: 'refresh_token_cookie', csrfAccess: 'csrf_access_token', csrfRefresh: 'csrf_refresh_token' }
+    ? {
+        access: '__Host-access',
+        refresh: '__Secure-refresh',
+        csrfAccess: '__Host-csrf-access',
+        csrfRefresh: '__Host-csrf-refresh',
+      }
+    : {
+        access: 'access_token_cookie',
+        refresh: 'refresh_token_cookie',
+        csrfAccess: 'csrf_access_token',
+        csrfRefresh: 'csrf_refresh_token',
+      }
   const authx = honoAuthX(auth)
   const previous = new PreviousRefreshTokens()
+  const loginLimit = options.loginLimit ?? 10
 
   const app = new Hono()
   // The page loads nothing from elsewhere: everything is 'self', no inline script or style.
@@ -183,11 +221,16 @@ export function createDemo(options: DemoOptions): Demo {
       users: DEMO_USERS,
       csrfCookies: { access: cookieNames.csrfAccess, refresh: cookieNames.csrfRefresh },
       accessTokenSeconds: options.accessTokenSeconds ?? 60,
+      loginLimit,
     }),
   )
 
   // --- Login: the only route that makes a fresh token. ---
-  app.post('/auth/login', async (c) => {
+  // Password guessing is slowed down per address: every attempt counts, failed or not, and over
+  // the limit the answer is 429 with Retry-After before any password is checked. The windows are
+  // in the SQLite store, so a restart does not reset them.
+  const loginAttempts = authx.rateLimited({ max: loginLimit, window: '1m', by: 'ip', name: 'login' })
+  app.post('/auth/login', loginAttempts, async (c) => {
     // JSON only: a cross-site HTML form cannot send it, so another site cannot log a visitor in
     // to an account of its choosing (login CSRF).
     const body = await readJson(c)
@@ -196,7 +239,14 @@ export function createDemo(options: DemoOptions): Demo {
       return refuse(c, 400, 'ERR_DEMO_BAD_REQUEST', 'Send JSON: { "username": "...", "password": "..." }')
     const user = checkPassword(username, password)
     if (user === undefined) return refuse(c, 401, 'ERR_DEMO_LOGIN_FAILED', 'Wrong username or password')
-    const pair = await auth.createTokenPair({ uid: user.id, fresh: true, scopes: [...user.scopes] })
+    // A session: its id (`sid`) goes into both tokens, and "Your devices" lists it.
+    const userAgent = c.req.header('user-agent')
+    const pair = await auth.createTokenPair({
+      uid: user.id,
+      fresh: true,
+      scopes: [...user.scopes],
+      session: { userAgent, ip: socketAddress(c), device: deviceName(userAgent) },
+    })
     authx.setAccessCookies(c, pair.accessToken) // HttpOnly token cookie + readable CSRF cookie
     authx.setRefreshCookies(c, pair.refreshToken)
     return c.json({ user: publicUser(user, user.id) })
@@ -232,9 +282,38 @@ export function createDemo(options: DemoOptions): Demo {
   app.post('/api/logout-everywhere', authx.accessRequired, async (c) => {
     const payload = c.get('authx')
     await auth.revokeAllForSubject(payload.sub)
+    await auth.sessions.revokeAll(payload.sub) // and "Your devices" is empty
     if (payload.fid !== undefined) previous.forget(payload.fid)
     authx.unsetCookies(c)
     return c.json({ message: 'Every token of this user issued until now is revoked, on every device' })
+  })
+
+  // --- Sessions: "Your devices". ---
+  app.get('/api/sessions', authx.accessRequired, async (c) => {
+    const payload = c.get('authx')
+    const sessions = await auth.sessions.list(payload.sub)
+    return c.json({ sessions: sessions.map((s) => deviceOf(s, payload.sid)), serverTime: Date.now() })
+  })
+
+  // Every session of this user but this one: their tokens fail at once, refresh included.
+  app.post('/api/sessions/revoke-others', authx.accessRequired, async (c) => {
+    const payload = c.get('authx')
+    const ended = await auth.sessions.revokeAll(
+      payload.sub,
+      payload.sid === undefined ? {} : { except: payload.sid },
+    )
+    return c.json({ ended, message: `Logged out ${ended} other device${ended === 1 ? '' : 's'}` })
+  })
+
+  // One session, by its id: only one of this user's (`sub`), so nobody can end another user's.
+  app.post('/api/sessions/:sid/revoke', authx.accessRequired, async (c) => {
+    const payload = c.get('authx')
+    const sid = c.req.param('sid')
+    if (!(await auth.sessions.revoke(sid, { sub: payload.sub })))
+      return refuse(c, 404, 'ERR_DEMO_NO_SUCH_SESSION', 'None of your live sessions has this id')
+    const current = sid === payload.sid
+    if (current) authx.unsetCookies(c) // this device's own session: its cookies are dead now
+    return c.json({ current, message: current ? 'Logged out this device' : 'Logged out that device' })
   })
 
   // --- The ready-made routes (under the refresh cookie's path, so they receive it). ---
@@ -250,9 +329,45 @@ export function createDemo(options: DemoOptions): Demo {
       // Not the token the route used (a request with two refresh cookies): nothing to remember.
     }
   }
+  // The ready-made routes revoke a login's family, on logout or on reuse, but leave its session
+  // record: end it too, so "Your devices" lists only live logins. A token that still verifies
+  // afterwards (a logout without its CSRF value revokes nothing) keeps its session.
+  const endRevokedSession =
+    (ended: (res: Response) => Promise<boolean>): MiddlewareHandler =>
+    async (c, next) => {
+      const presented = [getCookie(c, cookieNames.access), getCookie(c, cookieNames.refresh)]
+      await next()
+      if (!(await ended(c.res))) return
+      for (const token of presented) {
+        if (token === undefined) continue
+        let payload: TokenPayload
+        try {
+          payload = await auth.decodeToken(token) // signature and expiry: a forged token ends nothing
+        } catch {
+          continue
+        }
+        if (payload.sid !== undefined && (await auth.isRevoked(payload)))
+          await auth.sessions.revoke(payload.sid, { sub: payload.sub })
+      }
+    }
+  const reused = async (res: Response) =>
+    res.status === 401 &&
+    (
+      (await res
+        .clone()
+        .json()
+        .catch(() => null)) as { code?: unknown } | null
+    )?.code === 'ERR_REFRESH_TOKEN_REUSED'
+  const loggedOut = async (res: Response) => res.status === 204
+
   // tokensInBody: false keeps the new tokens out of the page's reach: they go only in cookies.
-  app.post('/auth/refresh', rememberPresented, authx.refreshRoute({ tokensInBody: false }))
-  app.post('/auth/logout', authx.logoutRoute)
+  app.post(
+    '/auth/refresh',
+    endRevokedSession(reused),
+    rememberPresented,
+    authx.refreshRoute({ tokensInBody: false }),
+  )
+  app.post('/auth/logout', endRevokedSession(loggedOut), authx.logoutRoute)
 
   // The refresh token the browser holds, as claims (it cannot read the HttpOnly cookie itself).
   app.get('/auth/session', authx.refreshRequired, (c) => {

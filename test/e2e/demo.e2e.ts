@@ -19,6 +19,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const shots = join(root, 'test-results', 'e2e')
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+/**
+ * DEMO_LOGIN_LIMIT for the walk: the steps log in a dozen times within a minute from one address,
+ * more than the demo's default of 10; the last step runs into this limit on purpose.
+ */
+const LOGIN_LIMIT = 20
+/** Two other devices, told apart by their User-Agent in "Your devices". */
+const FIREFOX_ON_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0'
+const SAFARI_ON_IPHONE =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1'
 
 // ---- the demo process ----
 
@@ -36,6 +45,7 @@ async function startDemo(dataDir: string, port: number): Promise<DemoProcess> {
     PORT: String(port),
     HOST: '127.0.0.1',
     DEMO_DATA_DIR: dataDir,
+    DEMO_LOGIN_LIMIT: String(LOGIN_LIMIT),
   }
   delete env.JWT_SECRET_KEY // the demo's own secret file, so a restart must find it again
   delete env.DEMO_COOKIE_SECURE
@@ -147,6 +157,59 @@ const fetchFromPage = (
     [path, init] as const,
   )
 
+/**
+ * A POST the page's script makes itself, with the CSRF value of the cookie `csrfCookie` in
+ * X-CSRF-TOKEN (as the page's buttons send it) and an optional JSON body.
+ */
+const postFromPage = (page: Page, path: string, csrfCookie: string, body?: unknown) =>
+  page.evaluate(
+    async ([p, name, b]) => {
+      const cookie = document.cookie.split('; ').find((part) => part.startsWith(`${name}=`))
+      const headers: Record<string, string> = {}
+      if (cookie !== undefined) headers['x-csrf-token'] = decodeURIComponent(cookie.slice(name.length + 1))
+      if (b !== undefined) headers['content-type'] = 'application/json'
+      const res = await fetch(p, {
+        method: 'POST',
+        headers,
+        body: b === undefined ? null : JSON.stringify(b),
+      })
+      const text = await res.text()
+      return {
+        status: res.status,
+        body: (text === '' ? null : JSON.parse(text)) as { code?: string } | null,
+        retryAfter: res.headers.get('retry-after'),
+        policy: res.headers.get('ratelimit-policy'),
+      }
+    },
+    [path, csrfCookie, body] as const,
+  )
+
+interface Device {
+  sid: string
+  current: boolean
+  device: string
+  ip: string
+  userAgent: string
+  /** Whether it has a "Log out" button (every device but this one). */
+  button: boolean
+  /** Whether it carries the "this device" badge. */
+  badge: boolean
+}
+
+/** The "Your devices" list as the page shows it. */
+const devicesOf = (page: Page): Promise<Device[]> =>
+  page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>('#devices li[data-sid]')].map((item) => ({
+      sid: item.dataset.sid ?? '',
+      current: item.dataset.current === 'true',
+      device: item.querySelector('.device-name strong')?.textContent ?? '',
+      ip: item.querySelector('[data-fact="IP"]')?.textContent ?? '',
+      userAgent: item.querySelector('[data-fact="user-agent"]')?.textContent ?? '',
+      button: item.querySelector('button.device-logout') !== null,
+      badge: item.querySelector('.this-device') !== null,
+    })),
+  )
+
 const byName = (cookies: Cookie[]) => new Map(cookies.map((cookie) => [cookie.name, cookie]))
 
 // ---- the walk ----
@@ -159,8 +222,11 @@ describe('the demo in Chromium', () => {
   const problems: string[] = []
 
   /** A new browser profile (its own cookie jar), phone-sized, whose script errors are collected. */
-  async function newPage(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+  async function newPage(userAgent?: string): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      ...(userAgent === undefined ? {} : { userAgent }),
+    })
     contexts.push(context)
     const page = await context.newPage()
     page.setDefaultTimeout(10_000) // a step that cannot happen fails in 10 s, not at the test's 60
@@ -328,10 +394,17 @@ describe('the demo in Chromium', () => {
     expect(reused.note).toContain(`family ${fid} is revoked`)
     await shot(page, '06-reuse-detected')
 
-    // The current tokens of that login are revoked with it.
-    expect(await act(page, '#btn-profile')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
-    expect(await act(page, '#btn-refresh')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
-    expect(await act(page, '#btn-logout')).toMatchObject({ status: 204 })
+    // The current tokens of that login are revoked with it: the page finds its refresh token
+    // refused too, and shows the login form.
+    const revoked = await act(page, '#btn-profile')
+    expect(revoked).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(revoked.note).toContain('logged out')
+    expect(await page.isVisible('#login-view')).toBe(true)
+    expect(await postFromPage(page, '/auth/refresh', '__Host-csrf-refresh')).toMatchObject({
+      status: 401,
+      body: { code: 'ERR_TOKEN_REVOKED' },
+    })
+    expect(await postFromPage(page, '/auth/logout', '__Host-csrf-access')).toMatchObject({ status: 204 })
     const left = byName(await context.cookies())
     expect([...left.keys()]).toEqual([]) // logout deleted all four cookies
   })
@@ -349,6 +422,94 @@ describe('the demo in Chromium', () => {
     expect(await page.isVisible('#login-view')).toBe(true)
     expect(await act(other.page, '#btn-profile')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
     await shot(other.page, '07-other-device-revoked')
+  })
+
+  /** The two devices of the sessions steps: A (this browser's own User-Agent) and B. */
+  let deviceA: { context: BrowserContext; page: Page }
+  let deviceB: { context: BrowserContext; page: Page }
+
+  it('"Your devices" lists the logins of the user, and "Log out other devices" ends them at once, refresh included', async () => {
+    deviceA = await newPage()
+    await login(deviceA.page, 'ada')
+    deviceB = await newPage(FIREFOX_ON_WINDOWS)
+    await login(deviceB.page, 'ada')
+    const sidOfA = JSON.parse((await claim(deviceA.page, 'sid')) ?? '""') as string
+    expect(sidOfA).not.toBe('')
+
+    expect(await act(deviceA.page, '#btn-devices')).toMatchObject({ status: 200 })
+    const devices = await devicesOf(deviceA.page)
+    expect(devices).toHaveLength(2) // the earlier logins of ada were ended by "log out everywhere"
+    const [b, a] = devices // newest first
+    expect(a).toMatchObject({ sid: sidOfA, current: true, badge: true, button: false, ip: '127.0.0.1' })
+    expect(a?.device).toMatch(/Chrome on Linux$/)
+    expect(b).toMatchObject({
+      current: false,
+      badge: false,
+      button: true,
+      device: 'Firefox on Windows',
+      userAgent: FIREFOX_ON_WINDOWS,
+      ip: '127.0.0.1',
+    })
+    await shot(deviceA.page, '09-your-devices')
+
+    const others = await act(deviceA.page, '#btn-logout-others')
+    expect(others).toMatchObject({ status: 200, code: '' })
+    expect(await devicesOf(deviceA.page)).toEqual([expect.objectContaining({ sid: sidOfA, current: true })])
+
+    // B's next call is refused, and its refresh token too: the page shows it logged out.
+    const refused = await act(deviceB.page, '#btn-profile')
+    expect(refused).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(refused.note).toContain('logged out')
+    expect(await deviceB.page.isVisible('#login-view')).toBe(true)
+    expect(await postFromPage(deviceB.page, '/auth/refresh', '__Host-csrf-refresh')).toMatchObject({
+      status: 401,
+      body: { code: 'ERR_TOKEN_REVOKED' },
+    })
+    await shot(deviceB.page, '10-logged-out-by-other-device')
+
+    // A still works, refresh included, and is the only device left.
+    expect(await act(deviceA.page, '#btn-profile')).toMatchObject({ status: 200 })
+    expect(await act(deviceA.page, '#btn-refresh')).toMatchObject({ status: 200 })
+    expect(await claim(deviceA.page, 'sid')).toBe(JSON.stringify(sidOfA)) // a refresh keeps the session
+    expect(await act(deviceA.page, '#btn-devices')).toMatchObject({ status: 200 })
+    expect(await devicesOf(deviceA.page)).toEqual([expect.objectContaining({ sid: sidOfA, current: true })])
+  })
+
+  it("a device's Log out button ends that session only, and nobody can end another user's session", async () => {
+    await login(deviceB.page, 'ada') // B again: a new session
+    const deviceC = await newPage(SAFARI_ON_IPHONE)
+    await login(deviceC.page, 'ada')
+    expect(await act(deviceA.page, '#btn-devices')).toMatchObject({ status: 200 })
+    expect((await devicesOf(deviceA.page)).map((d) => d.device)).toEqual([
+      'Safari on iPhone',
+      'Firefox on Windows',
+      expect.stringMatching(/Chrome on Linux$/),
+    ])
+
+    const out = await act(deviceA.page, '#devices li:has-text("Firefox on Windows") button.device-logout')
+    expect(out).toMatchObject({ status: 200, code: '' })
+    const left = await devicesOf(deviceA.page)
+    expect(left.map((d) => [d.device, d.current])).toEqual([
+      ['Safari on iPhone', false],
+      [expect.stringMatching(/Chrome on Linux$/), true],
+    ])
+
+    expect(await act(deviceB.page, '#btn-profile')).toMatchObject({ status: 401, code: 'ERR_TOKEN_REVOKED' })
+    expect(await deviceB.page.isVisible('#login-view')).toBe(true)
+    expect(await act(deviceC.page, '#btn-profile')).toMatchObject({ status: 200 }) // C lives on
+    expect(await act(deviceA.page, '#btn-profile')).toMatchObject({ status: 200 })
+
+    // Bob, logged in elsewhere, cannot end one of Ada's sessions by its id: 404, and it lives on.
+    const bob = await newPage()
+    await login(bob.page, 'bob')
+    const sidOfC = left[0]!.sid
+    expect(
+      await postFromPage(bob.page, `/api/sessions/${sidOfC}/revoke`, '__Host-csrf-access'),
+    ).toMatchObject({
+      status: 404,
+      body: { code: 'ERR_DEMO_NO_SUCH_SESSION' },
+    })
+    expect(await act(deviceC.page, '#btn-profile')).toMatchObject({ status: 200 })
   })
 
   it('a revoked login stays revoked after the server restarts on the same SQLite file', async () => {
@@ -382,6 +543,34 @@ describe('the demo in Chromium', () => {
     await kept.page.waitForSelector('#session-view', { state: 'visible' })
     expect(await act(kept.page, '#btn-profile')).toMatchObject({ status: 200 })
     expect(await act(kept.page, '#btn-refresh')).toMatchObject({ status: 200 })
+  })
+
+  it('the login answers 429 with Retry-After past DEMO_LOGIN_LIMIT attempts a minute from one address, and the page says when to try again', async () => {
+    const { page: limited } = await newPage()
+    // Every attempt counts, failed ones too; the walk above used part of the minute's quota.
+    let answer = await postFromPage(limited, '/auth/login', '', { username: 'bob', password: 'wrong' })
+    let attempts = 1
+    while (answer.status === 401 && attempts <= LOGIN_LIMIT) {
+      answer = await postFromPage(limited, '/auth/login', '', { username: 'bob', password: 'wrong' })
+      attempts += 1
+    }
+    expect(answer).toMatchObject({ status: 429, body: { code: 'ERR_RATE_LIMITED' } })
+    expect(attempts).toBeLessThanOrEqual(LOGIN_LIMIT + 1)
+    expect(answer.policy).toBe(`"login";q=${LOGIN_LIMIT};w=60`)
+    const retryAfter = Number(answer.retryAfter)
+    expect(retryAfter).toBeGreaterThan(0)
+    expect(retryAfter).toBeLessThanOrEqual(60)
+    // The limit comes before the password check: the right password is refused as well.
+    expect(
+      await postFromPage(limited, '/auth/login', '', { username: 'bob', password: 'bob-demo-password' }),
+    ).toMatchObject({ status: 429, body: { code: 'ERR_RATE_LIMITED' } })
+
+    await limited.click('#demo-users tr[data-user="bob"] button')
+    expect(await act(limited, '#login-submit')).toMatchObject({ status: 429, code: 'ERR_RATE_LIMITED' })
+    expect(await limited.isVisible('#login-view')).toBe(true)
+    expect(await limited.isVisible('#login-message')).toBe(true)
+    expect(await text(limited, '#login-message')).toMatch(/try again in \d+ s/)
+    await shot(limited, '11-login-rate-limited')
   })
 
   it('logged no script error and no Content-Security-Policy violation', () => {

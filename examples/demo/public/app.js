@@ -1,7 +1,7 @@
 // The demo page: plain DOM code, no framework, no network beyond this server. The tokens live in
 // HttpOnly cookies this script cannot read; it reads only the two CSRF cookies, and shows what the
-// server says about the tokens (GET /api/profile, GET /auth/session). Everything the server sends
-// is written with textContent, never as HTML.
+// server says about the tokens (GET /api/profile, GET /auth/session) and the user's sessions
+// (GET /api/sessions). Everything the server sends is written with textContent, never as HTML.
 
 const $ = (id) => document.getElementById(id)
 
@@ -66,7 +66,9 @@ async function call(method, path, { body, csrf } = {}) {
       data = { message: text }
     }
   }
-  return { method, path, status: res.status, ok: res.ok, body: data }
+  // Retry-After: how long a 429 (the login's rate limit) asks the client to wait, in seconds.
+  const retryAfter = res.headers.get('retry-after')
+  return { method, path, status: res.status, ok: res.ok, body: data, retryAfter }
 }
 
 // ---- showing answers ----
@@ -117,6 +119,7 @@ const CLAIM_NOTES = {
   csrf: 'the value the X-CSRF-TOKEN header must carry (also in the readable CSRF cookie)',
   scopes: 'what the token allows',
   fid: 'family: one per login, kept across refreshes',
+  sid: 'session: one per login, listed under “Your devices”',
 }
 
 function renderClaims(claims) {
@@ -156,6 +159,63 @@ function renderProfile(profile) {
   tick()
 }
 
+/** "Your devices": the sessions of GET /api/sessions, this device marked, the others with a button. */
+function renderDevices({ sessions }) {
+  const list = $('devices')
+  list.replaceChildren()
+  for (const session of sessions) {
+    const item = document.createElement('li')
+    item.dataset.sid = session.sid
+    item.dataset.current = String(session.current)
+    const title = document.createElement('p')
+    title.className = 'device-name'
+    const name = document.createElement('strong')
+    name.textContent = session.device ?? 'Unknown device'
+    title.append(name)
+    if (session.current) {
+      const badge = document.createElement('span')
+      badge.className = 'badge fresh this-device'
+      badge.textContent = 'this device'
+      title.append(' ', badge)
+    }
+    const facts = document.createElement('dl')
+    facts.className = 'ids'
+    for (const [label, value] of [
+      ['IP', session.ip ?? 'unknown'],
+      ['signed in', new Date(session.createdAt).toLocaleString()],
+      ['last seen', new Date(session.lastSeenAt).toLocaleString()],
+      ['user agent', session.userAgent ?? 'none'],
+    ]) {
+      const term = document.createElement('dt')
+      term.textContent = label
+      const detail = document.createElement('dd')
+      detail.textContent = value
+      detail.dataset.fact = label.replace(' ', '-')
+      facts.append(term, detail)
+    }
+    item.append(title, facts)
+    if (!session.current) {
+      const out = document.createElement('button')
+      out.type = 'button'
+      out.className = 'secondary device-logout'
+      out.textContent = 'Log out'
+      out.title = `Ends this session: POST /api/sessions/${session.sid}/revoke`
+      out.addEventListener(
+        'click',
+        guarded(() => logoutDevice(session.sid)),
+      )
+      item.append(out)
+    }
+    list.append(item)
+  }
+  if (sessions.length === 0) {
+    const none = document.createElement('li')
+    none.className = 'hint'
+    none.textContent = 'No live session: this login has no session record.'
+    list.append(none)
+  }
+}
+
 function renderSession(session, before) {
   state.refresh = session.refresh
   $('refresh-jti').textContent = session.refresh.jti
@@ -190,6 +250,12 @@ async function loadSession({ report = false, before = null } = {}) {
   const session = await call('GET', '/auth/session')
   if (profile.ok) renderProfile(profile.body)
   if (session.ok) renderSession(session.body, before)
+  if (profile.ok) {
+    const devices = await call('GET', '/api/sessions')
+    if (devices.ok) renderDevices(devices.body)
+  } else {
+    $('devices').replaceChildren()
+  }
   if (!profile.ok && profile.body?.code === 'ERR_TOKEN_EXPIRED') {
     state.exp = 0
     tick()
@@ -206,6 +272,22 @@ async function loadSession({ report = false, before = null } = {}) {
   return { profile, session }
 }
 
+const LOGGED_OUT_NOTE =
+  'This device is logged out: its refresh token is refused too (its session was ended from another device, or its login revoked). Log in again.'
+
+/**
+ * After a 401 ERR_TOKEN_REVOKED: is this device's whole login over? The refresh token tells: when
+ * GET /auth/session refuses it too, no refresh can help (its session was ended from another
+ * device, or its family revoked), so the page shows the login form. True when it did.
+ */
+async function loggedOutElsewhere(answer) {
+  if (answer.status !== 401 || answer.body?.code !== 'ERR_TOKEN_REVOKED') return false
+  const session = await call('GET', '/auth/session')
+  if (session.ok) return false
+  forgetSession()
+  return true
+}
+
 function fillLogin(username) {
   const user = state.config.users.find((u) => u.username === username)
   $('login-username').value = username
@@ -218,6 +300,10 @@ async function login(event) {
   const answer = await call('POST', '/auth/login', {
     body: { username, password: $('login-password').value },
   })
+  const limited = answer.status === 429
+  const wait = `Too many login attempts from this address: try again in ${answer.retryAfter ?? 'a few'} s.`
+  $('login-message').textContent = limited ? wait : ''
+  $('login-message').hidden = !limited
   if (answer.ok) {
     state.username = username
     $('rotation-note').textContent = ''
@@ -227,7 +313,11 @@ async function login(event) {
       `Logged in as ${answer.body.user.name}. Your tokens are in HttpOnly cookies; the access token is fresh.`,
     )
   } else {
-    show(answer)
+    show(answer, '', {
+      note: limited
+        ? `${wait} (Retry-After: ${answer.retryAfter}; the limit counts every attempt.)`
+        : undefined,
+    })
   }
 }
 
@@ -238,14 +328,57 @@ async function reloadProfile() {
     state.exp = 0
     tick()
   }
+  const ended = await loggedOutElsewhere(answer)
   show(answer, 'Your profile and the claims of your access token, as verified by the server.', {
-    note: answer.body?.code === 'ERR_TOKEN_EXPIRED' ? 'Press “Refresh tokens” to get a new one.' : undefined,
+    note: ended
+      ? LOGGED_OUT_NOTE
+      : answer.body?.code === 'ERR_TOKEN_EXPIRED'
+        ? 'Press “Refresh tokens” to get a new one.'
+        : undefined,
   })
 }
 
 async function callAdmin() {
   const answer = await call('GET', '/api/admin/users')
-  show(answer, answer.body?.message ?? '')
+  const ended = await loggedOutElsewhere(answer)
+  show(answer, answer.body?.message ?? '', { note: ended ? LOGGED_OUT_NOTE : undefined })
+}
+
+async function reloadDevices() {
+  const answer = await call('GET', '/api/sessions')
+  if (answer.ok) renderDevices(answer.body)
+  const ended = await loggedOutElsewhere(answer)
+  const count = answer.body?.sessions?.length ?? 0
+  show(answer, `${count} live session${count === 1 ? '' : 's'} of yours, newest first.`, {
+    note: ended ? LOGGED_OUT_NOTE : undefined,
+  })
+}
+
+async function logoutOthers() {
+  const answer = await call('POST', '/api/sessions/revoke-others', { csrf: 'access' })
+  const ended = await loggedOutElsewhere(answer)
+  if (answer.ok) {
+    const devices = await call('GET', '/api/sessions')
+    if (devices.ok) renderDevices(devices.body)
+  }
+  show(answer, answer.body?.message ?? '', {
+    note: ended
+      ? LOGGED_OUT_NOTE
+      : answer.ok
+        ? 'Their tokens fail from now on, access and refresh alike; this device stays logged in.'
+        : undefined,
+  })
+}
+
+async function logoutDevice(sid) {
+  const answer = await call('POST', `/api/sessions/${encodeURIComponent(sid)}/revoke`, { csrf: 'access' })
+  const ended = await loggedOutElsewhere(answer)
+  if (answer.ok && answer.body.current) forgetSession()
+  else if (answer.ok) {
+    const devices = await call('GET', '/api/sessions')
+    if (devices.ok) renderDevices(devices.body)
+  }
+  show(answer, answer.body?.message ?? '', { note: ended ? LOGGED_OUT_NOTE : undefined })
 }
 
 async function refresh() {
@@ -265,8 +398,13 @@ async function refresh() {
 async function sensitive() {
   const answer = await call('POST', '/api/sensitive', { csrf: 'access' })
   const stale = answer.body?.code === 'ERR_FRESH_TOKEN_REQUIRED'
+  const ended = await loggedOutElsewhere(answer)
   show(answer, answer.body?.message ?? '', {
-    note: stale ? 'A refreshed token is not fresh: log in again to prove it is you.' : undefined,
+    note: ended
+      ? LOGGED_OUT_NOTE
+      : stale
+        ? 'A refreshed token is not fresh: log in again to prove it is you.'
+        : undefined,
     relogin: stale,
   })
 }
@@ -326,6 +464,7 @@ function forgetSession() {
   state.refresh = null
   $('rotation-note').textContent = ''
   $('previous-jti').textContent = 'none yet'
+  $('devices').replaceChildren()
   showView('login')
 }
 
@@ -351,6 +490,7 @@ async function start() {
     return
   }
   state.config = config.body
+  $('login-limit').textContent = String(state.config.loginLimit)
   const tbody = $('demo-users').querySelector('tbody')
   for (const user of state.config.users) {
     const row = document.createElement('tr')
@@ -379,6 +519,8 @@ async function start() {
   $('btn-replay').addEventListener('click', guarded(replay))
   $('btn-logout').addEventListener('click', guarded(logout))
   $('btn-logout-all').addEventListener('click', guarded(logoutEverywhere))
+  $('btn-devices').addEventListener('click', guarded(reloadDevices))
+  $('btn-logout-others').addEventListener('click', guarded(logoutOthers))
   $('relogin').addEventListener('click', guarded(loginAgain))
   setInterval(tick, 250)
   await loadSession()
