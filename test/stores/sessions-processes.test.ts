@@ -1,0 +1,214 @@
+/**
+ * Sessions across processes (SPEC 9.4) on SQLite, Redis and PostgreSQL: two Node processes, each
+ * with its own AuthX over one store and one secret. A session one process ends is ended at once
+ * in the other (its access and refresh tokens fail with ERR_TOKEN_REVOKED) and is no longer
+ * listed by either; a session one process makes, the other lists and can end.
+ */
+import { execFile } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { AuthX, type AuthXStore } from '../../src/index.js'
+import { PostgresStore } from '../../src/stores/postgres.js'
+import { RedisStore } from '../../src/stores/redis.js'
+import { SqliteStore } from '../../src/stores/sqlite.js'
+import { postgresMissing, SECRET, storesRequired } from './conformance.js'
+import { bundleChild } from './processes.js'
+import type { SessionResult, SessionTask } from './sessions-child.js'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
+const run = `${process.pid}_${randomUUID().slice(0, 8)}`
+const noop = () => {}
+const REVOKED = 'ERR_TOKEN_REVOKED'
+
+/** Runs one session task in a new Node process and returns its printed result. */
+async function runChild(task: SessionTask): Promise<SessionResult> {
+  const script = await bundleChild('sessions-child.ts')
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [script, JSON.stringify(task)],
+      { cwd: root, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const line = stdout.trim().split('\n').pop()
+        if (!line) {
+          reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
+          return
+        }
+        resolve(JSON.parse(line) as SessionResult)
+      },
+    )
+  })
+}
+
+/** `undefined` when Redis answers PING within a second, else why it does not. */
+function redisMissing(): Promise<string | undefined> {
+  const { hostname, port } = new URL(REDIS_URL)
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
+    let reply = ''
+    const done = (reason: string | undefined) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(reason)
+    }
+    const timer = setTimeout(() => done(`no answer to PING from ${REDIS_URL}`), 1000)
+    socket.on('connect', () => socket.write('PING\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1')
+      if (reply.includes('\r\n'))
+        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
+    })
+    socket.on('error', (err) => done(`cannot reach ${REDIS_URL}: ${err.message}`))
+  })
+}
+
+const sqlitePath = join(tmpdir(), `authx-sessions-processes-${run}.db`)
+const redisPrefix = `authx-test:sessions-processes:${randomBytes(8).toString('hex')}:`
+const pgTable = `authx_sessions_processes_${run}`
+
+afterAll(async () => {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(sqlitePath + suffix, { force: true })
+  if ((await redisMissing()) === undefined) {
+    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+    let cursor = '0'
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000)
+      if (keys.length > 0) await admin.del(...keys)
+      cursor = next
+    } while (cursor !== '0')
+    await admin.quit()
+  }
+  if ((await postgresMissing(PG_URL)) === undefined) {
+    const client = new pg.Client({ connectionString: PG_URL })
+    client.on('error', noop)
+    await client.connect()
+    await client.query(`DROP TABLE IF EXISTS ${pgTable} CASCADE`)
+    await client.end()
+  }
+})
+
+interface Kind {
+  name: string
+  missing(): Promise<string | undefined>
+  spec: SessionTask['store']
+  /** This process's store over the same file, prefix or table as the child's. */
+  open(): AuthXStore
+}
+
+const KINDS: Kind[] = [
+  {
+    name: 'SqliteStore',
+    missing: async () => undefined,
+    spec: { kind: 'sqlite', path: sqlitePath, table: 'sessions' },
+    open: () => new SqliteStore({ path: sqlitePath, table: 'sessions', busyTimeoutMs: 5000 }),
+  },
+  {
+    name: 'RedisStore',
+    missing: redisMissing,
+    spec: { kind: 'redis', url: REDIS_URL, prefix: redisPrefix },
+    open: () => new RedisStore({ url: REDIS_URL, prefix: redisPrefix, commandTimeoutMs: 5000 }),
+  },
+  {
+    name: 'PostgresStore',
+    missing: () => postgresMissing(PG_URL),
+    spec: { kind: 'postgres', connectionString: PG_URL, table: pgTable },
+    open: () => new PostgresStore({ connectionString: PG_URL, table: pgTable }),
+  },
+]
+
+/** The error code a promise rejects with, or 'resolved'. */
+async function codeOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => 'resolved',
+    (err: { code?: unknown }) => err.code,
+  )
+}
+
+describe.each(KINDS)('sessions across two processes on $name', (kind) => {
+  let missing: string | undefined
+  let auth: AuthX | undefined
+
+  beforeAll(async () => {
+    missing = await kind.missing()
+    if (missing !== undefined) {
+      if (storesRequired()) throw new Error(`${kind.name} is required in CI but unavailable: ${missing}`)
+      console.warn(`[skip] ${kind.name} session process tests: ${missing}`)
+      return
+    }
+    // This process is A; its store (and table) exist before any child starts.
+    auth = new AuthX({ secretKey: SECRET, store: kind.open(), revocation: { timeoutMs: 5000 } })
+    await auth.store.get(['warm'])
+    await bundleChild('sessions-child.ts')
+  }, 30_000)
+
+  afterAll(async () => {
+    await auth?.close()
+  })
+
+  const task = (fields: Omit<SessionTask, 'store' | 'secret'>): SessionTask => ({
+    store: kind.spec,
+    secret: SECRET,
+    ...fields,
+  })
+
+  it('a session ended by process B fails at once in process A, access and refresh token alike', async (ctx) => {
+    if (auth === undefined) return ctx.skip(missing)
+    const sub = `user-${randomUUID()}`
+    const ended = await auth.createTokenPair({ uid: sub, session: { device: 'ended' } })
+    const kept = await auth.createTokenPair({ uid: sub, session: { device: 'kept' } })
+    const endedSid = auth.decodeUnverified(ended.accessToken).payload.sid as string
+    const keptSid = auth.decodeUnverified(kept.accessToken).payload.sid as string
+    // Verified in A first, so nothing A remembers can hide the revocation.
+    await auth.verifyToken(ended.accessToken)
+    await auth.verifyToken(ended.refreshToken, { type: 'refresh' })
+
+    const b = await runChild(task({ action: 'revoke', sub, sid: endedSid }))
+    expect(b).toMatchObject({ ok: true, revoked: true })
+    expect([...(b.before ?? [])].sort()).toEqual([endedSid, keptSid].sort())
+    expect(b.after).toEqual([keptSid])
+
+    expect(await codeOf(auth.verifyToken(ended.accessToken))).toBe(REVOKED)
+    expect(await codeOf(auth.verifyToken(ended.refreshToken, { type: 'refresh' }))).toBe(REVOKED)
+    expect(await codeOf(auth.refresh(ended.refreshToken))).toBe(REVOKED)
+    await expect(auth.verifyToken(kept.accessToken)).resolves.toMatchObject({ sid: keptSid })
+    expect((await auth.sessions.list(sub)).map((s) => s.sid)).toEqual([keptSid])
+    expect(await auth.sessions.get(endedSid)).toBeNull()
+  }, 60_000)
+
+  it('a session made by process B is listed in A, and ended by A for B', async (ctx) => {
+    if (auth === undefined) return ctx.skip(missing)
+    const sub = `user-${randomUUID()}`
+    const login = await runChild(task({ action: 'login', sub }))
+    expect(login.ok).toBe(true)
+    const sid = login.sid as string
+    const [session] = await auth.sessions.list(sub)
+    expect(session).toMatchObject({ sid, sub, device: expect.stringMatching(/^pid \d+$/) })
+    // B refreshes: the new pair keeps the session, and A sees it was seen.
+    const refreshed = await runChild(task({ action: 'refresh', token: login.refreshToken as string }))
+    expect(refreshed.ok).toBe(true)
+    expect(auth.decodeUnverified(refreshed.accessToken as string).payload.sid).toBe(sid)
+    // A process starts in far more than a millisecond, so the refresh came strictly later.
+    const seen = await auth.sessions.get(sid)
+    expect(seen?.lastSeenAt.getTime()).toBeGreaterThan(session!.createdAt.getTime())
+    expect(seen?.createdAt).toEqual(session!.createdAt)
+
+    expect(await auth.sessions.revoke(sid, { sub })).toBe(true)
+    expect(
+      await runChild(task({ action: 'verify', token: refreshed.accessToken as string, type: 'access' })),
+    ).toEqual({ ok: false, code: REVOKED })
+    expect(await runChild(task({ action: 'refresh', token: refreshed.refreshToken as string }))).toEqual({
+      ok: false,
+      code: REVOKED,
+    })
+    expect(await auth.sessions.list(sub)).toEqual([])
+  }, 60_000)
+})
