@@ -414,6 +414,13 @@ describe('the demo in Chromium', () => {
     await login(other.page, 'ada')
     const issuedAt = Number.parseInt((await claim(other.page, 'iat')) ?? '', 10)
     await login(page, 'ada')
+    // Ada's earlier logins ended with their logout (step 4's "Log in again") and reuse (step 6):
+    // "Your devices" holds these two only.
+    expect(await act(other.page, '#btn-devices')).toMatchObject({ status: 200 })
+    expect(await devicesOf(other.page)).toEqual([
+      expect.objectContaining({ current: false }),
+      expect.objectContaining({ current: true }),
+    ])
     // revokeAllForSubject cuts tokens issued before the current second: let that second pass.
     while (Math.floor(Date.now() / 1000) <= issuedAt) await page.waitForTimeout(100)
 
@@ -518,6 +525,8 @@ describe('the demo in Chromium', () => {
     const saved = await revoked.context.cookies() // a copy of the cookies, as a thief might hold
     const kept = await newPage() // another login of bob's that nobody revokes
     await login(kept.page, 'bob')
+    const sidOf = async (p: Page) => JSON.parse((await claim(p, 'sid')) ?? '""') as string
+    const [revokedSid, keptSid] = [await sidOf(revoked.page), await sidOf(kept.page)]
 
     expect(await act(revoked.page, '#btn-logout')).toMatchObject({ status: 204 })
     expect(await revoked.context.cookies()).toEqual([])
@@ -543,6 +552,10 @@ describe('the demo in Chromium', () => {
     await kept.page.waitForSelector('#session-view', { state: 'visible' })
     expect(await act(kept.page, '#btn-profile')).toMatchObject({ status: 200 })
     expect(await act(kept.page, '#btn-refresh')).toMatchObject({ status: 200 })
+    // So did its session, and the logged-out one left "Your devices".
+    const sids = (await devicesOf(kept.page)).map((d) => d.sid)
+    expect(sids).toContain(keptSid)
+    expect(sids).not.toContain(revokedSid)
   })
 
   it('the login answers 429 with Retry-After past DEMO_LOGIN_LIMIT attempts a minute from one address, and the page says when to try again', async () => {
