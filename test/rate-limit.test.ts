@@ -412,6 +412,19 @@ describe('a store that cannot answer', () => {
     expect((await past.limiter.hit('k')).retryAfter).toBe(1)
     const allowed = failing(async () => ({ allowed: true, count: 5, resetAt: now }))
     expectAllowed(await allowed.limiter.hit('k'), 0)
+    // A denied hit leaves nothing, whatever count the store gives.
+    const short = failing(async () => ({ allowed: false, count: 1, resetAt: now + 30_000 }))
+    expectDenied(await short.limiter.hit('k'), 30)
+    // The header never says more than one window, even of a result made elsewhere.
+    const result = {
+      allowed: true,
+      limit: 3,
+      remaining: 2,
+      resetAt: new Date(now + 3_600_000),
+      retryAfter: 0,
+    }
+    expect(short.limiter.rateLimitHeader(result)).toBe('"api";r=2;t=60')
+    expect(short.limiter.rateLimitHeader({ ...result, resetAt: new Date(0) })).toBe('"api";r=2;t=0')
   })
 })
 

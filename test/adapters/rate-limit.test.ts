@@ -88,6 +88,8 @@ const express5: Framework = {
   adapter: async (auth) => expressAuthX(auth),
   async serve(auth, limiter, type) {
     const app = express()
+    // Express's own proxy trust must not leak into the limiter (req.ip would follow the header).
+    app.set('trust proxy', true)
     const root = expressAuthX(auth)
     const authx = type === undefined ? root : root.loginType(type)
     const answer = (req: express.Request, res: express.Response) => {
@@ -104,7 +106,8 @@ const express5: Framework = {
 }
 
 async function fastifyApp(auth: Auth): Promise<FastifyInstance> {
-  const app = Fastify()
+  // Fastify's own proxy trust must not leak into the limiter (request.ip would follow the header).
+  const app = Fastify({ trustProxy: true })
   await app.register(fastifyAuthX, { auth })
   return app
 }
@@ -147,7 +150,8 @@ const hono: Framework = {
   },
 }
 
-function honoApp(auth: Auth, limiter: Limiter, type?: string): Hono {
+/** Without `onError` the guard's answers are its own (`HTTPException`s carrying authx's answer). */
+function honoApp(auth: Auth, limiter: Limiter, type?: string, onError = true): Hono {
   const app = new Hono()
   const root = honoAuthX(auth)
   const authx = type === undefined ? root : root.loginType(type)
@@ -161,7 +165,7 @@ function honoApp(auth: Auth, limiter: Limiter, type?: string): Hono {
     authx.rateLimited(limiter),
     () => new Response('raw', { headers: { 'content-type': 'text/plain' } }),
   )
-  app.onError(root.onError)
+  if (onError) app.onError(root.onError)
   return app
 }
 
@@ -170,7 +174,8 @@ const koa: Framework = {
   socket: true,
   adapter: async (auth) => koaAuthX(auth),
   async serve(auth, limiter, type) {
-    const app = new Koa()
+    // Koa's own proxy trust must not leak into the limiter (ctx.ip would follow the header).
+    const app = new Koa({ proxy: true })
     app.on('error', () => {})
     const root = koaAuthX(auth)
     const authx = type === undefined ? root : root.loginType(type)
@@ -496,9 +501,9 @@ for (const framework of FRAMEWORKS) {
 // ---------------------------------------------------------------- per framework
 
 describe('hono: rateLimited without @hono/node-server', () => {
-  it("by 'ip' knows no address: one shared count, X-Forwarded-For ignored even with trustProxy", async () => {
+  it("by 'ip' knows no address: one shared count, X-Forwarded-For ignored even with trustProxy; no app.onError needed", async () => {
     const auth = new AuthX({ secretKey: SECRET })
-    const app = honoApp(auth, { max: 1, window: '1m', by: 'ip', trustProxy: 1 })
+    const app = honoApp(auth, { max: 1, window: '1m', by: 'ip', trustProxy: 1 }, undefined, false)
     const send: Send = async (req) => fromResponse(await app.request(webRequest(req)))
     const from = (address: string) => ({
       method: 'GET',
