@@ -19,6 +19,7 @@ Environment:
   DEMO_DATA_DIR       folder of the SQLite file and the generated secret [./data]
   DEMO_COOKIE_SECURE  false to reach the demo over plain HTTP from another machine [true]
   JWT_SECRET_KEY      the HMAC secret [generated once into the data folder]
+  DEMO_LOGIN_LIMIT    login attempts allowed per address and minute [10]
 `
 
 const command = process.argv[2]

@@ -252,7 +252,7 @@ describe('security: tokens of another login type', () => {
     for (const token of [accessToken, refreshToken]) {
       const answer = await admins.logoutFromRequest(bearerRequest(token))
       expect(answer.error).toBeUndefined()
-      expect(answer.revoked).toEqual({ families: [], tokens: [] })
+      expect(answer.revoked).toEqual({ families: [], tokens: [], sessions: [] })
     }
     await expect(users.verifyToken(accessToken)).resolves.toBeInstanceOf(TokenPayload)
     await expect(users.verifyToken(refreshToken, { type: 'refresh' })).resolves.toBeInstanceOf(TokenPayload)

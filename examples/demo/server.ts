@@ -329,45 +329,11 @@ export function createDemo(options: DemoOptions): Demo {
       // Not the token the route used (a request with two refresh cookies): nothing to remember.
     }
   }
-  // The ready-made routes revoke a login's family, on logout or on reuse, but leave its session
-  // record: end it too, so "Your devices" lists only live logins. A token that still verifies
-  // afterwards (a logout without its CSRF value revokes nothing) keeps its session.
-  const endRevokedSession =
-    (ended: (res: Response) => Promise<boolean>): MiddlewareHandler =>
-    async (c, next) => {
-      const presented = [getCookie(c, cookieNames.access), getCookie(c, cookieNames.refresh)]
-      await next()
-      if (!(await ended(c.res))) return
-      for (const token of presented) {
-        if (token === undefined) continue
-        let payload: TokenPayload
-        try {
-          payload = await auth.decodeToken(token) // signature and expiry: a forged token ends nothing
-        } catch {
-          continue
-        }
-        if (payload.sid !== undefined && (await auth.isRevoked(payload)))
-          await auth.sessions.revoke(payload.sid, { sub: payload.sub })
-      }
-    }
-  const reused = async (res: Response) =>
-    res.status === 401 &&
-    (
-      (await res
-        .clone()
-        .json()
-        .catch(() => null)) as { code?: unknown } | null
-    )?.code === 'ERR_REFRESH_TOKEN_REUSED'
-  const loggedOut = async (res: Response) => res.status === 204
-
+  // The ready-made routes end a login's session with its family, on logout and on reuse, so
+  // "Your devices" lists only live logins (docs/sessions.md).
   // tokensInBody: false keeps the new tokens out of the page's reach: they go only in cookies.
-  app.post(
-    '/auth/refresh',
-    endRevokedSession(reused),
-    rememberPresented,
-    authx.refreshRoute({ tokensInBody: false }),
-  )
-  app.post('/auth/logout', endRevokedSession(loggedOut), authx.logoutRoute)
+  app.post('/auth/refresh', rememberPresented, authx.refreshRoute({ tokensInBody: false }))
+  app.post('/auth/logout', authx.logoutRoute)
 
   // The refresh token the browser holds, as claims (it cannot read the HttpOnly cookie itself).
   app.get('/auth/session', authx.refreshRequired, (c) => {

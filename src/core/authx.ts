@@ -44,6 +44,7 @@ import {
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
+  RefreshTokenReusedError,
   RevokedTokenError,
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
@@ -273,6 +274,9 @@ export class AuthX {
       isRevoked: (payload) => this.isRevoked(payload),
       revokeFamily: (fid) => this.revokeFamily(fid),
       revokeToken: (payload) => this.revokeToken(payload),
+      // On a store without sessions (a token from another instance), the family revocation
+      // already ends the token's session.
+      endSession: (sid) => (this.sessions.supported ? this.sessions.revoke(sid) : Promise.resolve(false)),
     }
   }
 
@@ -631,7 +635,18 @@ export class AuthX {
     }
     // A session's tokens are renewed only while its record exists (docs/sessions.md).
     if (payload.sid !== undefined) await this.sessions.check(payload)
-    const { accessToken, refreshToken: newRefresh } = await rotate(this.#rotation, payload, token, options)
+    let rotated: TokenPair
+    try {
+      rotated = await rotate(this.#rotation, payload, token, options)
+    } catch (err) {
+      // A stolen refresh token replayed: its session ends with its family (whose revocation
+      // already ended every token of it, so a store failure here changes no outcome).
+      if (err instanceof RefreshTokenReusedError && payload.sid !== undefined) {
+        await this.sessions.revoke(payload.sid).catch(() => false)
+      }
+      throw err
+    }
+    const { accessToken, refreshToken: newRefresh } = rotated
     if (payload.sid !== undefined)
       await this.sessions.touch(payload, this.#livingSeconds(accessToken, newRefresh))
     return this.#pair(accessToken, newRefresh)
@@ -1058,6 +1073,8 @@ export class AuthX {
     const cutoff = Math.floor(this.config.clock() / 1000)
     const key = subjectKey(this.#revocationIssuer(), sub, this.config.loginType)
     await this.#write(key, String(cutoff), this.#coveringLifetime())
+    // Sessions whose tokens the cut-off ended leave the user's list (those of this second stay).
+    await this.sessions.endBefore(sub, cutoff * 1000)
     this.#events.emit('subject.revoked', { sub })
   }
 

@@ -73,8 +73,12 @@ export interface LogoutAnswer {
   readonly cookies: readonly string[]
   /** Set when the store could not record the revocation: answer it (503), cookies still cleared. */
   readonly error?: AuthXError
-  /** What was revoked: family ids and token ids. */
-  readonly revoked: { readonly families: readonly string[]; readonly tokens: readonly string[] }
+  /** What was revoked: family ids, token ids, and the live sessions ended (docs/sessions.md). */
+  readonly revoked: {
+    readonly families: readonly string[]
+    readonly tokens: readonly string[]
+    readonly sessions: readonly string[]
+  }
 }
 
 /** What the routes need of their `AuthX` instance. */
@@ -90,6 +94,8 @@ export interface RouteContext {
   isRevoked(payload: TokenPayload): Promise<boolean>
   revokeFamily(fid: string): Promise<void>
   revokeToken(payload: TokenPayload): Promise<void>
+  /** Ends a session (its record leaves the user's list, its every token fails); whether it lived. */
+  endSession(sid: string): Promise<boolean>
 }
 
 const ROUTE_CHECKS = { data: isAny, scopes: isAny, tokensInBody: isBoolean }
@@ -189,8 +195,8 @@ async function provenToken(
 }
 
 /**
- * The logout route: revokes the family (or, for a token without one, the token) of the access
- * token and of the refresh token the request carries, expired access tokens included, and
+ * The logout route: ends the session of a token that has one, and revokes the family (or, for
+ * a token without one, the token) of the access token and of the refresh token the request carries, expired access tokens included, and
  * always clears the cookies. A missing or invalid token revokes nothing and is not an error. The
  * only error is a store that cannot record the revocation (`error`, 503): the cookies are still
  * cleared, and the client is told the revocation is unknown.
@@ -204,10 +210,15 @@ export async function logoutAnswer(ctx: RouteContext, request: RequestLike): Pro
   const cookies = ctx.config.locations.includes('cookies') ? ctx.unsetCookies() : []
   const families: string[] = []
   const tokens: string[] = []
+  const sessions: string[] = []
   try {
     for (const type of ['access', 'refresh'] as const) {
       const payload = await provenToken(ctx, request, type)
       if (payload === null) continue
+      // A session's logout ends the session: it leaves the user's list of devices.
+      if (payload.sid !== undefined && !sessions.includes(payload.sid)) {
+        if (await ctx.endSession(payload.sid)) sessions.push(payload.sid)
+      }
       if (payload.fid !== undefined) {
         if (families.includes(payload.fid)) continue
         await ctx.revokeFamily(payload.fid)
@@ -222,9 +233,9 @@ export async function logoutAnswer(ctx: RouteContext, request: RequestLike): Pro
       err instanceof AuthXError
         ? err
         : new StoreUnavailableError('Revocation store unavailable', { cause: err })
-    return { cookies, error, revoked: { families, tokens } }
+    return { cookies, error, revoked: { families, tokens, sessions } }
   }
-  return { cookies, revoked: { families, tokens } }
+  return { cookies, revoked: { families, tokens, sessions } }
 }
 
 /**

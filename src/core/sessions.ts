@@ -168,6 +168,23 @@ export class Sessions {
     return ending.length
   }
 
+  /** Whether the store keeps sessions (has the indexed-record methods). */
+  get supported(): boolean {
+    return METHODS.every((method) => typeof this.#host.store[method] === 'function')
+  }
+
+  /**
+   * After `revokeAllForSubject`: ends the subject's sessions created before `cutoffMs`, whose
+   * tokens the cut-off revoked. Nothing to do on a store without indexed records. Internal to
+   * authx.
+   */
+  async endBefore(sub: string, cutoffMs: number): Promise<void> {
+    if (!this.supported) return
+    const sessions = await this.list(sub)
+    const ending = sessions.filter((s) => s.createdAt.getTime() < cutoffMs)
+    await Promise.all(ending.map((s) => this.#end(s.sid, { sub: s.sub })))
+  }
+
   /**
    * Checks a `session` option and makes a new session id, before any token is signed.
    * Internal to authx (`createTokenPair`).
