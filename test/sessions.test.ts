@@ -193,6 +193,21 @@ describe('sessions: list', () => {
     expect(await auth.sessions.list('nobody')).toEqual([])
   })
 
+  it('lists logins of the same moment by sid, so the order is stable', async () => {
+    const { auth } = setup()
+    const sids = [(await login(auth)).sid, (await login(auth)).sid, (await login(auth)).sid]
+    expect((await auth.sessions.list('u1')).map((s) => s.sid)).toEqual([...sids].sort())
+  })
+
+  it("never lists a record of another subject, even one found under this subject's index", async () => {
+    const { auth, inner } = setup()
+    const own = await login(auth, 'u1')
+    const stray = { sid: 'stray', sub: 'u2', createdAt: START + SECOND, lastSeenAt: START + SECOND }
+    await inner.putIndexed(indexKey('u1'), recordKey('stray'), JSON.stringify(stray), 3600)
+    expect((await auth.sessions.list('u1')).map((s) => s.sid)).toEqual([own.sid])
+    expect(await auth.sessions.revokeAll('u1')).toBe(1)
+  })
+
   it('a session lives as long as the later of its tokens, then is neither listed nor read', async () => {
     const { auth, advance } = setup()
     const short = await auth.createTokenPair({
@@ -437,6 +452,10 @@ describe('sessions: input', () => {
       TypeError,
     )
     expect(await auth.sessions.list('u1')).toEqual([])
+    // Nor can a refresh put one in; the attempt does not consume the token.
+    const a = await login(auth)
+    await expect(auth.refresh(a.refreshToken, { data: { sid: 'mine' } })).rejects.toBeInstanceOf(TypeError)
+    await expect(auth.refresh(a.refreshToken)).resolves.toHaveProperty('accessToken')
   })
 
   const circular: Record<string, unknown> = {}
@@ -596,6 +615,10 @@ describe('sessions: stores that cannot, or do not, answer', () => {
     ['a record without its fields', [['ses::x', '{}']]],
     ['a record with a bad time', [['ses::x', '{"sid":"x","sub":"u1","createdAt":"now","lastSeenAt":1}']]],
     ['a record that is null', [['ses::x', 'null']]],
+    [
+      'an entry of three items',
+      [['ses::x', JSON.stringify({ sid: 'x', sub: 'u1', createdAt: START, lastSeenAt: START }), 'more']],
+    ],
   ]
   it.each(wrongLists)('a listing with %s: StoreUnavailableError', async (_name, answer) => {
     const { auth } = setup({}, (inner) => ({
