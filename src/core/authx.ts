@@ -44,7 +44,6 @@ import {
   InsufficientScopeError,
   InvalidTokenError,
   RefreshTokenRequiredError,
-  RefreshTokenReusedError,
   RevokedTokenError,
 } from './errors.js'
 import { type AuthXEventName, type AuthXEvents, type AuthXListener, Emitter } from './events.js'
@@ -245,6 +244,7 @@ export class AuthX {
       issuer: this.#revocationIssuer(),
       loginType: config.loginType,
       coveringLifetime: this.#coveringLifetime(),
+      expiryOf: (token) => this.decodeUnverified(token).payload.exp,
     })
     this.#rotation = {
       config,
@@ -387,14 +387,8 @@ export class AuthX {
       this.#create({ ...common, type: 'access', fresh: o.fresh, expiry: o.accessExpiry }, undefined),
       this.#create({ ...common, type: 'refresh', expiry: o.refreshExpiry }, undefined),
     ])
-    if (session !== undefined) {
-      await this.sessions.create(
-        session.sid,
-        o.uid as string,
-        session.input,
-        this.#livingSeconds(accessToken, refreshToken),
-      )
-    }
+    if (session !== undefined)
+      await this.sessions.create(session, o.uid as string, [accessToken, refreshToken])
     return this.#pair(accessToken, refreshToken)
   }
 
@@ -633,22 +627,9 @@ export class AuthX {
       payload = refreshToken
       token = known
     }
-    // A session's tokens are renewed only while its record exists (docs/sessions.md).
-    if (payload.sid !== undefined) await this.sessions.check(payload)
-    let rotated: TokenPair
-    try {
-      rotated = await rotate(this.#rotation, payload, token, options)
-    } catch (err) {
-      // A stolen refresh token replayed: its session ends with its family (whose revocation
-      // already ended every token of it, so a store failure here changes no outcome).
-      if (err instanceof RefreshTokenReusedError && payload.sid !== undefined) {
-        await this.sessions.revoke(payload.sid).catch(() => false)
-      }
-      throw err
-    }
-    const { accessToken, refreshToken: newRefresh } = rotated
-    if (payload.sid !== undefined)
-      await this.sessions.touch(payload, this.#livingSeconds(accessToken, newRefresh))
+    const rotated = () => rotate(this.#rotation, payload, token, options)
+    const { accessToken, refreshToken: newRefresh } =
+      payload.sid === undefined ? await rotated() : await this.sessions.renew(payload, rotated)
     return this.#pair(accessToken, newRefresh)
   }
 
@@ -1247,18 +1228,6 @@ export class AuthX {
    */
   #coveringLifetime(): number {
     return this.config.maxLifetime === false ? NO_EXPIRY : this.config.maxLifetime
-  }
-
-  /** Seconds until the later of the tokens expires (a session record lives that long). */
-  #livingSeconds(...tokens: string[]): number {
-    const now = this.config.clock() / 1000
-    let longest = 0
-    for (const token of tokens) {
-      const exp = this.decodeUnverified(token).payload.exp
-      if (typeof exp !== 'number') return NO_EXPIRY
-      longest = Math.max(longest, exp - now)
-    }
-    return longest
   }
 
   /** Writes a revocation entry living its TTL plus leeway; failures are `StoreUnavailableError`. */

@@ -5,8 +5,10 @@
  * @module
  */
 import { checkCallOptions, isAny, isPlainObject } from './call-options.js'
+import type { TokenPair } from './claims.js'
 import { assertJsonValue } from './claims.js'
-import { ConfigError, RevokedTokenError, StoreUnavailableError } from './errors.js'
+import { MAX_DURATION_SECONDS } from './duration.js'
+import { ConfigError, RefreshTokenReusedError, RevokedTokenError, StoreUnavailableError } from './errors.js'
 import type { Emitter } from './events.js'
 import type { TokenPayload } from './payload.js'
 import { bounded, keyPart, sidKey } from './revocation.js'
@@ -49,6 +51,8 @@ export interface SessionHost {
   readonly loginType: string | undefined
   /** How long a session's revocation entry lives: the longest a token can live, in seconds. */
   readonly coveringLifetime: number
+  /** A token's `exp` claim, read without verifying (tokens the instance just made). */
+  expiryOf(token: string): unknown
 }
 
 /** What a record holds in the store (JSON). */
@@ -203,10 +207,12 @@ export class Sessions {
   }
 
   /**
-   * Writes the record of a new session living `ttlSeconds` (as long as its tokens). Internal to
+   * Writes the record of a new session, living as long as the later of its `tokens`. Internal to
    * authx (`createTokenPair`).
    */
-  async create(sid: string, sub: string, input: SessionInput, ttlSeconds: number): Promise<void> {
+  async create(session: { sid: string; input: SessionInput }, sub: string, tokens: string[]): Promise<void> {
+    const { sid, input } = session
+    const ttlSeconds = this.#livingSeconds(tokens)
     const now = this.#host.clock()
     const record: SessionRecord = {
       sid,
@@ -227,28 +233,32 @@ export class Sessions {
   }
 
   /**
-   * Before a refresh: the session of a refresh token carrying `sid` must still exist (a record
-   * gone means the session ended, so its tokens may not be renewed). Internal to authx.
+   * A refresh of a session's token (`rotate` mints the new pair). The session must still exist:
+   * a record gone means the session ended, so its tokens are not renewed. A replayed token
+   * (reuse) ends its session with its family. After the refresh, `lastSeenAt` is now and the
+   * record lives as long as the new tokens; a session ended meanwhile stays ended (the update
+   * writes nothing). Internal to authx (`refresh`).
    */
-  async check(payload: TokenPayload): Promise<void> {
-    const record = await this.#record(payload.sid!)
-    if (record === null || record.sub !== payload.sub) throw new RevokedTokenError('Session has ended')
-  }
-
-  /**
-   * After a refresh: `lastSeenAt` is now, and the record lives as long as the new tokens. A
-   * session ended meanwhile stays ended (the update writes nothing). Internal to authx.
-   */
-  async touch(payload: TokenPayload, ttlSeconds: number): Promise<void> {
+  async renew(payload: TokenPayload, rotate: () => Promise<TokenPair>): Promise<TokenPair> {
     const sid = payload.sid!
-    const record = await this.#record(sid)
-    if (record === null) return
+    const before = await this.#record(sid)
+    if (before === null || before.sub !== payload.sub) throw new RevokedTokenError('Session has ended')
+    let pair: TokenPair
+    try {
+      pair = await rotate()
+    } catch (err) {
+      // The family's revocation already ended every token of it: a store failure here changes
+      // no outcome, and the reuse error is what the caller must see.
+      if (err instanceof RefreshTokenReusedError) await this.revoke(sid).catch(() => false)
+      throw err
+    }
     const store = this.#store()
-    const updated: SessionRecord = { ...record, lastSeenAt: this.#host.clock() }
-    const ttl = this.#ttl(ttlSeconds)
+    const updated: SessionRecord = { ...before, lastSeenAt: this.#host.clock() }
+    const ttl = this.#ttl(this.#livingSeconds([pair.accessToken, pair.refreshToken]))
     await this.#bounded(() =>
-      store.updateIndexed!(this.#indexKey(record.sub), this.#recordKey(sid), JSON.stringify(updated), ttl),
+      store.updateIndexed!(this.#indexKey(before.sub), this.#recordKey(sid), JSON.stringify(updated), ttl),
     )
+    return pair
   }
 
   async #end(sid: string, record: Pick<SessionRecord, 'sub'> | null): Promise<void> {
@@ -289,6 +299,18 @@ export class Sessions {
 
   #bounded<T>(call: () => Promise<T>): Promise<T> {
     return bounded(call, this.#host.timeoutMs)
+  }
+
+  /** Seconds until the later of the tokens expires; "no expiry" when one has no `exp`. */
+  #livingSeconds(tokens: string[]): number {
+    const now = this.#host.clock() / 1000
+    let longest = 0
+    for (const token of tokens) {
+      const exp = this.#host.expiryOf(token)
+      if (typeof exp !== 'number') return MAX_DURATION_SECONDS
+      longest = Math.max(longest, exp - now)
+    }
+    return longest
   }
 
   #ttl(ttlSeconds: number): number {
