@@ -4,7 +4,13 @@
  * the user's list, besides revoking its tokens.
  */
 import { describe, expect, it } from 'vitest'
-import { type AuthXStore, MemoryStore, RefreshTokenReusedError, RevokedTokenError } from '../src/index.js'
+import {
+  AuthX,
+  type AuthXStore,
+  MemoryStore,
+  RefreshTokenReusedError,
+  RevokedTokenError,
+} from '../src/index.js'
 import { clockedAuth } from './support/clocked.js'
 
 const SECRET = 'sessions-lifecycle-secret-0123456789abcdef'
@@ -112,5 +118,26 @@ describe('sessions end with the login', () => {
     advance(2000)
     await auth.revokeAllForSubject('u1')
     await expect(auth.verifyToken(pair.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
+  })
+})
+
+describe('security: sessions of another login type', () => {
+  const secretKey = 'sessions-lifecycle-secret-0123456789abcdef'
+
+  it('an instance of one type neither shows nor ends a session of another type, even of the same sub', async () => {
+    const store = new MemoryStore()
+    const users = new AuthX({ secretKey, store, loginType: 'user' })
+    const admins = new AuthX({ secretKey, store, loginType: 'admin' })
+    const admin = await admins.createTokenPair({ uid: '42', session: {} })
+    const sid = admins.decodeUnverified(admin.accessToken).payload.sid as string
+    expect(await users.sessions.get(sid)).toBeNull()
+    expect(await users.sessions.revoke(sid, { sub: '42' })).toBe(false)
+    // Without the ownership check too: the entry it writes is the user type's, not the admin's.
+    expect(await users.sessions.revoke(sid)).toBe(false)
+    await expect(admins.verifyToken(admin.accessToken)).resolves.toMatchObject({ sid })
+    await admins.refresh(admin.refreshToken)
+    expect((await admins.sessions.list('42')).map((s) => s.sid)).toEqual([sid])
+    expect(await admins.sessions.revoke(sid, { sub: '42' })).toBe(true)
+    await expect(admins.verifyToken(admin.accessToken)).rejects.toBeInstanceOf(RevokedTokenError)
   })
 })

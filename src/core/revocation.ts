@@ -47,9 +47,13 @@ export function subjectKey(iss: string | undefined, sub: string, loginType?: str
   return loginType === undefined ? key : `${key}:${keyPart(loginType)}`
 }
 
-/** Store key of an ended session (SPEC 9.4): every token carrying that `sid` is revoked. */
-export function sidKey(iss: string | undefined, sid: string): string {
-  return `sid:${keyPart(iss)}:${keyPart(sid)}`
+/**
+ * Store key of an ended session (SPEC 9.4): every token carrying that `sid` is revoked. Keyed by
+ * the login type too, as `subjectKey`: an instance of one type never ends another type's session.
+ */
+export function sidKey(iss: string | undefined, sid: string, loginType?: string): string {
+  const key = `sid:${keyPart(iss)}:${keyPart(sid)}`
+  return loginType === undefined ? key : `${key}:${keyPart(loginType)}`
 }
 
 /** Store key marking a refresh token's `jti` as consumed (value: first use, seconds). */
@@ -197,8 +201,7 @@ export function revocationKeys(
   // instance's revokeFamily/revokeAllForSubject, so they are keyed by the instance's issuer.
   const keys = [jtiKey(payload.iss, payload.jti), subjectKey(issuer, payload.sub, loginType)]
   if (payload.fid !== undefined) keys.push(familyKey(issuer, payload.fid, loginType))
-  // Session ids are random and minted by this issuer's instances: no login type needed.
-  if (payload.sid !== undefined) keys.push(sidKey(issuer, payload.sid))
+  if (payload.sid !== undefined) keys.push(sidKey(issuer, payload.sid, loginType))
   return keys
 }
 

@@ -65,6 +65,8 @@ interface SessionRecord {
   ip: string | null
   device: string | null
   data: Record<string, unknown> | null
+  /** The login type of the instance that made it (absent without one). */
+  loginType?: string
 }
 
 const TEXT_LIMIT = 512
@@ -225,6 +227,7 @@ export class Sessions {
       data:
         input.data === undefined ? null : (JSON.parse(JSON.stringify(input.data)) as Record<string, unknown>),
     }
+    if (this.#host.loginType !== undefined) record.loginType = this.#host.loginType
     const store = this.#store()
     const ttl = this.#ttl(ttlSeconds)
     await this.#bounded(() =>
@@ -266,7 +269,7 @@ export class Sessions {
     const store = this.#store()
     // The revocation entry first: once it is written every token of the session fails.
     const ttl = Math.max(1, Math.ceil(host.coveringLifetime + host.leeway))
-    await this.#bounded(() => store.set(sidKey(host.issuer, sid), '1', ttl))
+    await this.#bounded(() => store.set(sidKey(host.issuer, sid, host.loginType), '1', ttl))
     if (record !== null) {
       await this.#bounded(() => store.deleteIndexed!(this.#indexKey(record.sub), this.#recordKey(sid)))
     }
@@ -282,7 +285,8 @@ export class Sessions {
     if (typeof value !== 'string') throw wrongShape()
     const record = parseRecord(value)
     if (record.sid !== sid) throw wrongShape()
-    return record
+    // Another login type's session is not this instance's to show or end (user 42 is not admin 42).
+    return record.loginType === this.#host.loginType ? record : null
   }
 
   #store(): AuthXStore {
