@@ -268,6 +268,12 @@ describe.each(Object.keys(kinds))('RedisStore with %s: what Redis sees', (kind) 
         expect(ex!.toUpperCase()).toBe('EX')
         expect(Number(seconds)).toBeGreaterThan(0)
         written.push(key!)
+      } else if (command === 'evalsha' || command === 'eval') {
+        // revokeAllForSubject reads the subject's session list (docs/sessions.md): a read only.
+        const [, count, ...rest] = args
+        const keys = rest.slice(0, Number(count))
+        expect(keys.length).toBeGreaterThan(0)
+        for (const key of keys) expect(key.startsWith(`${prefix}sesx:`)).toBe(true)
       } else {
         throw new Error(`unexpected command ${name}`)
       }
