@@ -3,18 +3,15 @@
  * file at the same moment let exactly `max` hits through in total, since each hit reads and writes
  * its window in one BEGIN IMMEDIATE transaction.
  */
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SqliteStore } from '../../src/stores/sqlite.js'
 import type { HitResult, HitTask } from './hit-child.js'
-import { bundleChild } from './processes.js'
+import { bundleChild, runScript } from './processes.js'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const path = join(tmpdir(), `authx-hit-${process.pid}-${randomUUID()}.db`)
 
 afterAll(() => {
@@ -22,24 +19,7 @@ afterAll(() => {
 })
 
 /** Runs one hit task in a new Node process and returns its printed result. */
-async function runHitChild(task: HitTask): Promise<HitResult> {
-  const script = await bundleChild('hit-child.ts')
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [script, JSON.stringify(task)],
-      { cwd: root, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').pop()
-        if (!line) {
-          reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
-          return
-        }
-        resolve(JSON.parse(line) as HitResult)
-      },
-    )
-  })
-}
+const runHitChild = (task: HitTask) => runScript<HitResult>('hit-child.ts', task)
 
 describe('SqliteStore hit across processes (same file)', () => {
   it('two processes hitting one key 300 times each with max 250 let exactly 250 through in total', async () => {

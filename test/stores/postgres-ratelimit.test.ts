@@ -6,9 +6,7 @@
  * an indexed record, the mirror seeing `sid:` entries (also through the trigger function of an
  * earlier version), timeouts, the circuit breaker and a closed store, and wrong-shaped answers.
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
@@ -16,10 +14,9 @@ import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../..
 import { tcpProxy } from '../support/tcp-proxy.js'
 import { postgresMissing, storesRequired } from './conformance.js'
 import type { HitTask } from './postgres-hit-child.js'
-import { bundleChild } from './processes.js'
+import { runScript } from './processes.js'
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -103,24 +100,8 @@ async function logOf(table: string, key: string): Promise<number[]> {
 }
 
 /** Runs the hit child once: `hits` concurrent hits at `startAt`, in a new Node process. */
-async function runHitChild(task: HitTask): Promise<{ ok: boolean; allowed?: number; error?: string }> {
-  const script = await bundleChild('postgres-hit-child.ts')
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [script, JSON.stringify(task)],
-      { cwd: root, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').pop()
-        if (!line) {
-          reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
-          return
-        }
-        resolve(JSON.parse(line))
-      },
-    )
-  })
-}
+const runHitChild = (task: HitTask) =>
+  runScript<{ ok: boolean; allowed?: number; error?: string }>('postgres-hit-child.ts', task)
 
 describe('PostgresStore hit', () => {
   it('of 50 concurrent hits from two pools on a new key with max 10, exactly 10 are allowed, counted 1 to 10', async (ctx) => {

@@ -43,8 +43,6 @@ export function bundleChild(script: string): Promise<string> {
   return bundled
 }
 
-const bundle = () => bundleChild('child.ts')
-
 export interface ChildResult {
   ok: boolean
   code?: string
@@ -52,13 +50,16 @@ export interface ChildResult {
   sub?: string
 }
 
-/** Runs one task in a new Node process and returns its printed result. */
-export async function runChild(task: ChildTask): Promise<ChildResult> {
-  const script = await bundle()
+/**
+ * Runs a child script of this folder (bundled by `bundleChild`) once in a new Node process with
+ * `task` as its JSON argument, and returns the last line it printed, parsed as JSON.
+ */
+export async function runScript<Result>(script: string, task: unknown): Promise<Result> {
+  const bundled = await bundleChild(script)
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [script, JSON.stringify(task)],
+      [bundled, JSON.stringify(task)],
       { cwd: root, timeout: 60_000 },
       (err, stdout, stderr) => {
         const line = stdout.trim().split('\n').pop()
@@ -66,10 +67,15 @@ export async function runChild(task: ChildTask): Promise<ChildResult> {
           reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
           return
         }
-        resolve(JSON.parse(line) as ChildResult)
+        resolve(JSON.parse(line) as Result)
       },
     )
   })
+}
+
+/** Runs one task of `child.ts` in a new Node process and returns its printed result. */
+export function runChild(task: ChildTask): Promise<ChildResult> {
+  return runScript<ChildResult>('child.ts', task)
 }
 
 /**

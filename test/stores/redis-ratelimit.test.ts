@@ -7,17 +7,16 @@
  * and `commandTimeoutMs`, and `sid:` entries in the mirror. The shared conformance tests of
  * these methods run from redis.test.ts and redis-cluster.test.ts.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { Cluster, Redis } from 'ioredis'
 import { createClient, createCluster } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { type IoRedisLike, type NodeRedisLike, RedisStore } from '../../src/stores/redis.js'
 import { storesRequired } from './conformance.js'
-import { bundleChild } from './processes.js'
+import { bundleChild, runScript } from './processes.js'
 import type { HitResult, HitTask } from './redis-hit-child.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -27,7 +26,6 @@ const NODES = (process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001
     const [host, port] = address.trim().split(':')
     return { host: host!, port: Number(port) }
   })
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noop = () => {}
 
@@ -365,7 +363,8 @@ describe('RedisStore hit across processes', () => {
   it('two Node processes hitting one key at the same moment get exactly max allowed in total', async (ctx) => {
     needRedis(ctx)
     const prefix = uniquePrefix()
-    const script = await bundleChild('redis-hit-child.ts')
+    // The bundle is built first, so both children start within the lead time.
+    await bundleChild('redis-hit-child.ts')
     const startAt = Date.now() + 3000
     const task: HitTask = {
       url: REDIS_URL,
@@ -376,19 +375,7 @@ describe('RedisStore hit across processes', () => {
       hits: 30,
       startAt,
     }
-    const run = () =>
-      new Promise<HitResult>((resolve, reject) => {
-        execFile(
-          process.execPath,
-          [script, JSON.stringify(task)],
-          { cwd: root, timeout: 60_000 },
-          (err, stdout, stderr) => {
-            const line = stdout.trim().split('\n').pop()
-            if (!line) reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
-            else resolve(JSON.parse(line) as HitResult)
-          },
-        )
-      })
+    const run = () => runScript<HitResult>('redis-hit-child.ts', task)
     const results = await Promise.all([run(), run()])
     for (const r of results) {
       expect(r.error).toBeUndefined()
