@@ -8,11 +8,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   AuthX,
@@ -26,6 +23,8 @@ import { PostgresStore } from '../src/stores/postgres.js'
 import { RedisStore } from '../src/stores/redis.js'
 import { SqliteStore } from '../src/stores/sqlite.js'
 import { postgresMissing, storesRequired } from './stores/conformance.js'
+import { dropPostgresTables } from './support/postgres.js'
+import { deleteRedisPrefixes, REDIS_URL, redisMissing } from './support/redis.js'
 
 const SECRET = 'sessions-test-secret-0123456789abcdef-xyz'
 const START = 1_700_000_000_000
@@ -709,33 +708,9 @@ describe('sessions: one store round trip', () => {
 // ---------------------------------------------------------------------------------------------
 // The core flow on every built-in store, on the real servers of this machine.
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const run = `${process.pid}_${randomUUID().slice(0, 8)}`
-const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** `undefined` when Redis answers PING within a second, else why it does not. */
-function redisMissing(): Promise<string | undefined> {
-  const { hostname, port } = new URL(REDIS_URL)
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(() => done(`no answer to PING from ${REDIS_URL}`), 1000)
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.includes('\r\n'))
-        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${REDIS_URL}: ${err.message}`))
-  })
-}
 
 const redisPrefixes: string[] = []
 const pgTables: string[] = []
@@ -763,25 +738,10 @@ afterAll(async () => {
   for (const path of sqliteFiles) {
     for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true })
   }
-  if (redisPrefixes.length > 0 && (await redisMissing()) === undefined) {
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    for (const prefix of redisPrefixes) {
-      let cursor = '0'
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-        if (keys.length > 0) await admin.del(...keys)
-        cursor = next
-      } while (cursor !== '0')
-    }
-    await admin.quit()
-  }
-  if (pgTables.length > 0 && (await postgresMissing(PG_URL)) === undefined) {
-    const client = new pg.Client({ connectionString: PG_URL })
-    client.on('error', noop)
-    await client.connect()
-    for (const table of pgTables) await client.query(`DROP TABLE IF EXISTS ${table} CASCADE`)
-    await client.end()
-  }
+  if (redisPrefixes.length > 0 && (await redisMissing()) === undefined)
+    await deleteRedisPrefixes(redisPrefixes)
+  if (pgTables.length > 0 && (await postgresMissing(PG_URL)) === undefined)
+    await dropPostgresTables(pgTables, PG_URL)
 })
 
 interface StoreKind {

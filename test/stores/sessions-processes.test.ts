@@ -4,72 +4,26 @@
  * in the other (its access and refresh tokens fail with ERR_TOKEN_REVOKED) and is no longer
  * listed by either; a session one process makes, the other lists and can end.
  */
-import { execFile } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuthX, type AuthXStore } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { SqliteStore } from '../../src/stores/sqlite.js'
+import { dropPostgresTables, PG_URL } from '../support/postgres.js'
+import { deleteRedisPrefixes, REDIS_URL, redisMissing } from '../support/redis.js'
 import { postgresMissing, SECRET, storesRequired } from './conformance.js'
-import { bundleChild } from './processes.js'
+import { bundleChild, runScript } from './processes.js'
 import type { SessionResult, SessionTask } from './sessions-child.js'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const run = `${process.pid}_${randomUUID().slice(0, 8)}`
-const noop = () => {}
 const REVOKED = 'ERR_TOKEN_REVOKED'
 
 /** Runs one session task in a new Node process and returns its printed result. */
-async function runChild(task: SessionTask): Promise<SessionResult> {
-  const script = await bundleChild('sessions-child.ts')
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [script, JSON.stringify(task)],
-      { cwd: root, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').pop()
-        if (!line) {
-          reject(new Error(`child printed nothing: ${err?.message ?? ''} ${stderr}`))
-          return
-        }
-        resolve(JSON.parse(line) as SessionResult)
-      },
-    )
-  })
-}
-
-/** `undefined` when Redis answers PING within a second, else why it does not. */
-function redisMissing(): Promise<string | undefined> {
-  const { hostname, port } = new URL(REDIS_URL)
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(() => done(`no answer to PING from ${REDIS_URL}`), 1000)
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.includes('\r\n'))
-        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${REDIS_URL}: ${err.message}`))
-  })
-}
+const runChild = (task: SessionTask) => runScript<SessionResult>('sessions-child.ts', task)
 
 const sqlitePath = join(tmpdir(), `authx-sessions-processes-${run}.db`)
 const redisPrefix = `authx-test:sessions-processes:${randomBytes(8).toString('hex')}:`
@@ -77,23 +31,8 @@ const pgTable = `authx_sessions_processes_${run}`
 
 afterAll(async () => {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(sqlitePath + suffix, { force: true })
-  if ((await redisMissing()) === undefined) {
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    let cursor = '0'
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000)
-      if (keys.length > 0) await admin.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-    await admin.quit()
-  }
-  if ((await postgresMissing(PG_URL)) === undefined) {
-    const client = new pg.Client({ connectionString: PG_URL })
-    client.on('error', noop)
-    await client.connect()
-    await client.query(`DROP TABLE IF EXISTS ${pgTable} CASCADE`)
-    await client.end()
-  }
+  if ((await redisMissing()) === undefined) await deleteRedisPrefixes([redisPrefix])
+  if ((await postgresMissing(PG_URL)) === undefined) await dropPostgresTables([pgTable])
 })
 
 interface Kind {
