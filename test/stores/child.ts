@@ -6,6 +6,7 @@ import { AuthX, type AuthXStore } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { SqliteStore } from '../../src/stores/sqlite.js'
+import { childMain, crash, failure, waitUntil } from './child-main.js'
 
 export interface ChildTask {
   store:
@@ -31,12 +32,10 @@ function makeStore(spec: ChildTask['store']): AuthXStore {
   }
 }
 
-async function main(): Promise<void> {
-  const task = JSON.parse(process.argv[2] as string) as ChildTask
+childMain<ChildTask>(async (task) => {
   const store = makeStore(task.store)
   const auth = new AuthX({ secretKey: task.secret, store, revocation: { timeoutMs: 5000 } })
-  if (task.startAt !== undefined)
-    await new Promise((r) => setTimeout(r, Math.max(0, task.startAt! - Date.now())))
+  if (task.startAt !== undefined) await waitUntil(task.startAt)
   let result: Record<string, unknown>
   try {
     if (task.action === 'refresh') {
@@ -50,13 +49,8 @@ async function main(): Promise<void> {
       result = { ok: true, sub: payload.sub }
     }
   } catch (err) {
-    result = { ok: false, code: (err as { code?: string }).code ?? String(err) }
+    result = failure(err)
   }
   await auth.close()
-  process.stdout.write(`${JSON.stringify(result)}\n`)
-}
-
-main().catch((err) => {
-  process.stdout.write(`${JSON.stringify({ ok: false, code: `crash: ${String(err)}` })}\n`)
-  process.exitCode = 1
-})
+  return result
+}, crash)

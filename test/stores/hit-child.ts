@@ -4,16 +4,11 @@
  * one JSON line with how many hits were allowed.
  */
 import { SqliteStore } from '../../src/stores/sqlite.js'
+import { childMain, type HitPlan, waitUntil } from './child-main.js'
 
-export interface HitTask {
+export interface HitTask extends HitPlan {
   path: string
   table: string
-  key: string
-  windowSeconds: number
-  max: number
-  hits: number
-  /** Wait until this epoch millisecond before hitting, so processes start together. */
-  startAt: number
 }
 
 export interface HitResult {
@@ -23,25 +18,22 @@ export interface HitResult {
   errors: string[]
 }
 
-async function main(): Promise<void> {
-  const task = JSON.parse(process.argv[2] as string) as HitTask
-  // A long busy timeout: every hit waits for the other process's transaction rather than failing.
-  const store = new SqliteStore({ path: task.path, table: task.table, busyTimeoutMs: 10_000 })
-  await new Promise((r) => setTimeout(r, Math.max(0, task.startAt - Date.now())))
-  const result: HitResult = { allowed: 0, denied: 0, errors: [] }
-  for (let i = 0; i < task.hits; i++) {
-    try {
-      if ((await store.hit(task.key, task.windowSeconds, task.max)).allowed) result.allowed++
-      else result.denied++
-    } catch (err) {
-      result.errors.push(String(err))
+childMain<HitTask>(
+  async (task) => {
+    // A long busy timeout: every hit waits for the other process's transaction rather than failing.
+    const store = new SqliteStore({ path: task.path, table: task.table, busyTimeoutMs: 10_000 })
+    await waitUntil(task.startAt)
+    const result: HitResult = { allowed: 0, denied: 0, errors: [] }
+    for (let i = 0; i < task.hits; i++) {
+      try {
+        if ((await store.hit(task.key, task.windowSeconds, task.max)).allowed) result.allowed++
+        else result.denied++
+      } catch (err) {
+        result.errors.push(String(err))
+      }
     }
-  }
-  await store.close()
-  process.stdout.write(`${JSON.stringify(result)}\n`)
-}
-
-main().catch((err) => {
-  process.stdout.write(`${JSON.stringify({ allowed: 0, denied: 0, errors: [`crash: ${String(err)}`] })}\n`)
-  process.exitCode = 1
-})
+    await store.close()
+    return result
+  },
+  (err): HitResult => ({ allowed: 0, denied: 0, errors: [`crash: ${String(err)}`] }),
+)

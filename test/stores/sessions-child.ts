@@ -7,6 +7,7 @@ import { AuthX, type AuthXStore } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres.js'
 import { RedisStore } from '../../src/stores/redis.js'
 import { SqliteStore } from '../../src/stores/sqlite.js'
+import { childMain, crash, failure } from './child-main.js'
 
 export interface SessionTask {
   store:
@@ -72,8 +73,7 @@ async function act(auth: AuthX, task: SessionTask): Promise<SessionResult> {
   }
 }
 
-async function main(): Promise<void> {
-  const task = JSON.parse(process.argv[2] as string) as SessionTask
+childMain<SessionTask>(async (task) => {
   const auth = new AuthX({
     secretKey: task.secret,
     store: makeStore(task.store),
@@ -83,13 +83,8 @@ async function main(): Promise<void> {
   try {
     result = await act(auth, task)
   } catch (err) {
-    result = { ok: false, code: (err as { code?: string }).code ?? String(err) }
+    result = failure(err)
   }
   await auth.close()
-  process.stdout.write(`${JSON.stringify(result)}\n`)
-}
-
-main().catch((err) => {
-  process.stdout.write(`${JSON.stringify({ ok: false, code: `crash: ${String(err)}` })}\n`)
-  process.exitCode = 1
-})
+  return result
+}, crash)
