@@ -23,6 +23,8 @@ import { webAuthX, withAuthXErrors } from '../../src/adapters/web.js'
 import { AuthX, ConfigError, RevokedTokenError, StoreUnavailableError } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres.js'
 import { RedisStore } from '../../src/stores/redis.js'
+import { dropPostgresTables } from '../support/postgres.js'
+import { deleteRedisPrefixes } from '../support/redis.js'
 import { type ProxyMode, type TcpProxy, tcpProxy } from '../support/tcp-proxy.js'
 import { postgresMissing, SECRET, storesRequired } from './conformance.js'
 
@@ -87,26 +89,8 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  if (prefixes.length > 0 && missing.redis === undefined) {
-    const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-    admin.on('error', noop)
-    for (const prefix of prefixes) {
-      let cursor = '0'
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-        if (keys.length > 0) await admin.del(...keys)
-        cursor = next
-      } while (cursor !== '0')
-    }
-    await admin.quit()
-  }
-  if (tables.length > 0 && missing.postgres === undefined) {
-    const admin = new pg.Client({ connectionString: PG_URL })
-    admin.on('error', noop)
-    await admin.connect()
-    for (const table of tables) await admin.query(`DROP TABLE IF EXISTS "${table}"`)
-    await admin.end()
-  }
+  if (missing.redis === undefined) await deleteRedisPrefixes(prefixes, REDIS_URL)
+  if (missing.postgres === undefined) await dropPostgresTables(tables, PG_URL)
 })
 
 interface Subject {

@@ -22,40 +22,15 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { type IoRedisLike, type NodeRedisLike, RedisStore } from '../../src/stores/redis.js'
+import { deleteRedisPrefixes, REDIS_URL, redisMissing } from '../support/redis.js'
 import { SECRET, storesRequired } from './conformance.js'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const TIMEOUT_MS = 200
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Resolves to `undefined` when Redis answers PING within `timeoutMs`, else to the reason. */
-function redisMissing(timeoutMs = 500): Promise<string | undefined> {
-  const { hostname, port } = new URL(REDIS_URL)
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(
-      () => done(`no answer to PING from ${REDIS_URL} within ${timeoutMs} ms`),
-      timeoutMs,
-    )
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.includes('\r\n'))
-        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${REDIS_URL}: ${err.message}`))
-  })
-}
-
 let missing: string | undefined
 beforeAll(async () => {
-  missing = await redisMissing()
+  missing = await redisMissing(REDIS_URL, 500)
 })
 
 /** Skips the test when Redis is missing (fails it in CI, as the conformance suite does). */
@@ -73,17 +48,7 @@ function uniquePrefix(): string {
 }
 
 afterAll(async () => {
-  if (missing !== undefined || prefixes.length === 0) return
-  const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-  for (const prefix of prefixes) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length > 0) await admin.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  }
-  await admin.quit()
+  if (missing === undefined) await deleteRedisPrefixes(prefixes)
 })
 
 /** Things to undo after each test, last first. */

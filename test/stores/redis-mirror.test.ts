@@ -26,36 +26,14 @@ import {
   type TokenPayload,
 } from '../../src/index.js'
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js'
+import { deleteRedisPrefixes, REDIS_URL, redisMissing } from '../support/redis.js'
 import { SECRET, storesRequired } from './conformance.js'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noop = () => {}
 
-/** Resolves to `undefined` when Redis answers PING within `timeoutMs`, else to the reason. */
-function redisMissing(url: string, timeoutMs = 500): Promise<string | undefined> {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(() => done(`no answer to PING from ${url} within ${timeoutMs} ms`), timeoutMs)
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.includes('\r\n'))
-        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${url}: ${err.message}`))
-  })
-}
-
-const missing = await redisMissing(REDIS_URL)
+const missing = await redisMissing(REDIS_URL, 500)
 if (missing !== undefined) {
   if (storesRequired()) throw new Error(`Redis is required in CI but unavailable: ${missing}`)
   console.warn(`[skip] RedisStore mirror tests: ${missing}`)
@@ -80,17 +58,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  if (missing !== undefined || prefixes.length === 0) return
-  const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
-  for (const prefix of prefixes) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length > 0) await admin.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  }
-  await admin.quit()
+  if (missing === undefined) await deleteRedisPrefixes(prefixes)
 })
 
 /** An ioredis client closed after the test. */
@@ -191,7 +159,7 @@ async function ownRedis(): Promise<OwnRedis> {
     await exited
   })
   const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; (await redisMissing(url)) !== undefined; i++) {
+  for (let i = 0; (await redisMissing(url, 500)) !== undefined; i++) {
     if (i > 100) throw new Error(`redis-server on port ${port} did not start`)
     await sleep(50)
   }

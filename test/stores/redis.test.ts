@@ -6,42 +6,16 @@
  * Faults (Redis down, slow, black-holed, answering garbage) are in redis-faults.test.ts.
  */
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuthX, ConfigError, RevokedTokenError } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
+import { REDIS_URL, redisMissing } from '../support/redis.js'
 import { runStoreConformance, SECRET, storesRequired } from './conformance.js'
 import { expectOneRefreshWins, runChild } from './processes.js'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Resolves to `undefined` when Redis answers PING within `timeoutMs`, else to the reason. */
-function redisMissing(timeoutMs = 500): Promise<string | undefined> {
-  const { hostname, port } = new URL(REDIS_URL)
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(
-      () => done(`no answer to PING from ${REDIS_URL} within ${timeoutMs} ms`),
-      timeoutMs,
-    )
-    socket.on('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.includes('\r\n'))
-        done(reply.startsWith('+PONG') ? undefined : `PING answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${REDIS_URL}: ${err.message}`))
-  })
-}
 
 const prefixes: string[] = []
 /** A key prefix no other run uses; its keys are deleted after the tests. */
@@ -83,7 +57,7 @@ afterAll(async () => {
 
 let missing: string | undefined
 beforeAll(async () => {
-  missing = await redisMissing()
+  missing = await redisMissing(REDIS_URL, 500)
 })
 
 /** Skips the test when Redis is missing (fails it in CI, as the conformance suite does). */

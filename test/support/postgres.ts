@@ -18,7 +18,7 @@ export async function dropPostgresTables(tables: readonly string[], url = PG_URL
   client.on('error', () => {})
   await client.connect()
   try {
-    for (const table of tables) await client.query(`DROP TABLE IF EXISTS ${table} CASCADE`)
+    for (const table of tables) await client.query(`DROP TABLE IF EXISTS "${table}" CASCADE`)
   } finally {
     await client.end()
   }

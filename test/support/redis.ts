@@ -46,6 +46,8 @@ export function redisMissing(url = REDIS_URL, timeoutMs = 1000): Promise<string 
 export async function deleteRedisPrefixes(prefixes: readonly string[], url = REDIS_URL): Promise<void> {
   if (prefixes.length === 0) return
   const admin = new Redis(url, { maxRetriesPerRequest: 1 })
+  // A connection error rejects the commands below; the 'error' event must not crash the run.
+  admin.on('error', () => {})
   try {
     for (const prefix of prefixes) {
       let cursor = '0'
