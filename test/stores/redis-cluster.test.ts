@@ -8,8 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { Cluster } from 'ioredis'
-import { createCluster } from 'redis'
+import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   AuthX,
@@ -19,23 +18,10 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
+import { CLUSTER_NODES, ioredisCluster, nodeRedisCluster } from '../support/redis.js'
 import { runStoreConformance, SECRET, storesRequired } from './conformance.js'
 
-const NODES = (process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002')
-  .split(',')
-  .map((address) => {
-    const [host, port] = address.trim().split(':')
-    return { host: host!, port: Number(port) }
-  })
-const noop = () => {}
-
-/** The ioredis options these tests give each node of a Cluster. */
-interface NodeOptions {
-  commandTimeout?: number
-  socketTimeout?: number
-  maxRetriesPerRequest?: number
-  autoResendUnfulfilledCommands?: boolean
-}
+const NODES = CLUSTER_NODES
 
 /** `undefined` when the first node answers `CLUSTER INFO` with `cluster_state:ok`, else why not. */
 function clusterMissing(timeoutMs = 1000): Promise<string | undefined> {
@@ -68,28 +54,6 @@ function uniquePrefix(): string {
   const prefix = `authx-test:${randomBytes(8).toString('hex')}:`
   prefixes.push(prefix)
   return prefix
-}
-
-/** An ioredis Cluster client (with these options for each node), once every slot is known to it. */
-async function ioredisCluster(redisOptions: NodeOptions = { maxRetriesPerRequest: 1 }): Promise<Cluster> {
-  const cluster = new Cluster(NODES, { redisOptions })
-  cluster.on('error', noop)
-  if (cluster.status !== 'ready') {
-    await new Promise<void>((resolve, reject) => {
-      cluster.once('ready', resolve)
-      cluster.once('end', () => reject(new Error('ioredis Cluster ended before it was ready')))
-    })
-  }
-  return cluster
-}
-
-async function nodeRedisCluster() {
-  const cluster = createCluster({
-    rootNodes: NODES.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
-  })
-  cluster.on('error', noop)
-  await cluster.connect()
-  return cluster
 }
 
 let adminCluster: Cluster | undefined

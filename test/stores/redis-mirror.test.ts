@@ -7,10 +7,9 @@
  * close() leaves nothing open. Cases that must flush, stop or reconfigure a server run on a
  * redis-server of their own: the shared one is used by other tests at the same time.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -26,7 +25,7 @@ import {
   type TokenPayload,
 } from '../../src/index.js'
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js'
-import { deleteRedisPrefixes, REDIS_URL, redisMissing } from '../support/redis.js'
+import { deleteRedisPrefixes, ownRedis, REDIS_URL, redisMissing } from '../support/redis.js'
 import { SECRET, storesRequired } from './conformance.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -118,53 +117,10 @@ function authOf(store: RedisStore): AuthX {
 
 const keyOf = (payload: TokenPayload) => jtiKey(payload.iss, payload.jti)
 
-/** A free loopback port (nothing listens on it once this resolves). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-interface OwnRedis {
-  url: string
-  process: ChildProcess
-}
+type OwnRedis = Awaited<ReturnType<typeof ownRedis>>
 
 /** A redis-server of this test alone (stopped after it): one it may flush, pause or reconfigure. */
-async function ownRedis(): Promise<OwnRedis> {
-  const port = await freePort()
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--enable-debug-command',
-      'yes',
-    ],
-    { stdio: 'ignore' },
-  )
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  undo.push(async () => {
-    // Resumed first: a stopped process does not act on SIGTERM.
-    child.kill('SIGCONT')
-    child.kill('SIGTERM')
-    await exited
-  })
-  const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; (await redisMissing(url, 500)) !== undefined; i++) {
-    if (i > 100) throw new Error(`redis-server on port ${port} did not start`)
-    await sleep(50)
-  }
-  return { url, process: child }
-}
+const ownDebugRedis = (): Promise<OwnRedis> => ownRedis(undo, ['--enable-debug-command', 'yes'])
 
 /** The lines of CLIENT LIST naming the mirror's connection. */
 async function mirrorConnections(admin: Redis): Promise<string[]> {
@@ -267,7 +223,7 @@ describe('RedisStore mirror', () => {
 
   it('expires entries locally with their TTL (own server, active expiry off)', async (ctx) => {
     needRedis(ctx)
-    const server = await ownRedis()
+    const server = await ownDebugRedis()
     const admin = redis(server.url)
     // Redis then deletes no expired key by itself, so no invalidation says it expired: the
     // mirror must drop it on its own clock.
@@ -328,7 +284,7 @@ describe('RedisStore mirror', () => {
 
   it('reloads after a FLUSHDB (unknown keys changed), and holds the right state (own server)', async (ctx) => {
     needRedis(ctx)
-    const server = await ownRedis()
+    const server = await ownDebugRedis()
     const admin = redis(server.url)
     const prefix = uniquePrefix()
     const { store, events } = await liveStore({ url: server.url, prefix, mirror: true })
@@ -356,7 +312,7 @@ describe('RedisStore mirror', () => {
 
   it('stops answering within maxLagMs of a server that stops (SIGSTOP), and is live again after SIGCONT', async (ctx) => {
     needRedis(ctx)
-    const server = await ownRedis()
+    const server = await ownDebugRedis()
     const prefix = uniquePrefix()
     const maxLagMs = 500
     const { store, events } = await liveStore({
@@ -431,7 +387,7 @@ describe('RedisStore mirror', () => {
 
   it('close() closes the mirror connection and the store connection; a passed client stays open', async (ctx) => {
     needRedis(ctx)
-    const server = await ownRedis()
+    const server = await ownDebugRedis()
     const admin = redis(server.url)
     const { store } = await liveStore({ url: server.url, prefix: uniquePrefix(), mirror: true })
     expect(await mirrorConnections(admin)).toHaveLength(1)

@@ -1,31 +1,17 @@
-/**
- * RedisStore's rate limiting (`hit`) and indexed records (sessions) on the real Redis of this
- * machine and on the Redis Cluster of scripts/ci/redis-cluster.sh: what Redis holds (a sorted set
- * of hit times under the prefixed key, a plain record and a sorted-set index), atomicity across
- * clients of both libraries and across processes, a real sliding window, EVALSHA with its EVAL
- * fallback, the split operations of a cluster, replies of the wrong shape, the circuit breaker
- * and `commandTimeoutMs`, and `sid:` entries in the mirror. The shared conformance tests of
- * these methods run from redis.test.ts and redis-cluster.test.ts.
- */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
-import { Cluster, Redis } from 'ioredis'
-import { createClient, createCluster } from 'redis'
+import { type Cluster, Redis } from 'ioredis'
+import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { type IoRedisLike, type NodeRedisLike, RedisStore } from '../../src/stores/redis.js'
+import { CLUSTER_NODES, ioredisCluster, nodeRedisCluster, ownRedis } from '../support/redis.js'
 import { storesRequired } from './conformance.js'
 import { bundleChild, runScript } from './processes.js'
 import type { HitResult, HitTask } from './redis-hit-child.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const NODES = (process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002')
-  .split(',')
-  .map((address) => {
-    const [host, port] = address.trim().split(':')
-    return { host: host!, port: Number(port) }
-  })
+const NODES = CLUSTER_NODES
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noop = () => {}
 
@@ -164,27 +150,6 @@ async function nodeRedis() {
   await client.connect()
   undo.push(() => client.close())
   return client
-}
-
-async function ioredisCluster(): Promise<Cluster> {
-  const cluster = new Cluster(NODES, { redisOptions: { maxRetriesPerRequest: 1 } })
-  cluster.on('error', noop)
-  if (cluster.status !== 'ready') {
-    await new Promise<void>((resolve, reject) => {
-      cluster.once('ready', resolve)
-      cluster.once('end', () => reject(new Error('ioredis Cluster ended before it was ready')))
-    })
-  }
-  return cluster
-}
-
-async function nodeRedisCluster() {
-  const cluster = createCluster({
-    rootNodes: NODES.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
-  })
-  cluster.on('error', noop)
-  await cluster.connect()
-  return cluster
 }
 
 /** A store closed after the test. */
@@ -593,38 +558,6 @@ describe.each(Object.keys(clusterKinds))('RedisStore on a Redis Cluster with %s'
   })
 })
 
-/** A free loopback port (nothing listens on it once this resolves). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-/** A redis-server of this test alone (stopped after it): one it may flush or pause. */
-async function ownRedis(): Promise<{ url: string; process: ChildProcess }> {
-  const port = await freePort()
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  )
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  undo.push(async () => {
-    // Resumed first: a stopped process does not act on SIGTERM.
-    child.kill('SIGCONT')
-    child.kill('SIGTERM')
-    await exited
-  })
-  const url = `redis://127.0.0.1:${port}`
-  for (let i = 0; (await redisMissing(url)) !== undefined; i++) {
-    if (i > 100) throw new Error(`redis-server on port ${port} did not start`)
-    await sleep(50)
-  }
-  return { url, process: child }
-}
-
 /** `calls` of a command in INFO commandstats (0 when never called). */
 async function callsOf(client: Redis, command: string): Promise<number> {
   const info = await client.info('commandstats')
@@ -640,7 +573,7 @@ describe('RedisStore scripts', () => {
     'with %s: sends EVALSHA, and the script itself only when the server has not cached it',
     async ([, useNodeRedis], ctx) => {
       needRedis(ctx)
-      const own = await ownRedis()
+      const own = await ownRedis(undo)
       const watcher = ioredis(own.url)
       let client: IoRedisLike | NodeRedisLike = ioredis(own.url)
       if (useNodeRedis) {
@@ -765,7 +698,7 @@ describe('RedisStore: replies of the wrong shape reject (a real server cannot be
 describe('RedisStore: circuit breaker and commandTimeoutMs on hit and indexed records', () => {
   it('a server that stops answering fails each call within commandTimeoutMs, then the circuit opens and calls fail at once', async (ctx) => {
     needRedis(ctx)
-    const own = await ownRedis()
+    const own = await ownRedis(undo)
     // A client of your own without a command timeout: only the store's bounds the wait.
     const client = ioredis(own.url, { maxRetriesPerRequest: 0 })
     const store = storeOf({

@@ -1,9 +1,11 @@
 /**
- * The Redis of this machine for store tests: whether it answers, and the deletion of the keys a
- * test file wrote under its own prefixes.
+ * The Redis of this machine for store tests: whether it answers, the deletion of the keys a test
+ * file wrote under its own prefixes, clients of the Redis Cluster, and a redis-server of a test's own.
  */
+import { type ChildProcess, spawn } from 'node:child_process'
 import net from 'node:net'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import { createCluster } from 'redis'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -60,4 +62,98 @@ export async function deleteRedisPrefixes(prefixes: readonly string[], url = RED
   } finally {
     await admin.quit()
   }
+}
+
+/** The nodes of the Redis Cluster of scripts/ci/redis-cluster.sh (or REDIS_CLUSTER_NODES). */
+export const CLUSTER_NODES = (
+  process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002'
+)
+  .split(',')
+  .map((address) => {
+    const [host, port] = address.trim().split(':')
+    return { host: host!, port: Number(port) }
+  })
+
+/** The ioredis options a test gives each node of a Cluster. */
+export interface ClusterNodeOptions {
+  commandTimeout?: number
+  socketTimeout?: number
+  maxRetriesPerRequest?: number
+  autoResendUnfulfilledCommands?: boolean
+}
+
+/**
+ * An ioredis Cluster client (with these options for each node), once every slot is known to it.
+ *
+ * @example
+ * const cluster = await ioredisCluster({ maxRetriesPerRequest: 1, commandTimeout: 200 })
+ */
+export async function ioredisCluster(
+  redisOptions: ClusterNodeOptions = { maxRetriesPerRequest: 1 },
+): Promise<Cluster> {
+  const cluster = new Cluster(CLUSTER_NODES, { redisOptions })
+  cluster.on('error', () => {})
+  if (cluster.status !== 'ready') {
+    await new Promise<void>((resolve, reject) => {
+      cluster.once('ready', resolve)
+      cluster.once('end', () => reject(new Error('ioredis Cluster ended before it was ready')))
+    })
+  }
+  return cluster
+}
+
+/**
+ * A connected node-redis Cluster client over the same nodes.
+ *
+ * @example
+ * const cluster = await nodeRedisCluster()
+ */
+export async function nodeRedisCluster() {
+  const cluster = createCluster({
+    rootNodes: CLUSTER_NODES.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+  })
+  cluster.on('error', () => {})
+  await cluster.connect()
+  return cluster
+}
+
+/** A free loopback port (nothing listens on it once this resolves). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/**
+ * Starts a redis-server of one test alone (one it may flush, pause or reconfigure), with `args`
+ * added to its command line, and pushes its stop onto `undo`; resolves once it answers PING.
+ *
+ * @example
+ * const { url, process } = await ownRedis(undo, ['--enable-debug-command', 'yes'])
+ */
+export async function ownRedis(
+  undo: (() => Promise<unknown> | unknown)[],
+  args: string[] = [],
+): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort()
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  undo.push(async () => {
+    // Resumed first: a stopped process does not act on SIGTERM.
+    child.kill('SIGCONT')
+    child.kill('SIGTERM')
+    await exited
+  })
+  const url = `redis://127.0.0.1:${port}`
+  for (let i = 0; (await redisMissing(url, 500)) !== undefined; i++) {
+    if (i > 100) throw new Error(`redis-server on port ${port} did not start`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { url, process: child }
 }
