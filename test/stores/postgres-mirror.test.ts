@@ -24,6 +24,7 @@ import {
   type TokenPayload,
 } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js'
+import { postgresTables } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
 import { postgresMissing, SECRET, storesRequired } from './conformance.js'
 
@@ -42,23 +43,8 @@ function needPg(ctx: { skip: (note?: string) => void }): void {
   if (missing !== undefined) ctx.skip(missing)
 }
 
-/** Tables of this run: short unique names (so the trigger's names are not cut), all dropped. */
-const run = `amir${randomBytes(4).toString('hex')}`
-const created: string[] = []
-function tableName(): string {
-  const name = `${run}_${created.length}`
-  created.push(name)
-  return name
-}
-
-let adminPool: pg.Pool | undefined
-function admin(): pg.Pool {
-  if (adminPool === undefined) {
-    adminPool = new pg.Pool({ connectionString: PG_URL, max: 3 })
-    adminPool.on('error', noop)
-  }
-  return adminPool
-}
+/** Tables of this run: short unique names (so trigger names are not cut), all dropped. */
+const { tableName, admin, dropAll } = postgresTables(`amir${randomBytes(4).toString('hex')}`)
 
 /** Things to undo after each test, last first. */
 const undo: (() => Promise<unknown> | unknown)[] = []
@@ -67,12 +53,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  if (missing !== undefined) return
-  for (const name of created) {
-    await admin().query(`DROP TABLE IF EXISTS "${name}"`)
-    await admin().query(`DROP FUNCTION IF EXISTS "${name}_authx_notify"()`)
-  }
-  await admin().end()
+  if (missing === undefined) await dropAll()
 })
 
 type Event = [string, Record<string, unknown>]

@@ -11,6 +11,7 @@ import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js'
+import { postgresTables } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
 import { postgresMissing, storesRequired } from './conformance.js'
 import type { HitTask } from './postgres-hit-child.js'
@@ -31,22 +32,7 @@ function needPg(ctx: { skip: (note?: string) => void }): void {
 }
 
 /** Tables of this run: short unique names (so trigger names are not cut), all dropped. */
-const run = `arl${randomBytes(4).toString('hex')}`
-const created: string[] = []
-function tableName(): string {
-  const name = `${run}_${created.length}`
-  created.push(name)
-  return name
-}
-
-let adminPool: pg.Pool | undefined
-function admin(): pg.Pool {
-  if (adminPool === undefined) {
-    adminPool = new pg.Pool({ connectionString: PG_URL, max: 3 })
-    adminPool.on('error', noop)
-  }
-  return adminPool
-}
+const { tableName, admin, dropAll } = postgresTables(`arl${randomBytes(4).toString('hex')}`)
 
 /** Things to undo after each test, last first. */
 const undo: (() => Promise<unknown> | unknown)[] = []
@@ -55,12 +41,7 @@ afterEach(async () => {
 })
 
 afterAll(async () => {
-  if (missing !== undefined) return
-  for (const name of created) {
-    await admin().query(`DROP TABLE IF EXISTS "${name}"`)
-    await admin().query(`DROP FUNCTION IF EXISTS "${name}_authx_notify"()`)
-  }
-  await admin().end()
+  if (missing === undefined) await dropAll()
 })
 
 /** A pool of its own (at most 5 connections), ended after the test. */

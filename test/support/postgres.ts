@@ -23,3 +23,41 @@ export async function dropPostgresTables(tables: readonly string[], url = PG_URL
     await client.end()
   }
 }
+
+/**
+ * The tables of one test file, named `<run>_<n>` (keep `run` short, so the names of the trigger
+ * and function PostgresStore derives from a table are not cut), and one admin pool for setup and
+ * inspection (made on first use, so a file whose server is missing opens nothing). `dropAll`
+ * drops every table made and its notify function, then ends the pool.
+ *
+ * @example
+ * const { tableName, admin, dropAll } = postgresTables(`arl${randomBytes(4).toString('hex')}`)
+ * afterAll(dropAll)
+ */
+export function postgresTables(run: string, url = PG_URL) {
+  const created: string[] = []
+  let adminPool: pg.Pool | undefined
+  function admin(): pg.Pool {
+    if (adminPool === undefined) {
+      adminPool = new pg.Pool({ connectionString: url, max: 3 })
+      // A server that drops idle connections must not crash the run with an unhandled 'error'.
+      adminPool.on('error', () => {})
+    }
+    return adminPool
+  }
+  return {
+    tableName(): string {
+      const name = `${run}_${created.length}`
+      created.push(name)
+      return name
+    },
+    admin,
+    async dropAll(): Promise<void> {
+      for (const name of created) {
+        await admin().query(`DROP TABLE IF EXISTS "${name}"`)
+        await admin().query(`DROP FUNCTION IF EXISTS "${name}_authx_notify"()`)
+      }
+      await admin().end()
+    },
+  }
+}
