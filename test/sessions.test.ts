@@ -25,6 +25,7 @@ import { SqliteStore } from '../src/stores/sqlite.js'
 import { postgresMissing, storesRequired } from './stores/conformance.js'
 import { dropPostgresTables } from './support/postgres.js'
 import { deleteRedisPrefixes, REDIS_URL, redisMissing } from './support/redis.js'
+import { waitFor } from './support/wait.js'
 
 const SECRET = 'sessions-test-secret-0123456789abcdef-xyz'
 const START = 1_700_000_000_000
@@ -710,7 +711,6 @@ describe('sessions: one store round trip', () => {
 
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const run = `${process.pid}_${randomUUID().slice(0, 8)}`
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const redisPrefixes: string[] = []
 const pgTables: string[] = []
@@ -900,19 +900,6 @@ const MIRRORED: StoreKind[] = [
   },
 ]
 
-/** Waits (bounded) until `check` is true. */
-async function until(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
 describe.each(MIRRORED)('sessions on $name with the mirror', (kind) => {
   const need = requireServer(kind)
 
@@ -923,7 +910,7 @@ describe.each(MIRRORED)('sessions on $name with the mirror', (kind) => {
     const b = new AuthX({ secretKey: SECRET, store: open(), revocation: { timeoutMs: 5000 } })
     try {
       const probe = ['sid::probe']
-      await until(
+      await waitFor(
         () => a.store.getLocal?.(probe) !== undefined && b.store.getLocal?.(probe) !== undefined,
         'both mirrors to go live',
       )
@@ -937,7 +924,10 @@ describe.each(MIRRORED)('sessions on $name with the mirror', (kind) => {
       expect(await failure(a.verifyToken(s.accessToken))).toMatchObject(REVOKED)
       // The other within the mirror's lag: its memory learns the entry from the server.
       const key = [`sid::${s.sid}`]
-      await until(() => b.store.getLocal?.(key)?.[0] === '1', "the other mirror to hold the session's entry")
+      await waitFor(
+        () => b.store.getLocal?.(key)?.[0] === '1',
+        "the other mirror to hold the session's entry",
+      )
       expect(await failure(b.verifyToken(s.accessToken))).toMatchObject(REVOKED)
       expect(await failure(b.verifyToken(s.refreshToken, { type: 'refresh' }))).toMatchObject(REVOKED)
       expect(await failure(b.refresh(s.refreshToken))).toMatchObject(REVOKED)

@@ -24,20 +24,15 @@ import {
   type TokenPayload,
 } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js'
-import { postgresTables } from '../support/postgres.js'
+import { PG_URL, postgresForTests, postgresTables } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
-import { postgresMissing, SECRET, storesRequired } from './conformance.js'
+import { SECRET } from './conformance.js'
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const missing = await postgresMissing(PG_URL)
-if (missing !== undefined) {
-  if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
-  console.warn(`[skip] PostgresStore mirror tests: ${missing}`)
-}
+const missing = await postgresForTests('PostgresStore mirror tests')
 
 function needPg(ctx: { skip: (note?: string) => void }): void {
   if (missing !== undefined) ctx.skip(missing)

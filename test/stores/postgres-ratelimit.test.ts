@@ -11,21 +11,16 @@ import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.js'
-import { postgresTables } from '../support/postgres.js'
+import { PG_URL, postgresForTests, postgresTables } from '../support/postgres.js'
 import { tcpProxy } from '../support/tcp-proxy.js'
-import { postgresMissing, storesRequired } from './conformance.js'
+import { waitFor } from '../support/wait.js'
 import type { HitTask } from './postgres-hit-child.js'
 import { runScript } from './processes.js'
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const missing = await postgresMissing(PG_URL)
-if (missing !== undefined) {
-  if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
-  console.warn(`[skip] PostgresStore rate-limit and indexed-record tests: ${missing}`)
-}
+const missing = await postgresForTests('PostgresStore rate-limit and indexed-record tests')
 
 function needPg(ctx: { skip: (note?: string) => void }): void {
   if (missing !== undefined) ctx.skip(missing)
@@ -60,18 +55,6 @@ function makeStore(options: PostgresStoreOptions): { store: PostgresStore; event
   store.onEvent((event, data) => events.push([event, data as unknown as Record<string, unknown>]))
   undo.push(() => store.close())
   return { store, events }
-}
-
-async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(10)
-  }
 }
 
 /** The hits allowed, and the logged timestamps of the row, as the server holds them. */

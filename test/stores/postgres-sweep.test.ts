@@ -9,19 +9,15 @@ import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { AuthX } from '../../src/index.js'
 import { type PgPoolLike, PostgresStore } from '../../src/stores/postgres.js'
-import { postgresMissing, SECRET, storesRequired } from './conformance.js'
+import { PG_URL, postgresForTests } from '../support/postgres.js'
+import { SECRET } from './conformance.js'
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** More writes than the store makes between two sweeps. */
 const MANY_WRITES = 2_500
 
-const missing = await postgresMissing(PG_URL)
-if (missing !== undefined) {
-  if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
-  console.warn(`[skip] PostgresStore sweep tests: ${missing}`)
-}
+const missing = await postgresForTests('PostgresStore sweep tests')
 
 const run = `authx_s${process.pid}_${randomUUID().slice(0, 8)}`
 const created = new Set<string>()

@@ -19,18 +19,14 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { PostgresStore } from '../../src/stores/postgres.js'
-import { postgresMissing, runStoreConformance, SECRET, storesRequired } from './conformance.js'
+import { PG_URL, postgresForTests } from '../support/postgres.js'
+import { runStoreConformance, SECRET } from './conformance.js'
 import { expectOneRefreshWins, runChild } from './processes.js'
 
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const noop = () => {}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const missing = await postgresMissing(PG_URL)
-if (missing !== undefined) {
-  if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
-  console.warn(`[skip] PostgresStore tests: ${missing}`)
-}
+const missing = await postgresForTests('PostgresStore tests')
 
 /** Tables of this run: unique names, all dropped at the end. */
 const run = `authx_t${process.pid}_${randomUUID().slice(0, 8)}`

@@ -1,7 +1,9 @@
 /**
- * The PostgreSQL of this machine for store tests: dropping the tables a test file made.
+ * The PostgreSQL of this machine for store tests: whether it can be used, and the tables a test
+ * file makes and drops.
  */
 import pg from 'pg'
+import { postgresMissing, storesRequired } from '../stores/conformance.js'
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 
@@ -60,4 +62,21 @@ export function postgresTables(run: string, url = PG_URL) {
       await admin().end()
     },
   }
+}
+
+/**
+ * Why the PostgreSQL at `url` cannot be used (`undefined` when it can), for a file's tests to
+ * skip on; where stores are required (CI), a missing server throws instead, and otherwise the
+ * skip of `what` is logged once.
+ *
+ * @example
+ * const missing = await postgresForTests('PostgresStore sweep tests')
+ */
+export async function postgresForTests(what: string, url = PG_URL): Promise<string | undefined> {
+  const missing = await postgresMissing(url)
+  if (missing !== undefined) {
+    if (storesRequired()) throw new Error(`PostgreSQL is required in CI but unavailable: ${missing}`)
+    console.warn(`[skip] ${what}: ${missing}`)
+  }
+  return missing
 }
