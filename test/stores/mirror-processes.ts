@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AuthX } from '../../src/index.js'
+import { freePort } from '../support/ports.js'
 import type { ChildReply, ChildRequest, ChildStoreSpec, RevocationKind } from './mirror-child.js'
 import { bundleChild } from './processes.js'
 
@@ -88,15 +89,6 @@ export class MirrorChild {
     await this.#exited
     clearTimeout(killer)
   }
-}
-
-/** A free loopback port (closed again; another process could take it first, rarely). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** Sends one inline command to a Redis port and returns the first reply line, or the error. */

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import net from 'node:net'
 import { Cluster, Redis } from 'ioredis'
 import { createCluster } from 'redis'
+import { freePort } from './ports.js'
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -115,15 +116,6 @@ export async function nodeRedisCluster() {
   cluster.on('error', () => {})
   await cluster.connect()
   return cluster
-}
-
-/** A free loopback port (nothing listens on it once this resolves). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /**
