@@ -7,7 +7,6 @@
  * fail instead of skipping when it is missing and `CI` or `AUTHX_REQUIRE_STORES` is set.
  */
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import type { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -18,35 +17,8 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
-import { CLUSTER_NODES, ioredisCluster, nodeRedisCluster } from '../support/redis.js'
+import { clusterMissing, ioredisCluster, nodeRedisCluster } from '../support/redis.js'
 import { runStoreConformance, SECRET, storesRequired } from './conformance.js'
-
-const NODES = CLUSTER_NODES
-
-/** `undefined` when the first node answers `CLUSTER INFO` with `cluster_state:ok`, else why not. */
-function clusterMissing(timeoutMs = 1000): Promise<string | undefined> {
-  const { host, port } = NODES[0]!
-  const where = `the Redis Cluster at ${host}:${port} (start it with scripts/ci/redis-cluster.sh)`
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(() => done(`no answer from ${where} within ${timeoutMs} ms`), timeoutMs)
-    socket.on('connect', () => socket.write('CLUSTER INFO\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      if (reply.startsWith('-')) done(`${where} answered ${reply.trim()}`)
-      else if (reply.includes('cluster_state:ok')) done(undefined)
-      else if (/cluster_state:\w+\r\n/.test(reply))
-        done(`${where} is not ok: ${reply.match(/cluster_state:\w+/)![0]}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${where}: ${err.message}`))
-  })
-}
 
 const prefixes: string[] = []
 /** A key prefix no other run uses; its keys are deleted after the tests. */

@@ -1,62 +1,23 @@
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import { type Cluster, Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { type IoRedisLike, type NodeRedisLike, RedisStore } from '../../src/stores/redis.js'
-import { CLUSTER_NODES, ioredisCluster, nodeRedisCluster, ownRedis } from '../support/redis.js'
+import {
+  clusterMissing,
+  ioredisCluster,
+  nodeRedisCluster,
+  ownRedis,
+  REDIS_URL,
+  redisMissing,
+} from '../support/redis.js'
 import { storesRequired } from './conformance.js'
 import { bundleChild, runScript } from './processes.js'
 import type { HitResult, HitTask } from './redis-hit-child.js'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const NODES = CLUSTER_NODES
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const noop = () => {}
-
-/** Resolves to `undefined` when a server answers `command` as `ok` says, else to the reason. */
-function serverMissing(
-  host: string,
-  port: number,
-  command: string,
-  ok: (reply: string) => boolean | undefined,
-  timeoutMs = 1000,
-): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port })
-    let reply = ''
-    const done = (reason: string | undefined) => {
-      clearTimeout(timer)
-      socket.destroy()
-      resolve(reason)
-    }
-    const timer = setTimeout(() => done(`no answer from ${host}:${port} within ${timeoutMs} ms`), timeoutMs)
-    socket.on('connect', () => socket.write(`${command}\r\n`))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1')
-      const verdict = ok(reply)
-      if (verdict !== undefined) done(verdict ? undefined : `${host}:${port} answered ${reply.trim()}`)
-    })
-    socket.on('error', (err) => done(`cannot reach ${host}:${port}: ${err.message}`))
-  })
-}
-
-function redisMissing(url = REDIS_URL): Promise<string | undefined> {
-  const { hostname, port } = new URL(url)
-  return serverMissing(hostname, Number(port || 6379), 'PING', (reply) =>
-    reply.includes('\r\n') ? reply.startsWith('+PONG') : undefined,
-  )
-}
-
-function clusterMissing(): Promise<string | undefined> {
-  const { host, port } = NODES[0]!
-  return serverMissing(host, port, 'CLUSTER INFO', (reply) => {
-    if (reply.startsWith('-')) return false
-    if (reply.includes('cluster_state:ok')) return true
-    return /cluster_state:\w+\r\n/.test(reply) ? false : undefined
-  })
-}
 
 let missing: string | undefined
 let clusterAbsent: string | undefined

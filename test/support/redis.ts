@@ -75,6 +75,36 @@ export const CLUSTER_NODES = (
     return { host: host!, port: Number(port) }
   })
 
+/**
+ * `undefined` when the first node answers `CLUSTER INFO` with `cluster_state:ok`, else why not.
+ *
+ * @example
+ * const absent = await clusterMissing()
+ */
+export function clusterMissing(timeoutMs = 1000): Promise<string | undefined> {
+  const { host, port } = CLUSTER_NODES[0]!
+  const where = `the Redis Cluster at ${host}:${port} (start it with scripts/ci/redis-cluster.sh)`
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    let reply = ''
+    const done = (reason: string | undefined) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(reason)
+    }
+    const timer = setTimeout(() => done(`no answer from ${where} within ${timeoutMs} ms`), timeoutMs)
+    socket.on('connect', () => socket.write('CLUSTER INFO\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1')
+      if (reply.startsWith('-')) done(`${where} answered ${reply.trim()}`)
+      else if (reply.includes('cluster_state:ok')) done(undefined)
+      else if (/cluster_state:\w+\r\n/.test(reply))
+        done(`${where} is not ok: ${reply.match(/cluster_state:\w+/)![0]}`)
+    })
+    socket.on('error', (err) => done(`cannot reach ${where}: ${err.message}`))
+  })
+}
+
 /** The ioredis options a test gives each node of a Cluster. */
 export interface ClusterNodeOptions {
   commandTimeout?: number
