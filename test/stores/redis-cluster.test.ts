@@ -17,7 +17,7 @@ import {
   StoreUnavailableError,
 } from '../../src/index.js'
 import { RedisStore } from '../../src/stores/redis.js'
-import { clusterMissing, ioredisCluster, nodeRedisCluster } from '../support/redis.js'
+import { clusterMissing, ioredisCluster, nodeRedisCluster, scanKeys } from '../support/redis.js'
 import { runStoreConformance, SECRET, storesRequired } from './conformance.js'
 
 const prefixes: string[] = []
@@ -38,14 +38,7 @@ async function admin(): Promise<Cluster> {
 /** Every key under `prefix`, on every master (SCAN, never KEYS). */
 async function keysUnder(prefix: string): Promise<string[]> {
   const keys: string[] = []
-  for (const node of (await admin()).nodes('master')) {
-    let cursor = '0'
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      keys.push(...batch)
-      cursor = next
-    } while (cursor !== '0')
-  }
+  for (const node of (await admin()).nodes('master')) keys.push(...(await scanKeys(node, prefix)))
   return keys
 }
 

@@ -11,6 +11,7 @@ import {
   ownRedis,
   REDIS_URL,
   redisMissing,
+  scanKeys,
 } from '../support/redis.js'
 import { storesRequired } from './conformance.js'
 import { bundleChild, runScript } from './processes.js'
@@ -68,22 +69,10 @@ function clusterAdmin(): Promise<Cluster> {
   return adminCluster
 }
 
-/** Every key under `prefix` on `node` (SCAN, never KEYS: the server is shared). */
-async function keysUnder(node: Redis, prefix: string): Promise<string[]> {
-  const keys: string[] = []
-  let cursor = '0'
-  do {
-    const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    keys.push(...batch)
-    cursor = next
-  } while (cursor !== '0')
-  return keys
-}
-
 afterAll(async () => {
   if (adminClient !== undefined) {
     for (const prefix of prefixes) {
-      const keys = await keysUnder(adminClient, prefix)
+      const keys = await scanKeys(adminClient, prefix)
       if (keys.length > 0) await adminClient.del(...keys)
     }
     await adminClient.quit()
@@ -91,7 +80,7 @@ afterAll(async () => {
   if (adminCluster !== undefined) {
     const cluster = await adminCluster
     for (const node of cluster.nodes('master'))
-      for (const prefix of prefixes) for (const key of await keysUnder(node, prefix)) await cluster.del(key)
+      for (const prefix of prefixes) for (const key of await scanKeys(node, prefix)) await cluster.del(key)
     await cluster.quit()
   }
 })
@@ -179,7 +168,7 @@ describe.each(Object.keys(singleKinds))('RedisStore hit with %s', (kind) => {
     for (const answer of answers) expect(answer.resetAt).toBe(times[0]! + 60_000)
     // On the server's clock, which here is this machine's.
     expect(Math.abs(times[0]! - Date.now())).toBeLessThan(60_000)
-    expect(await keysUnder(admin(), prefix)).toEqual([`${prefix}rl:login:alice`])
+    expect(await scanKeys(admin(), prefix)).toEqual([`${prefix}rl:login:alice`])
   })
 
   it('delete(key) forgets the window; another key has its own', async (ctx) => {
@@ -341,7 +330,7 @@ describe('RedisStore indexed records', () => {
         ['ses:iss:s1', 'one'],
         ['ses:iss:s2', 'two'],
       ])
-      expect((await keysUnder(admin(), prefix)).sort()).toEqual(
+      expect((await scanKeys(admin(), prefix)).sort()).toEqual(
         [index, `${prefix}ses:iss:s1`, `${prefix}ses:iss:s2`].sort(),
       )
     })
@@ -364,7 +353,7 @@ describe('RedisStore indexed records', () => {
       await store.deleteIndexed('sesx:i:bob', 'ses:i:a')
       expect(await store.updateIndexed('sesx:i:bob', 'ses:i:a', 'v3', 60)).toBe(false)
       expect(await store.get(['ses:i:a'])).toEqual([null])
-      expect(await keysUnder(admin(), prefix)).toEqual([])
+      expect(await scanKeys(admin(), prefix)).toEqual([])
     })
 
     it('list leaves out records that expired, and a member whose record is gone', async (ctx) => {
@@ -397,7 +386,7 @@ describe('RedisStore indexed records', () => {
       await store.deleteIndexed('sesx:i:dan', 'ses:i:1')
       await store.deleteIndexed('sesx:i:nobody', 'ses:i:none')
       await store.deleteIndexed('sesx:i:dan', 'ses:i:2')
-      expect(await keysUnder(admin(), prefix)).toEqual([])
+      expect(await scanKeys(admin(), prefix)).toEqual([])
     })
   })
 

@@ -65,6 +65,23 @@ export async function deleteRedisPrefixes(prefixes: readonly string[], url = RED
   }
 }
 
+/**
+ * Every key under `prefix` on one server or cluster node (SCAN, never KEYS: the server is shared).
+ *
+ * @example
+ * for (const node of cluster.nodes('master')) keys.push(...(await scanKeys(node, prefix)))
+ */
+export async function scanKeys(node: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    keys.push(...batch)
+    cursor = next
+  } while (cursor !== '0')
+  return keys
+}
+
 /** The nodes of the Redis Cluster of scripts/ci/redis-cluster.sh (or REDIS_CLUSTER_NODES). */
 export const CLUSTER_NODES = (
   process.env.REDIS_CLUSTER_NODES ?? '127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002'
