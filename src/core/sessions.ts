@@ -168,10 +168,7 @@ export class Sessions {
     const { except } = checkCallOptions(options, 'sessions.revokeAll', REVOKE_ALL_CHECKS) as {
       except?: string
     }
-    const sessions = await this.list(sub)
-    const ending = sessions.filter((s) => s.sid !== except)
-    await Promise.all(ending.map((s) => this.#end(s.sid, { sub: s.sub })))
-    return ending.length
+    return this.#endListed(sub, (s) => s.sid !== except)
   }
 
   /** Whether the store keeps sessions (has the indexed-record methods). */
@@ -185,10 +182,14 @@ export class Sessions {
    * authx.
    */
   async endBefore(sub: string, cutoffMs: number): Promise<void> {
-    if (!this.supported) return
-    const sessions = await this.list(sub)
-    const ending = sessions.filter((s) => s.createdAt.getTime() < cutoffMs)
+    if (this.supported) await this.#endListed(sub, (s) => s.createdAt.getTime() < cutoffMs)
+  }
+
+  /** Ends the subject's listed sessions that `which` picks; answers how many. */
+  async #endListed(sub: string, which: (session: Session) => boolean): Promise<number> {
+    const ending = (await this.list(sub)).filter(which)
     await Promise.all(ending.map((s) => this.#end(s.sid, { sub: s.sub })))
+    return ending.length
   }
 
   /**

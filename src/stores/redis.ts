@@ -847,16 +847,7 @@ export class RedisStore implements AuthXStore {
    * ```
    */
   async putIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<void> {
-    const ttl = String(ttlMsOf(ttlSeconds))
-    const record = this.#prefix + key
-    const reply = await this.#write(key, (c) => {
-      if (!c.cluster) return c.script(PUT_INDEXED, [this.#prefix + index, record], [value, ttl, key])
-      return (async () => {
-        expectOne(await c.script(CLUSTER_INDEX_ADD, [this.#prefix + index], [ttl, key, '']), 'index')
-        return c.script(CLUSTER_RECORD_SET, [record], [value, ttl, ''])
-      })()
-    })
-    expectOne(reply, 'record')
+    expectOne(await this.#writeIndexed(PUT_INDEXED, '', index, key, value, ttlSeconds), 'record')
   }
 
   /**
@@ -871,18 +862,33 @@ export class RedisStore implements AuthXStore {
    * ```
    */
   async updateIndexed(index: string, key: string, value: string, ttlSeconds: number): Promise<boolean> {
-    const ttl = String(ttlMsOf(ttlSeconds))
-    const record = this.#prefix + key
-    const reply = await this.#write(key, (c) => {
-      if (!c.cluster) return c.script(UPDATE_INDEXED, [this.#prefix + index, record], [value, ttl, key])
-      return (async () => {
-        expectOne(await c.script(CLUSTER_INDEX_ADD, [this.#prefix + index], [ttl, key, 'XX']), 'index')
-        return c.script(CLUSTER_RECORD_SET, [record], [value, ttl, 'XX'])
-      })()
-    })
+    const reply = await this.#writeIndexed(UPDATE_INDEXED, 'XX', index, key, value, ttlSeconds)
     if (reply === 1) return true
     if (reply === 0) return false
     throw new Error('Redis indexed-record script gave an answer of the wrong shape')
+  }
+
+  /**
+   * The write of `putIndexed` (`onlyIfLive` '') and `updateIndexed` ('XX'): `script` on one
+   * server; on a cluster the index entry first, then the record, each with that condition.
+   */
+  #writeIndexed(
+    script: Script,
+    onlyIfLive: '' | 'XX',
+    index: string,
+    key: string,
+    value: string,
+    ttlSeconds: number,
+  ): Promise<unknown> {
+    const ttl = String(ttlMsOf(ttlSeconds))
+    const record = this.#prefix + key
+    return this.#write(key, (c) => {
+      if (!c.cluster) return c.script(script, [this.#prefix + index, record], [value, ttl, key])
+      return (async () => {
+        expectOne(await c.script(CLUSTER_INDEX_ADD, [this.#prefix + index], [ttl, key, onlyIfLive]), 'index')
+        return c.script(CLUSTER_RECORD_SET, [record], [value, ttl, onlyIfLive])
+      })()
+    })
   }
 
   /**
