@@ -58,16 +58,20 @@ function rsaPair(): { privateKey: string; publicKey: string } {
 describe('resolved defaults', () => {
   it('fills in every default of SPEC section 2 on auth.config', () => {
     const auth = new AuthX({ secretKey: SECRET })
-    const { clock, store, ...rest } = auth.config
+    // The options of issue 14 are checked in their own files (token-types, remote keys, DPoP, telemetry).
+    const { clock, store, remoteKeys, tokenTypes, dpop, telemetry, ...rest } = auth.config
     expect(clock).toBe(Date.now)
     expect(store).toBeUndefined()
+    expect(remoteKeys.timeoutMs).toBe(5000)
+    expect(tokenTypes.mode).toBe('jwt')
+    expect(dpop).toBeUndefined()
+    expect(telemetry).toBeUndefined()
     expect(rest).toStrictEqual({
       jwksUrl: undefined,
       algorithms: ['HS256'],
       accessTtl: 900,
       refreshTtl: 1_728_000,
       maxLifetime: 1_728_000,
-      jwksTimeoutMs: 5000,
       issuer: undefined,
       audience: undefined,
       verifyIssuer: undefined,
@@ -219,7 +223,7 @@ describe('accepted options', () => {
     expect(c.verifyAudience).toEqual(['api'])
     expect(c.leeway).toBe(30)
     expect(c.maxTokenBytes).toBe(4096)
-    expect(c.jwksTimeoutMs).toBe(2000)
+    expect(c.remoteKeys.timeoutMs).toBe(2000)
     expect(c.maxLifetime).toBe(2 * 86_400)
     expect(c.clock()).toBe(clock())
     expect(c.locations).toEqual(['cookies', 'headers', 'json', 'query'])

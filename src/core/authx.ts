@@ -73,7 +73,9 @@ import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import { Sessions } from './sessions.js'
 import type { AuthXStore } from './store.js'
+import { createTelemetry, type Telemetry } from './telemetry.js'
 import { TokenCache } from './token-cache.js'
+import { headerTyp } from './token-types.js'
 import {
   type UpgradeRequest,
   WEBSOCKET_CHECKS,
@@ -188,7 +190,12 @@ export class AuthX {
   readonly #routes: RouteContext
   readonly #implicitRefresh: ImplicitRefreshContext
   /** The header of each signing key without extra fields: one frozen object, which the node engine encodes once. */
-  readonly #plainHeaders = new WeakMap<KeyEntry, Record<string, unknown>>()
+  /** The plain header of each key, per token type (the `typ` may differ: docs/token-types.md). */
+  readonly #plainHeaders = {
+    access: new WeakMap<KeyEntry, Record<string, unknown>>(),
+    refresh: new WeakMap<KeyEntry, Record<string, unknown>>(),
+  }
+  readonly #telemetry: Telemetry | undefined
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -213,7 +220,9 @@ export class AuthX {
       pending.catch(() => {})
       this.#keys = pending
     }
-    this.store = config.store ?? new MemoryStore({ clock: config.clock })
+    this.#telemetry = createTelemetry(config.telemetry, this.#events)
+    const store = config.store ?? new MemoryStore({ clock: config.clock })
+    this.store = this.#telemetry === undefined ? store : this.#telemetry.instrumentStore(store)
     // The store's own events (circuit breaker, mirror) reach `auth.on()` listeners too.
     this.#stopStoreEvents = this.store.onEvent?.((event, data) => this.#events.emit(event, data as never))
     this.#decode = createDecoder(
@@ -226,9 +235,7 @@ export class AuthX {
         requireExp: { access: config.accessTtl !== false, refresh: config.refreshTtl !== false },
         clock: config.clock,
       },
-      config.jwksUrl
-        ? remoteResolver(config.jwksUrl, crypto, config.jwksTimeoutMs)
-        : localResolver(this.#keys),
+      config.jwksUrl ? remoteResolver(config.jwksUrl, crypto, config.remoteKeys) : localResolver(this.#keys),
       this.#engine,
       {
         tokens: config.cacheSize > 0 ? new TokenCache(config.cacheSize) : undefined,
@@ -1110,11 +1117,12 @@ export class AuthX {
     key: KeyEntry,
     extra: Record<string, unknown> | undefined,
   ): string | Promise<string> {
-    let header = extra === undefined ? this.#plainHeaders.get(key) : undefined
+    const plain = this.#plainHeaders[spec.type]
+    let header = extra === undefined ? plain.get(key) : undefined
     if (header === undefined) {
-      header = { alg: key.alg, typ: 'JWT' }
+      header = { alg: key.alg, typ: headerTyp(this.config.tokenTypes, spec.type) }
       if (key.kid !== undefined) header.kid = key.kid
-      if (extra === undefined) this.#plainHeaders.set(key, Object.freeze(header))
+      if (extra === undefined) plain.set(key, Object.freeze(header))
       else Object.assign(header, extra)
     }
     const signed = this.#engine.sign(key.alg, key.signKey as EngineKey, header, JSON.stringify(claims))

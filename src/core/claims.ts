@@ -174,6 +174,8 @@ export interface TokenSpec {
   audience?: unknown
   fid?: string | undefined
   sid?: string | undefined
+  /** The DPoP key thumbprint the token is bound to (`cnf.jkt`, docs/dpop.md). */
+  jkt?: string | undefined
 }
 
 /**
@@ -222,6 +224,7 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
   if (audience !== undefined) claims.aud = typeof audience === 'string' ? audience : [...audience]
   if (spec.fid !== undefined) claims.fid = spec.fid
   if (spec.sid !== undefined) claims.sid = spec.sid
+  if (spec.jkt !== undefined) claims.cnf = { jkt: spec.jkt }
   if (settings.loginType !== undefined) claims.login_type = settings.loginType
   return Object.assign(claims, data)
 }

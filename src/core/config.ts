@@ -5,12 +5,16 @@
  * @module
  */
 import { ALGORITHMS, type Algorithm, isHmac } from './algorithms.js'
+import { type ResolvedDPoP, resolveDpop } from './dpop/index.js'
 import { parseDuration } from './duration.js'
 import { ConfigError } from './errors.js'
 import type { KeyInput, KeySpec } from './keys.js'
 import type { AuthXOptions, TokenLocation } from './options.js'
 import type { TokenPayload } from './payload.js'
+import { type ResolvedRemoteKeys, resolveRemoteKeys } from './remote-keys.js'
 import { type AuthXStore, isStore } from './store.js'
+import { type ResolvedTelemetry, resolveTelemetry } from './telemetry.js'
+import { type ResolvedTokenTypes, resolveTokenTypes } from './token-types.js'
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedConfig {
@@ -24,8 +28,14 @@ export interface ResolvedConfig {
    * leeway), or never expire.
    */
   readonly maxLifetime: number | false
-  /** Timeout of a remote JWKS fetch, in milliseconds. */
-  readonly jwksTimeoutMs: number
+  /** The remote key set's fetch, cool-down, cache age and persisted copy (`jwks`). */
+  readonly remoteKeys: ResolvedRemoteKeys
+  /** Which `typ` header each token type is written with and must carry (`tokenTypes`). */
+  readonly tokenTypes: ResolvedTokenTypes
+  /** DPoP (RFC 9449), or `undefined` when off (`dpop`). */
+  readonly dpop: ResolvedDPoP | undefined
+  /** OpenTelemetry, or `undefined` when off (`telemetry`). */
+  readonly telemetry: ResolvedTelemetry
   readonly issuer: string | undefined
   readonly audience: string | readonly string[] | undefined
   readonly verifyIssuer: string | undefined
@@ -117,6 +127,10 @@ const TOP_LEVEL = [
   'cache',
   'loginType',
   'websocket',
+  'tokenTypes',
+  'jwks',
+  'dpop',
+  'telemetry',
 ] as const
 
 /** RFC 7230 token: header names, cookie names, methods. */
@@ -472,7 +486,14 @@ export function resolveConfig(input: AuthXOptions | undefined): {
     accessTtl,
     refreshTtl,
     maxLifetime: maxLifetime(options.maxLifetime, accessTtl, refreshTtl),
-    jwksTimeoutMs: integer(verify.jwksTimeoutMs, 'verify.jwksTimeoutMs', 5000, 1, 60_000),
+    remoteKeys: resolveRemoteKeys(
+      options.jwks,
+      integer(verify.jwksTimeoutMs, 'verify.jwksTimeoutMs', 5000, 1, 60_000),
+      jwksUrl !== undefined,
+    ),
+    tokenTypes: resolveTokenTypes(options.tokenTypes),
+    dpop: resolveDpop(options.dpop),
+    telemetry: resolveTelemetry(options.telemetry),
     issuer,
     audience,
     verifyIssuer: optionalText(verify.issuer, 'verify.issuer') ?? issuer,

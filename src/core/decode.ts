@@ -218,6 +218,13 @@ export function createDecoder(
         throw invalid('claims', `Claim '${name}' must be a string`)
       }
     }
+    // A DPoP binding (docs/dpop.md): an object with a thumbprint, or no binding at all.
+    if (claims.cnf !== undefined) {
+      const jkt = (claims.cnf as { jkt?: unknown } | null)?.jkt
+      if (typeof claims.cnf !== 'object' || claims.cnf === null || !nonEmptyString(jkt)) {
+        throw invalid('claims', "Claim 'cnf' must be an object with a string 'jkt'")
+      }
+    }
 
     if (issuer !== undefined && claims.iss !== issuer) throw invalid('issuer', 'Token issuer is not accepted')
     const aud = claims.aud

@@ -28,6 +28,8 @@ export type AuthXErrorCode =
   | 'ERR_INSUFFICIENT_SCOPE'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_RATE_LIMITED'
+  | 'ERR_INVALID_DPOP_PROOF'
+  | 'ERR_USE_DPOP_NONCE'
   | 'ERR_CONFIG'
 
 /** Why a token was rejected as invalid (docs/security.md, "Strict decoding"). */
@@ -41,6 +43,13 @@ export type InvalidTokenReason =
   | 'claims'
   | 'too_large'
   | 'expired'
+  /** The `typ` header is not the one required for this token type (docs/token-types.md). */
+  | 'typ'
+  /**
+   * A DPoP-bound token sent as `Bearer`, or an unbound token sent as `DPoP` or where DPoP is
+   * required (docs/dpop.md).
+   */
+  | 'binding'
 
 /** The JSON body an adapter sends for an error. */
 export interface AuthXErrorJSON {
@@ -92,8 +101,15 @@ export class AuthXError extends Error {
    */
   get wwwAuthenticate(): string | undefined {
     if (this.status !== 401 && this.status !== 403) return undefined
+    const challenge = challenges.get(this)
+    if (challenge !== undefined) return challenge.www
     const error = this.bearerError
-    return error === undefined ? 'Bearer' : `Bearer error="${error}"`
+    return error === undefined ? this.scheme : `${this.scheme} error="${error}"`
+  }
+
+  /** The auth scheme of the default challenge: `Bearer`, `DPoP` for DPoP errors. */
+  protected get scheme(): string {
+    return 'Bearer'
   }
 
   /** The RFC 6750 `error` parameter; none for a missing token or a CSRF failure. */
@@ -101,10 +117,43 @@ export class AuthXError extends Error {
     return undefined
   }
 
+  /** The RFC 6750 / RFC 9449 `error` parameter of this error, if it has one. */
+  get challengeError(): string | undefined {
+    return this.bearerError
+  }
+
   /** `{ code, message }` plus the fields particular to the error. */
   toJSON(): AuthXErrorJSON {
     return { code: this.code, message: this.message }
   }
+}
+
+/** Challenges an instance set on its errors (a DPoP instance answers `DPoP` challenges). */
+const challenges = new WeakMap<AuthXError, { www: string; headers: Readonly<Record<string, string>> }>()
+
+/**
+ * Sets the `WWW-Authenticate` value (and extra headers, such as `DPoP-Nonce`) an error is
+ * answered with, in place of the RFC 6750 `Bearer` challenge. Internal to authx.
+ *
+ * @example
+ * ```ts
+ * setChallenge(err, 'DPoP algs="ES256", error="invalid_token"')
+ * ```
+ */
+export function setChallenge(error: AuthXError, www: string, headers: Record<string, string> = {}): void {
+  challenges.set(error, { www, headers: Object.freeze({ ...headers }) })
+}
+
+/**
+ * The extra headers set with {@link setChallenge}, sent by `errorResponse` with the error.
+ *
+ * @example
+ * ```ts
+ * challengeHeaders(err) // { 'dpop-nonce': '...' }
+ * ```
+ */
+export function challengeHeaders(error: AuthXError): Readonly<Record<string, string>> | undefined {
+  return challenges.get(error)?.headers
 }
 
 /**
@@ -463,6 +512,81 @@ export class RateLimitError extends AuthXError {
 
   override toJSON(): AuthXErrorJSON {
     return { code: this.code, message: this.message, retryAfter: this.retryAfter }
+  }
+}
+
+/** Why a DPoP proof was refused (docs/dpop.md). */
+export type DPoPProofReason =
+  | 'missing'
+  | 'malformed'
+  | 'typ'
+  | 'algorithm'
+  | 'jwk'
+  | 'signature'
+  | 'htm'
+  | 'htu'
+  | 'iat'
+  | 'ath'
+  | 'jti'
+  | 'replay'
+  | 'key'
+  | 'nonce'
+
+/**
+ * The request's DPoP proof (RFC 9449) is missing, malformed, or does not match the request, the
+ * token or the key the token is bound to.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof DPoPProofError) console.log(err.reason) // 'replay'
+ * ```
+ */
+export class DPoPProofError extends AuthXError {
+  /** What was wrong with the proof. */
+  readonly reason: DPoPProofReason
+
+  constructor(reason: DPoPProofReason, message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_DPOP_PROOF', 401, message, options)
+    this.reason = reason
+  }
+
+  protected override get scheme(): string {
+    return 'DPoP'
+  }
+
+  protected override get bearerError(): string {
+    return 'invalid_dpop_proof'
+  }
+
+  override toJSON(): AuthXErrorJSON {
+    return { code: this.code, message: this.message, reason: this.reason }
+  }
+}
+
+/**
+ * The server requires a DPoP nonce (RFC 9449 section 8): the proof carried none, or a stale one.
+ * The answer carries a fresh `DPoP-Nonce` for the client to retry with.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof DPoPNonceError) retryWith(err.nonce)
+ * ```
+ */
+export class DPoPNonceError extends AuthXError {
+  /** The nonce the client must put in its next proof. */
+  readonly nonce: string
+
+  constructor(nonce: string, options?: { cause?: unknown }) {
+    super('ERR_USE_DPOP_NONCE', 401, 'Authorization server requires nonce in DPoP proof', options)
+    this.nonce = nonce
+  }
+
+  protected override get scheme(): string {
+    return 'DPoP'
+  }
+
+  protected override get bearerError(): string {
+    return 'use_dpop_nonce'
   }
 }
 

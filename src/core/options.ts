@@ -4,10 +4,14 @@
  * @module
  */
 import type { Algorithm } from './algorithms.js'
+import type { DPoPOptions } from './dpop/index.js'
 import type { Duration } from './duration.js'
 import type { KeyInput } from './keys.js'
 import type { TokenPayload } from './payload.js'
+import type { RemoteKeySetOptions } from './remote-keys.js'
 import type { AuthXStore } from './store.js'
+import type { TelemetryOptions } from './telemetry.js'
+import type { TokenTypesOption } from './token-types.js'
 
 /** Where a token may be read from a request. */
 export type TokenLocation = 'headers' | 'cookies' | 'json' | 'query'
@@ -231,4 +235,16 @@ export interface AuthXOptions {
    */
   loginType?: string | undefined
   websocket?: WebSocketOptions | undefined
+  /**
+   * Explicit token types (docs/token-types.md): the `typ` header each token type is written with
+   * and must carry. Default `'jwt'`: `typ: 'JWT'`, the type read from the `type` claim, as Python
+   * AuthX does.
+   */
+  tokenTypes?: TokenTypesOption | undefined
+  /** How the remote key set of `jwksUrl` is fetched and cached (docs/keys.md). */
+  jwks?: RemoteKeySetOptions | undefined
+  /** DPoP sender-constrained tokens (RFC 9449, docs/dpop.md). Default: off. */
+  dpop?: DPoPOptions | false | undefined
+  /** OpenTelemetry spans and metrics (docs/telemetry.md). Default: off. */
+  telemetry?: TelemetryOptions | undefined
 }

@@ -20,6 +20,7 @@ export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
   'fid',
   'sid',
   'login_type',
+  'cnf',
 ])
 
 /**
@@ -72,6 +73,11 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
   readonly sid?: string
   /** The login type (`login_type` claim) of an instance with `loginType`, else `undefined`. */
   readonly loginType?: string
+  /**
+   * The RFC 7638 thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`, docs/dpop.md),
+   * else `undefined`.
+   */
+  readonly jkt?: string
   /** Every claim as received. */
   readonly claims: Readonly<Record<string, unknown>>
   readonly #clock: () => number
@@ -111,6 +117,8 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     if (typeof frozen.fid === 'string') this.fid = frozen.fid
     if (typeof frozen.sid === 'string') this.sid = frozen.sid
     if (typeof frozen.login_type === 'string') this.loginType = frozen.login_type
+    const cnf = frozen.cnf as { jkt?: unknown } | undefined
+    if (typeof cnf?.jkt === 'string') this.jkt = cnf.jkt
     this.#clock = clock
     Object.freeze(this)
   }

@@ -26,6 +26,11 @@ export interface AuthXRequest {
   /** The path without the query string (used by implicit refresh include/exclude lists). */
   readonly path?: string | undefined
   /**
+   * The absolute URL the client addressed (scheme, host, path, maybe a query), as sent: DPoP
+   * proofs are checked against it (docs/dpop.md). Absent when the adapter cannot tell.
+   */
+  readonly url?: string | undefined
+  /**
    * Whether a configured route (`implicitRefresh.includeRoutes`/`excludeRoutes`) names this
    * request's path the way the framework's router matches it (case, trailing slash). Without it,
    * paths are compared exactly.
@@ -161,6 +166,10 @@ class WebView implements AuthXRequest {
     return decodedPath(this.#parsedUrl()?.pathname)
   }
 
+  get url(): string {
+    return this.#request.url
+  }
+
   header(name: string): string | undefined {
     return this.#request.headers.get(name) ?? undefined
   }
@@ -236,6 +245,8 @@ export interface ParsedRequestParts {
    * exact comparison.
    */
   readonly routing?: RouteMatching | undefined
+  /** The absolute URL the client addressed (see `AuthXRequest.url`); may throw. */
+  url?(): string | undefined
 }
 
 /** How a router compares paths. */
@@ -316,6 +327,8 @@ export interface RequestReader<Source> {
   body(source: Source): unknown
   /** How the framework's router compares paths (see `ParsedRequestParts.routing`). */
   routing?(source: Source): RouteMatching | undefined
+  /** The absolute URL the client addressed (see `AuthXRequest.url`); may throw (treated as unknown). */
+  url?(source: Source): string | undefined
 }
 
 const PARTS_READER: RequestReader<ParsedRequestParts> = {
@@ -325,6 +338,7 @@ const PARTS_READER: RequestReader<ParsedRequestParts> = {
   query: (parts) => parts.query(),
   body: (parts) => parts.body(),
   routing: (parts) => parts.routing,
+  url: (parts) => parts.url?.(),
 }
 
 /**
@@ -358,6 +372,10 @@ class ReaderView<Source> implements AuthXRequest {
 
   get path(): string | undefined {
     return attempt(() => this.#reader.path(this.#source))
+  }
+
+  get url(): string | undefined {
+    return attempt(() => this.#reader.url?.(this.#source))
   }
 
   header(name: string): string | undefined {

@@ -8,6 +8,7 @@ import type { KeyResolver } from './decode.js'
 import type { EngineKey } from './engine/types.js'
 import { StoreUnavailableError } from './errors.js'
 import type { KeyEntry } from './keys.js'
+import type { ResolvedRemoteKeys } from './remote-keys.js'
 import type { NodeCrypto } from './runtime.js'
 
 function pick(keys: readonly KeyEntry[], kid: string | undefined): KeyEntry | undefined {
@@ -42,10 +43,15 @@ export function localResolver(keys: readonly KeyEntry[] | Promise<readonly KeyEn
  *
  * @example
  * ```ts
- * const resolve = remoteResolver(new URL('https://issuer.example/.well-known/jwks.json'), nodeCrypto())
+ * const resolve = remoteResolver(new URL('https://issuer.example/.well-known/jwks.json'), nodeCrypto(), { timeoutMs: 5000 })
  * ```
  */
-export function remoteResolver(url: URL, crypto: NodeCrypto | undefined, timeoutMs = 5000): KeyResolver {
+export function remoteResolver(
+  url: URL,
+  crypto: NodeCrypto | undefined,
+  options: ResolvedRemoteKeys,
+): KeyResolver {
+  const timeoutMs = options.timeoutMs
   const remote = createRemoteJWKSet(url, { timeoutDuration: timeoutMs })
   const converted = new WeakMap<object, EngineKey>()
   return async (alg: Algorithm, kid) => {

@@ -2,7 +2,7 @@
  * How an error becomes an HTTP answer (docs/locations-and-csrf.md): the same for every adapter.
  * @module
  */
-import { AUTHX_ERROR_BRAND, type AuthXError, type AuthXErrorJSON } from './errors.js'
+import { AUTHX_ERROR_BRAND, type AuthXError, type AuthXErrorJSON, challengeHeaders } from './errors.js'
 import { emitWarning } from './runtime.js'
 
 /** Status, headers and JSON body of an error answer. */
@@ -59,6 +59,9 @@ export function errorResponse(
       for (const [name, value] of Object.entries(extra)) if (typeof value === 'string') headers[name] = value
     }
   }
+  // A DPoP instance's challenge headers (DPoP-Nonce) go with its 401.
+  const challenge = challengeHeaders(error)
+  if (challenge !== undefined) Object.assign(headers, challenge)
   return { status: error.status, headers, body: formatBody(error, errorBody) }
 }
 
