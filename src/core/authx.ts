@@ -234,6 +234,7 @@ export class AuthX {
         audience: config.verifyAudience,
         requireExp: { access: config.accessTtl !== false, refresh: config.refreshTtl !== false },
         clock: config.clock,
+        tokenTypes: config.tokenTypes,
       },
       config.jwksUrl ? remoteResolver(config.jwksUrl, crypto, config.remoteKeys) : localResolver(this.#keys),
       this.#engine,

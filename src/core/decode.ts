@@ -12,6 +12,7 @@ import type { KeyEntry } from './keys.js'
 import { TokenPayload } from './payload.js'
 import { processLike } from './runtime.js'
 import { ExpiringClaims, type FrozenClaims, type TokenCache } from './token-cache.js'
+import type { ResolvedTokenTypes } from './token-types.js'
 
 /** Deepest nesting accepted in a header or payload; deeper JSON is `malformed`. */
 export const MAX_JSON_DEPTH = 32
@@ -26,6 +27,8 @@ export interface DecodeSettings {
   /** Whether `exp` is required, per token type (`false` lifetimes make it optional). */
   readonly requireExp: { readonly access: boolean; readonly refresh: boolean }
   readonly clock: () => number
+  /** Which `typ` each token type must carry (docs/token-types.md). Default: the `'jwt'` mode. */
+  readonly tokenTypes?: ResolvedTokenTypes | undefined
 }
 
 /** Finds the key for a token's `alg` and `kid`; `undefined` when there is none. */
