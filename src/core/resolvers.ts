@@ -2,13 +2,13 @@
  * Finding the verification key of a token: by `kid` only, never by trying every key.
  * @module
  */
-import { createRemoteJWKSet, errors as joseErrors } from 'jose'
+import { errors as joseErrors } from 'jose'
 import type { Algorithm } from './algorithms.js'
 import type { KeyResolver } from './decode.js'
 import type { EngineKey } from './engine/types.js'
 import { StoreUnavailableError } from './errors.js'
 import type { KeyEntry } from './keys.js'
-import type { ResolvedRemoteKeys } from './remote-keys.js'
+import { type ResolvedRemoteKeys, remoteKeySet } from './remote-keys.js'
 import type { NodeCrypto } from './runtime.js'
 
 function pick(keys: readonly KeyEntry[], kid: string | undefined): KeyEntry | undefined {
@@ -38,12 +38,15 @@ export function localResolver(keys: readonly KeyEntry[] | Promise<readonly KeyEn
 }
 
 /**
- * The resolver of a remote JWKS (cached by jose). A fetch failure is `StoreUnavailableError`
- * (503): the key set could not be consulted, which says nothing about the token.
+ * The resolver of a remote JWKS (src/core/remote-keys.ts: jose's remote set, cached, bounded,
+ * optionally persisted). A set that cannot be fetched or read is `StoreUnavailableError` (503):
+ * the key set could not be consulted, which says nothing about the token. A `kid` the set does not
+ * hold (or holds twice) finds no key, so the token is refused (401).
  *
  * @example
  * ```ts
- * const resolve = remoteResolver(new URL('https://issuer.example/.well-known/jwks.json'), nodeCrypto(), { timeoutMs: 5000 })
+ * const url = new URL('https://issuer.example/.well-known/jwks.json')
+ * const resolve = remoteResolver(url, nodeCrypto(), resolveRemoteKeys(undefined, 5000, true))
  * ```
  */
 export function remoteResolver(
@@ -51,14 +54,12 @@ export function remoteResolver(
   crypto: NodeCrypto | undefined,
   options: ResolvedRemoteKeys,
 ): KeyResolver {
-  const timeoutMs = options.timeoutMs
-  const remote = createRemoteJWKSet(url, { timeoutDuration: timeoutMs })
+  const lookup = remoteKeySet(url, options)
   const converted = new WeakMap<object, EngineKey>()
   return async (alg: Algorithm, kid) => {
     let key: EngineKey
     try {
-      // jose's own timeout covers its fetch; this one bounds the whole lookup whatever fetch does.
-      key = (await withTimeout(remote(kid === undefined ? { alg } : { alg, kid }), timeoutMs)) as EngineKey
+      key = (await lookup(alg, kid)) as EngineKey
     } catch (err) {
       if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
         return undefined
@@ -89,12 +90,4 @@ function rsaBits(key: EngineKey): number | undefined {
   const algorithm = (key as { algorithm?: { name?: string; modulusLength?: number } }).algorithm
   if (algorithm?.name?.startsWith('RS') || algorithm?.name === 'RSA-PSS') return algorithm.modulusLength ?? 0
   return undefined
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`remote key set did not answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
