@@ -7,12 +7,12 @@
 import { type Algorithm, algorithmInfo } from './algorithms.js'
 import { decodeBase64url } from './base64url.js'
 import type { Engine, JwsParts } from './engine/types.js'
-import { InvalidTokenError, type InvalidTokenReason, TokenExpiredError } from './errors.js'
+import { ConfigError, InvalidTokenError, type InvalidTokenReason, TokenExpiredError } from './errors.js'
 import type { KeyEntry } from './keys.js'
-import { TokenPayload } from './payload.js'
+import { type ClaimsProfile, TokenPayload, type TokenType } from './payload.js'
 import { processLike } from './runtime.js'
 import { ExpiringClaims, type FrozenClaims, type TokenCache } from './token-cache.js'
-import type { ResolvedTokenTypes } from './token-types.js'
+import { type ResolvedTokenTypes, resolveTokenTypes, typType } from './token-types.js'
 
 /** Deepest nesting accepted in a header or payload; deeper JSON is `malformed`. */
 export const MAX_JSON_DEPTH = 32
@@ -176,6 +176,12 @@ const HEADER_CACHE_SIZE = 64
 interface CheckedHeader {
   readonly alg: Algorithm
   readonly kid: string | undefined
+  /**
+   * The token type the `typ` header names in the explicit modes; `undefined` in the `'jwt'` mode,
+   * where `typ` is not read. Part of the cached entry, whose key is the whole header segment, so
+   * a header with another `typ` is another entry.
+   */
+  readonly type: TokenType | undefined
 }
 
 /** The decoder: a payload at once when nothing had to wait (cache hit, node:crypto), else a promise. */
@@ -200,11 +206,55 @@ export function createDecoder(
   const { algorithms, maxTokenBytes, leeway, issuer, audience, requireExp, clock } = settings
   const { tokens, remoteKeys = false } = caches
   const headers = new Map<string, CheckedHeader>()
+  const explicit = (settings.tokenTypes ?? resolveTokenTypes(undefined)).mode !== 'jwt'
+  const rfc9068 = settings.tokenTypes?.mode === 'rfc9068'
+  // RFC 9068 section 4: a resource server MUST check `iss` and `aud`. Without both, any token of
+  // the key set's issuer meant for another service would pass (and every RFC 9068 token carries
+  // `aud`, which a decoder expecting none refuses: the mode would accept nothing).
+  if (rfc9068 && (issuer === undefined || audience === undefined)) {
+    throw new ConfigError(
+      "tokenTypes: 'rfc9068' requires verify.issuer and verify.audience (RFC 9068 section 4)",
+    )
+  }
 
-  function checkClaims(claims: Record<string, unknown>): void {
+  /**
+   * How a payload reads these (valid) claims: an RFC 9068 access token is the only token without
+   * a `type` claim that passes {@link checkClaims}, so the cache needs no other record of it.
+   */
+  function profileOf(claims: Readonly<Record<string, unknown>>): ClaimsProfile {
+    return rfc9068 && claims.type === undefined ? 'rfc9068' : 'authx'
+  }
+
+  /** RFC 9068 section 2.2: the claims an RFC 9068 access token must carry, before the common checks. */
+  function checkRfc9068(claims: Record<string, unknown>): void {
+    for (const name of ['iss', 'sub', 'client_id', 'jti'] as const) {
+      if (!nonEmptyString(claims[name])) throw invalid('claims', `Claim '${name}' must be a non-empty string`)
+    }
+    if (!finite(claims.exp)) throw invalid('claims', "Claim 'exp' must be a finite number")
+    if (claims.aud === undefined) throw invalid('claims', "Claim 'aud' is required")
+    if (claims.scope !== undefined && typeof claims.scope !== 'string') {
+      throw invalid('claims', "Claim 'scope' must be a space-separated string")
+    }
+  }
+
+  /**
+   * The token's type: the `type` claim, which in the explicit modes must agree with the type the
+   * `typ` header names (`typed`), so a token of one type never passes as the other.
+   */
+  function typeOf(claims: Record<string, unknown>, typed: TokenType | undefined): TokenType {
     const type = claims.type
+    if (type === undefined && rfc9068 && typed === 'access') {
+      checkRfc9068(claims)
+      return 'access'
+    }
     if (type !== 'access' && type !== 'refresh')
       throw invalid('claims', "Claim 'type' must be 'access' or 'refresh'")
+    if (explicit && type !== typed) throw invalid('typ', "Token header 'typ' does not match its type")
+    return type
+  }
+
+  function checkClaims(claims: Record<string, unknown>, typed: TokenType | undefined): void {
+    const type = typeOf(claims, typed)
     if (!nonEmptyString(claims.sub)) throw invalid('claims', "Claim 'sub' must be a non-empty string")
     if (!nonEmptyString(claims.jti)) throw invalid('claims', "Claim 'jti' must be a non-empty string")
     if (!finite(claims.iat)) throw invalid('claims', "Claim 'iat' must be a finite number")
@@ -271,7 +321,14 @@ export function createDecoder(
     if (kid !== undefined && typeof kid !== 'string')
       throw invalid('malformed', "Token header 'kid' must be a string")
     // jku, jwk, x5u and x5c are never read: keys come only from the configuration.
-    const checked: CheckedHeader = { alg: alg as Algorithm, kid }
+    // RFC 8725 section 3.11: in the explicit modes the `typ` names the token type, so a JWT of
+    // another kind signed with the same key (an ID token, Python AuthX's `JWT`) is refused here.
+    let type: TokenType | undefined
+    if (explicit) {
+      type = typType(header.typ)
+      if (type === undefined) throw invalid('typ', "Token header 'typ' is not a token type of this instance")
+    }
+    const checked: CheckedHeader = { alg: alg as Algorithm, kid, type }
     if (headers.size >= HEADER_CACHE_SIZE) headers.clear()
     headers.set(header64, checked)
     return checked
@@ -302,10 +359,11 @@ export function createDecoder(
       return undefined
     }
     // A new payload per use around the shared, deeply frozen claims.
-    return new TokenPayload(claims as Record<string, unknown>, clock)
+    return new TokenPayload(claims as Record<string, unknown>, clock, profileOf(claims))
   }
 
-  function withKey(token: string, parts: JwsParts, alg: Algorithm, entry: KeyEntry | undefined) {
+  function withKey(token: string, parts: JwsParts, header: CheckedHeader, entry: KeyEntry | undefined) {
+    const { alg, type } = header
     if (entry === undefined) throw invalid('signature', 'No key matches the token')
     if (entry.alg !== alg) throw invalid('algorithm', 'Token algorithm does not match its key')
     if (entry.retireAt !== undefined && clock() >= entry.retireAt)
@@ -314,8 +372,8 @@ export function createDecoder(
     if (payloadBytes === undefined) throw invalid('malformed', 'Token payload is not canonical base64url')
     const valid = engine.verify(entry.alg, entry.verifyKey, parts)
     return typeof valid === 'boolean'
-      ? verified(token, parts, entry, payloadBytes, valid)
-      : valid.then((ok) => verified(token, parts, entry, payloadBytes, ok))
+      ? verified(token, parts, entry, payloadBytes, type, valid)
+      : valid.then((ok) => verified(token, parts, entry, payloadBytes, type, ok))
   }
 
   function verified(
@@ -323,14 +381,15 @@ export function createDecoder(
     parts: JwsParts,
     entry: KeyEntry,
     payloadBytes: Uint8Array,
+    typed: TokenType | undefined,
     valid: boolean,
   ): TokenPayload {
     if (!valid) throw invalid('signature', 'Token signature is invalid')
     // Checked and frozen in one walk: the payload may be handed to many callers from the cache.
     const claims = parseSegment(parts.payload64, payloadBytes, true)
     if (claims === undefined) throw invalid('malformed', 'Token payload is not a JSON object')
-    checkClaims(claims)
-    const payload = new TokenPayload(claims, clock)
+    checkClaims(claims, typed)
+    const payload = new TokenPayload(claims, clock, profileOf(claims))
     if (tokens !== undefined) {
       let dropAt = entry.retireAt ?? Number.POSITIVE_INFINITY
       if (remoteKeys) dropAt = Math.min(dropAt, clock() + REMOTE_KEY_CACHE_MS)
@@ -345,11 +404,11 @@ export function createDecoder(
       if (hit !== undefined) return hit
     }
     const parts = splitToken(token, maxTokenBytes)
-    const { alg, kid } = checkedHeader(parts.header64)
-    const key = resolveKey(alg, kid)
+    const header = checkedHeader(parts.header64)
+    const key = resolveKey(header.alg, header.kid)
     const text = token as string
     return key instanceof Promise
-      ? key.then((entry) => withKey(text, parts, alg, entry))
-      : withKey(text, parts, alg, key)
+      ? key.then((entry) => withKey(text, parts, header, entry))
+      : withKey(text, parts, header, key)
   }
 }

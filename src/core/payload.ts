@@ -2,7 +2,7 @@
  * `TokenPayload`: the verified claims of a token with typed fields and helpers.
  * @module
  */
-import { hasAllScopes, hasSomeScope, scopesOf } from './scopes.js'
+import { hasAllScopes, hasSomeScope, scopesOf, scopesOfString } from './scopes.js'
 
 /** Claims authx registers; everything else is custom data (`extra`). */
 export const REGISTERED_CLAIMS: ReadonlySet<string> = new Set([
@@ -33,6 +33,16 @@ export let verifiedToken: (payload: TokenPayload, verifier: object) => string | 
 
 /** A token's kind. */
 export type TokenType = 'access' | 'refresh'
+
+/**
+ * How a payload reads its claims (docs/token-types.md, "Explicit token types"): `'authx'` for the
+ * tokens authx makes (and Python AuthX's), `'rfc9068'` for an RFC 9068 access token of an external
+ * issuer, which the decoder accepts only with `tokenTypes: 'rfc9068'`.
+ */
+export type ClaimsProfile = 'authx' | 'rfc9068'
+
+/** Claims an RFC 9068 access token registers besides authx's (RFC 9068 section 2.2). */
+const RFC9068_CLAIMS: ReadonlySet<string> = new Set([...REGISTERED_CLAIMS, 'client_id', 'scope'])
 
 /**
  * The verified claims of a token. Instances are frozen; `timeUntilExpiry` and
@@ -78,9 +88,16 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
    * else `undefined`.
    */
   readonly jkt?: string
+  /**
+   * The OAuth client the token was issued to (`client_id`) of an RFC 9068 access token
+   * (`tokenTypes: 'rfc9068'`, docs/token-types.md), else `undefined`.
+   */
+  readonly clientId?: string
   /** Every claim as received. */
   readonly claims: Readonly<Record<string, unknown>>
   readonly #clock: () => number
+  /** Claims left out of `extra`. */
+  readonly #registered: ReadonlySet<string>
   /** `extra`, built on first use: most requests never read it, and cached payloads stay small. */
   #extra: Readonly<Extra> | undefined
   /** The instance that verified this payload and the token string, for `auth.refresh(payload)`. */
@@ -97,9 +114,16 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
 
   /**
    * Wraps claims that the decoder has already validated. Users get instances from
-   * `decodeToken`/`verifyToken`; constructing one does not verify anything.
+   * `decodeToken`/`verifyToken`; constructing one does not verify anything. The `'rfc9068'`
+   * profile is for a decoded RFC 9068 access token: its type is `'access'` (the `typ` header said
+   * so), its scopes come from the `scope` string, and it is never fresh (freshness is an authx
+   * login fact another issuer cannot state).
    */
-  constructor(claims: Record<string, unknown>, clock: () => number = Date.now) {
+  constructor(
+    claims: Record<string, unknown>,
+    clock: () => number = Date.now,
+    profile: ClaimsProfile = 'authx',
+  ) {
     const frozen = deepFreeze(claims)
     this.claims = frozen
     this.sub = frozen.sub as string
@@ -109,16 +133,20 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     if (frozen.nbf !== undefined) this.nbf = frozen.nbf as number
     if (frozen.iss !== undefined) this.iss = frozen.iss as string
     if (frozen.aud !== undefined) this.aud = frozen.aud as string | readonly string[]
-    this.type = frozen.type as TokenType
-    this.fresh = frozen.fresh === true
+    const rfc9068 = profile === 'rfc9068'
+    this.type = rfc9068 ? 'access' : (frozen.type as TokenType)
+    this.fresh = !rfc9068 && frozen.fresh === true
     if (typeof frozen.csrf === 'string') this.csrf = frozen.csrf
-    const scopes = scopesOf(frozen.scopes)
-    if (scopes !== undefined) this.scopes = scopes
+    // Each profile has one scope claim: a `scope` string in an authx token grants nothing.
+    const scopes = rfc9068 ? scopesOfString(frozen.scope) : scopesOf(frozen.scopes)
+    if (scopes !== undefined) this.scopes = Object.freeze(scopes)
     if (typeof frozen.fid === 'string') this.fid = frozen.fid
     if (typeof frozen.sid === 'string') this.sid = frozen.sid
     if (typeof frozen.login_type === 'string') this.loginType = frozen.login_type
     const cnf = frozen.cnf as { jkt?: unknown } | undefined
     if (typeof cnf?.jkt === 'string') this.jkt = cnf.jkt
+    if (rfc9068 && typeof frozen.client_id === 'string') this.clientId = frozen.client_id
+    this.#registered = rfc9068 ? RFC9068_CLAIMS : REGISTERED_CLAIMS
     this.#clock = clock
     Object.freeze(this)
   }
@@ -128,7 +156,7 @@ export class TokenPayload<Extra extends Record<string, unknown> = Record<string,
     if (this.#extra === undefined) {
       const extra: Record<string, unknown> = {}
       for (const key of Object.keys(this.claims))
-        if (!REGISTERED_CLAIMS.has(key)) extra[key] = this.claims[key]
+        if (!this.#registered.has(key)) extra[key] = this.claims[key]
       this.#extra = Object.freeze(extra) as Readonly<Extra>
     }
     return this.#extra

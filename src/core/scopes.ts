@@ -68,3 +68,19 @@ export function scopesOf(claim: unknown): readonly string[] | undefined {
   for (const s of claim) if (typeof s !== 'string') return undefined
   return claim as string[]
 }
+
+/**
+ * An RFC 9068 `scope` claim (RFC 8693 section 4.2: space-separated scope tokens) as a list, or
+ * `undefined` when it is not a string (grants nothing). Only read from RFC 9068 access tokens
+ * (docs/token-types.md, "Explicit token types"): elsewhere a `scope` claim is custom data.
+ *
+ * @example
+ * ```ts
+ * scopesOfString('users:read admin:*') // ['users:read', 'admin:*']
+ * scopesOfString(['admin']) // undefined
+ * ```
+ */
+export function scopesOfString(claim: unknown): readonly string[] | undefined {
+  if (typeof claim !== 'string') return undefined
+  return claim.split(' ').filter((s) => s.length > 0)
+}
