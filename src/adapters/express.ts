@@ -79,6 +79,8 @@ export interface ExpressRequest extends Express.Request {
   /** The request URL as received (the query string of WebSocket upgrades). */
   readonly originalUrl?: string
   readonly url?: string
+  /** `http` or `https` (Express's `trust proxy` setting applies), for DPoP's `htu`. */
+  readonly protocol?: string
 }
 
 /**
@@ -176,6 +178,8 @@ const READER: RequestReader<ExpressRequest> = {
     caseSensitive: req.app?.get('case sensitive routing') === true,
     strict: req.app?.get('strict routing') === true,
   }),
+  // req.protocol follows the app's `trust proxy` setting, as the rest of Express does.
+  url: (req) => `${req.protocol ?? 'http'}://${req.headers.host}${req.originalUrl ?? req.url}`,
 }
 
 /** The core's view of an Express request: one object, nothing read until asked for. */
@@ -313,6 +317,7 @@ function expressAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Ex
     tokenRequired: (options) => tokenRequired(options),
     refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
     logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
+    dpopThumbprint: (req) => auth.dpopThumbprint(requestView(req)),
     payload: (req) => {
       if (req.authx == null)
         throw new Error('authx.payload(req): no authx guard stored a payload on this request')

@@ -158,6 +158,8 @@ const READER: RequestReader<FastifyRequest> = {
   headers: (request) => request.headers,
   query: (request) => request.query,
   body: (request) => request.body,
+  // protocol and host follow the server's `trustProxy` setting, as the rest of Fastify does.
+  url: (request) => `${request.protocol}://${request.host}${request.url}`,
 }
 
 /** The core's view of a Fastify request: one object, nothing read until asked for. */
@@ -275,6 +277,7 @@ function fastifyAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): Fa
     tokenRequired: (o) => tokenRequired(o),
     refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
     logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
+    dpopThumbprint: (request) => auth.dpopThumbprint(view(request)),
     payload: (request) => {
       if (request.authx == null)
         throw new Error('app.authx.payload(request): no authx guard stored a payload on this request')

@@ -122,6 +122,10 @@ class HonoView implements AuthXRequest {
     return this.#c.req.path
   }
 
+  get url(): string {
+    return this.#c.req.url
+  }
+
   header(name: string): string | undefined {
     return this.#c.req.header(name)
   }
@@ -319,6 +323,7 @@ function honoAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): HonoA
     }),
     refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
     logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
+    dpopThumbprint: (c) => auth.dpopThumbprint(view(c)),
     payload: (c) => {
       const payload: TokenPayload | null | undefined = c.get('authx')
       if (payload == null)

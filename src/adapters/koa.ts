@@ -155,6 +155,8 @@ const READER: RequestReader<AnyContext> = {
   // Set by a body parser; Koa itself has no `request.body`.
   body: (ctx) => (ctx.request as { body?: unknown }).body,
   routing: () => KOA_ROUTING,
+  // ctx.href follows the app's `proxy` setting, as the rest of Koa does.
+  url: (ctx) => ctx.href,
 }
 
 /** The core's view of a Koa request: one object, nothing read until asked for. */
@@ -329,6 +331,7 @@ function koaAdapter(auth: AuthX, errorBody: AdapterOptions['errorBody']): KoaAut
     tokenRequired: (options) => tokenRequired(options),
     refreshRoute: routeOrFactory((options) => route('refreshRoute', routes.refresh(options))),
     logoutRoute: routeOrFactory((options) => route('logoutRoute', routes.logout(options))),
+    dpopThumbprint: (ctx) => auth.dpopThumbprint(requestView(ctx)),
     payload: (ctx) => {
       const payload = (ctx.state as DefaultState).authx
       if (payload == null) throw new Error('authx.payload(ctx): no authx guard stored a payload on ctx.state')

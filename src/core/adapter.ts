@@ -64,6 +64,11 @@ export interface AuthXAdapter<Guard, Target, Route = Guard, Source = Target, Req
    * carries `RateLimit-Policy` and `RateLimit`; over the limit, 429 with `Retry-After`.
    */
   rateLimited<R extends Req = Req>(limiter: RateLimiter<R> | RateLimiterOptions<R>): Guard
+  /**
+   * The RFC 7638 thumbprint of the key of the request's DPoP proof, to bind a login's tokens
+   * (`createTokenPair({ uid, jkt })`, docs/dpop.md); `undefined` without a proof.
+   */
+  dpopThumbprint(req: Req): Promise<string | undefined>
   /** Requires an access token holding every given scope. */
   scopesRequired(...scopes: string[]): Guard
   /** Requires an access token holding at least one of the given scopes. */

@@ -5,6 +5,7 @@
  */
 import type { JWK } from 'jose'
 import { MemoryStore } from '../stores/memory.js'
+import { checkBinding, unbound } from './binding.js'
 import {
   AUTHENTICATE_CHECKS,
   checkCallOptions,
@@ -30,6 +31,7 @@ import { type ResolvedConfig, resolveConfig } from './config.js'
 import { clearCookies, tokenCookies } from './cookies.js'
 import { constantTimeEqual } from './csrf.js'
 import { createDecoder, type Decoder, parseSegment, parseToken } from './decode.js'
+import { DPoP } from './dpop/index.js'
 import { type Duration, durationSeconds } from './duration.js'
 import { createJoseEngine } from './engine/jose.js'
 import { createNodeEngine } from './engine/node.js'
@@ -56,7 +58,7 @@ import type { AuthXOptions } from './options.js'
 import { markVerified, TokenPayload, type TokenType, verifiedToken } from './payload.js'
 import { Policy, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimiterOptions } from './rate-limit.js'
-import { type RequestLike, toRequestView } from './request.js'
+import { type AuthXRequest, type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
 import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
 import { type RefreshOptions, type RotationContext, rotate } from './rotation.js'
@@ -73,7 +75,7 @@ import { nodeCrypto } from './runtime.js'
 import { hasAllScopes, hasSomeScope } from './scopes.js'
 import { Sessions } from './sessions.js'
 import type { AuthXStore } from './store.js'
-import { createTelemetry, type Telemetry } from './telemetry.js'
+import { createTelemetry, type Telemetry, type TelemetryOperation } from './telemetry.js'
 import { TokenCache } from './token-cache.js'
 import { headerTyp } from './token-types.js'
 import {
@@ -149,6 +151,7 @@ const CREATE_CHECKS = {
   scopes: isScopeList,
   audience: isAny,
   headers: isAny,
+  jkt: isAny,
 }
 const { fresh: _fresh, ...CREATE_REFRESH_CHECKS } = CREATE_CHECKS
 const PAIR_CHECKS = {
@@ -159,6 +162,7 @@ const PAIR_CHECKS = {
   accessExpiry: isExpiry,
   refreshExpiry: isExpiry,
   session: isAny,
+  jkt: isAny,
 }
 const REFRESH_CHECKS = { data: isAny, scopes: isScopeList }
 const COOKIE_CHECKS = { maxAge: isDuration }
@@ -196,6 +200,7 @@ export class AuthX {
     refresh: new WeakMap<KeyEntry, Record<string, unknown>>(),
   }
   readonly #telemetry: Telemetry | undefined
+  readonly #dpop: DPoP | undefined
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -223,6 +228,13 @@ export class AuthX {
     this.#telemetry = createTelemetry(config.telemetry, this.#events)
     const store = config.store ?? new MemoryStore({ clock: config.clock })
     this.store = this.#telemetry === undefined ? store : this.#telemetry.instrumentStore(store)
+    this.#dpop =
+      config.dpop &&
+      new DPoP(config.dpop, {
+        store: this.store,
+        clock: config.clock,
+        timeoutMs: config.revocation.timeoutMs,
+      })
     // The store's own events (circuit breaker, mirror) reach `auth.on()` listeners too.
     this.#stopStoreEvents = this.store.onEvent?.((event, data) => this.#events.emit(event, data as never))
     this.#decode = createDecoder(
@@ -335,6 +347,7 @@ export class AuthX {
             data: o?.data,
             scopes: o?.scopes,
             audience: o?.audience,
+            jkt: o?.jkt,
           },
           o?.headers,
         ),
@@ -369,6 +382,7 @@ export class AuthX {
         scopes: o?.scopes,
         audience: o?.audience,
         fid: crypto.randomUUID(),
+        jkt: o?.jkt,
       },
       o?.headers,
     )
@@ -390,7 +404,7 @@ export class AuthX {
     >
     const fid = crypto.randomUUID()
     const session = o.session === undefined ? undefined : this.sessions.prepare(o.session)
-    const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid, sid: session?.sid }
+    const common = { uid: o.uid, data: o.data, scopes: o.scopes, fid, sid: session?.sid, jkt: o.jkt }
     const [accessToken, refreshToken] = await Promise.all([
       this.#create({ ...common, type: 'access', fresh: o.fresh, expiry: o.accessExpiry }, undefined),
       this.#create({ ...common, type: 'refresh', expiry: o.refreshExpiry }, undefined),
@@ -398,6 +412,28 @@ export class AuthX {
     if (session !== undefined)
       await this.sessions.create(session, o.uid as string, [accessToken, refreshToken])
     return this.#pair(accessToken, refreshToken)
+  }
+
+  /**
+   * The RFC 7638 thumbprint of the key of the request's DPoP proof (docs/dpop.md), to bind a
+   * login's tokens: `createTokenPair({ uid, jkt: await auth.dpopThumbprint(request) })`.
+   * `undefined` when the request carries no proof (`DPoPProofError` when `dpop.required`); the
+   * proof is checked as any other (method, URL, age, replay). `ConfigError` without `dpop`.
+   *
+   * @example
+   * ```ts
+   * const pair = await auth.createTokenPair({ uid: 'user123', jkt: await auth.dpopThumbprint(request) })
+   * ```
+   */
+  async dpopThumbprint(request: RequestLike): Promise<string | undefined> {
+    const dpop = this.#dpop
+    if (dpop === undefined) throw new ConfigError('dpop: dpopThumbprint needs the dpop option')
+    try {
+      return await dpop.thumbprint(toRequestView(request))
+    } catch (err) {
+      if (err instanceof AuthXError) dpop.challenge(err)
+      throw err
+    }
   }
 
   /**
@@ -452,7 +488,7 @@ export class AuthX {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#verifyAt<Extra>(token, options, undefined)
+    return this.#traced('verify', () => this.#verifyAt<Extra>(token, options, undefined))
   }
 
   /**
@@ -468,13 +504,13 @@ export class AuthX {
     try {
       const payload = this.#verified(token, options.type ?? 'access')
       if (payload instanceof TokenPayload) {
-        this.checkGrants(payload, options)
+        this.checkGrants(unbound(payload), options)
         return Promise.resolve(payload as TokenPayload<Extra>)
       }
       return payload.then(
         (verified) => {
           try {
-            this.checkGrants(verified, options)
+            this.checkGrants(unbound(verified), options)
           } catch (err) {
             this.#failed(err, location)
             throw err
@@ -611,9 +647,16 @@ export class AuthX {
    * const { accessToken, refreshToken } = await auth.refresh(oldRefreshToken)
    * ```
    */
-  async refresh<Data extends Record<string, unknown>>(
+  refresh<Data extends Record<string, unknown>>(
     refreshToken: string | TokenPayload,
     options: RefreshOptions<Data> = {},
+  ): Promise<TokenPair> {
+    return this.#traced('refresh', () => this.#refresh(refreshToken, options))
+  }
+
+  async #refresh<Data extends Record<string, unknown>>(
+    refreshToken: string | TokenPayload,
+    options: RefreshOptions<Data>,
   ): Promise<TokenPair> {
     checkCallOptions(options, 'refresh', REFRESH_CHECKS)
     let payload: TokenPayload
@@ -753,12 +796,25 @@ export class AuthX {
       return Promise.reject(err)
     }
     const attempt: Attempt = { location: undefined }
+    return this.#traced(
+      'verify',
+      () => this.#authenticate<Extra>(request, options, attempt),
+      () => ({ location: attempt.location }),
+    )
+  }
+
+  #authenticate<Extra extends Record<string, unknown>>(
+    request: RequestLike,
+    options: AuthenticateOptions,
+    attempt: Attempt,
+  ): Promise<TokenPayload<Extra> | null> {
     try {
-      const found = extractToken(this.config, toRequestView(request), options)
+      const view = toRequestView(request)
+      const found = extractToken(this.config, view, options)
       const result =
         found instanceof Promise
-          ? found.then((token) => this.#authenticated(token, options, attempt))
-          : this.#authenticated(found, options, attempt)
+          ? found.then((token) => this.#authenticated(token, options, attempt, view))
+          : this.#authenticated(found, options, attempt, view)
       if (!(result instanceof Promise)) return Promise.resolve(result as TokenPayload<Extra> | null)
       return result.then(undefined, (err: unknown) => {
         this.#failed(err, attempt.location ?? failedLocation(err))
@@ -775,13 +831,25 @@ export class AuthX {
     found: RequestToken | null,
     options: AuthenticateOptions,
     attempt: Attempt,
+    view: AuthXRequest,
   ): TokenPayload | null | Promise<TokenPayload> {
     if (found === null) return null
     attempt.location = found.location
     const payload = this.#verified(found.token, options.type ?? 'access')
     return payload instanceof TokenPayload
-      ? this.#granted(payload, found, options)
-      : payload.then((verified) => this.#granted(verified, found, options))
+      ? this.#proven(this.#granted(payload, found, options), found, view)
+      : payload.then((verified) => this.#proven(this.#granted(verified, found, options), found, view))
+  }
+
+  /** The DPoP check of a request's token (docs/dpop.md); a bound token fails without DPoP. */
+  #proven(
+    payload: TokenPayload,
+    found: RequestToken,
+    view: AuthXRequest,
+  ): TokenPayload | Promise<TokenPayload> {
+    if (this.#dpop === undefined) return unbound(payload)
+    const checked = this.#dpop.check(view, found.token, payload, found.scheme)
+    return checked === undefined ? payload : checked.then(() => payload)
   }
 
   #granted(payload: TokenPayload, found: RequestToken, options: AuthenticateOptions): TokenPayload {
@@ -1024,7 +1092,11 @@ export class AuthX {
    * await auth.revokeToken(payload)
    * ```
    */
-  async revokeToken(token: string | TokenPayload): Promise<void> {
+  revokeToken(token: string | TokenPayload): Promise<void> {
+    return this.#traced('revoke', () => this.#revokeToken(token))
+  }
+
+  async #revokeToken(token: string | TokenPayload): Promise<void> {
     if (typeof token !== 'string' && !(token instanceof TokenPayload)) {
       throw new TypeError('revokeToken: expected a token string or a TokenPayload')
     }
@@ -1042,7 +1114,11 @@ export class AuthX {
    * await auth.revokeFamily(payload.fid!)
    * ```
    */
-  async revokeFamily(fid: string): Promise<void> {
+  revokeFamily(fid: string): Promise<void> {
+    return this.#traced('revoke', () => this.#revokeFamily(fid))
+  }
+
+  async #revokeFamily(fid: string): Promise<void> {
     if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
     const ttl = this.#coveringLifetime()
     await this.#write(familyKey(this.#revocationIssuer(), fid, this.config.loginType), '1', ttl)
@@ -1057,7 +1133,11 @@ export class AuthX {
    * await auth.revokeAllForSubject('user123') // "log out everywhere"
    * ```
    */
-  async revokeAllForSubject(sub: string): Promise<void> {
+  revokeAllForSubject(sub: string): Promise<void> {
+    return this.#traced('revoke', () => this.#revokeAllForSubject(sub))
+  }
+
+  async #revokeAllForSubject(sub: string): Promise<void> {
     if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
     const cutoff = Math.floor(this.config.clock() / 1000)
     const key = subjectKey(this.#revocationIssuer(), sub, this.config.loginType)
@@ -1081,7 +1161,9 @@ export class AuthX {
   }
 
   #pair(accessToken: string, refreshToken: string): TokenPair {
-    const pair: TokenPair = { accessToken, refreshToken, tokenType: 'bearer' }
+    const bound =
+      this.config.dpop !== undefined && this.decodeUnverified(accessToken).payload.cnf !== undefined
+    const pair: TokenPair = { accessToken, refreshToken, tokenType: bound ? 'DPoP' : 'bearer' }
     if (this.config.csrfClaim) {
       const access = this.getCsrfToken(accessToken)
       const refresh = this.getCsrfToken(refreshToken)
@@ -1103,6 +1185,7 @@ export class AuthX {
    * synchronously (node:crypto), else a promise. Throws synchronously too.
    */
   #create(spec: TokenSpec, headers: unknown): string | Promise<string> {
+    checkBinding(this.config.dpop, spec.jkt)
     const extra = extraHeaders(headers)
     const claims = buildClaims(this.config, spec)
     const keys = this.#keys
@@ -1183,8 +1266,19 @@ export class AuthX {
     })
   }
 
+  /** Runs an operation in its telemetry span, or as it is when telemetry is off. */
+  #traced<T>(
+    operation: TelemetryOperation,
+    fn: () => Promise<T>,
+    attributes?: () => Readonly<Record<string, string | undefined>>,
+  ): Promise<T> {
+    return this.#telemetry === undefined ? fn() : this.#telemetry.run(operation, fn, attributes)
+  }
+
   #failed(err: unknown, location: string | undefined): void {
-    if (!(err instanceof AuthXError) || !this.#events.has('verify.failed')) return
+    if (!(err instanceof AuthXError)) return
+    this.#dpop?.challenge(err)
+    if (!this.#events.has('verify.failed')) return
     const event: AuthXEvents['verify.failed'] = { code: err.code }
     if ('reason' in err && typeof err.reason === 'string') event.reason = err.reason
     if (location !== undefined) event.location = location

@@ -31,6 +31,11 @@ export interface CreateAccessTokenOptions<Data extends Record<string, unknown> =
   audience?: string | string[]
   /** Extra JOSE header fields; `alg`, `typ`, `kid`, `crit`, `jku`, `jwk`, `x5u`, `x5c`, `b64` are refused. */
   headers?: Record<string, unknown>
+  /**
+   * Binds the token to a DPoP key (docs/dpop.md): the RFC 7638 thumbprint of the login request's
+   * proof key, from `auth.dpopThumbprint(request)`. Only on an instance with the `dpop` option.
+   */
+  jkt?: string | undefined
 }
 
 /** Options of `createRefreshToken`: those of access tokens without `fresh`. */
@@ -54,6 +59,8 @@ export interface CreateTokenPairOptions<Data extends Record<string, unknown> = R
   scopes?: string[]
   accessExpiry?: Duration | Date
   refreshExpiry?: Duration | Date
+  /** Binds both tokens to a DPoP key (see `CreateAccessTokenOptions.jkt`, docs/dpop.md). */
+  jkt?: string | undefined
   /**
    * Records a session for this login (docs/sessions.md): both tokens carry its id as `sid`, and
    * `auth.sessions` lists and ends it.
@@ -65,7 +72,8 @@ export interface CreateTokenPairOptions<Data extends Record<string, unknown> = R
 export interface TokenPair {
   accessToken: string
   refreshToken: string
-  tokenType: 'bearer'
+  /** `'DPoP'` for a DPoP-bound pair (RFC 9449 section 5), else `'bearer'`. */
+  tokenType: 'bearer' | 'DPoP'
   /**
    * The double-submit CSRF values of both tokens (their `csrf` claims), present when cookies are
    * a location and CSRF protection is on: what the page sends back in `X-CSRF-TOKEN`.
@@ -224,7 +232,13 @@ export function buildClaims(settings: ClaimSettings, spec: TokenSpec): Record<st
   if (audience !== undefined) claims.aud = typeof audience === 'string' ? audience : [...audience]
   if (spec.fid !== undefined) claims.fid = spec.fid
   if (spec.sid !== undefined) claims.sid = spec.sid
-  if (spec.jkt !== undefined) claims.cnf = { jkt: spec.jkt }
+  if (spec.jkt !== undefined) {
+    // An RFC 7638 SHA-256 thumbprint: 32 bytes in base64url.
+    if (typeof spec.jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(spec.jkt)) {
+      throw new TypeError('jkt: expected an RFC 7638 SHA-256 thumbprint (43 base64url characters)')
+    }
+    claims.cnf = { jkt: spec.jkt }
+  }
   if (settings.loginType !== undefined) claims.login_type = settings.loginType
   return Object.assign(claims, data)
 }

@@ -23,6 +23,11 @@ export interface RequestToken {
   readonly csrfRequired: boolean
   /** Header or form field the CSRF value is expected in (for error messages). */
   readonly csrfSource?: string
+  /**
+   * The `Authorization` scheme on a DPoP instance (docs/dpop.md): `'dpop'` for
+   * `DPoP <token>`, `'bearer'` for the configured scheme; absent elsewhere.
+   */
+  readonly scheme?: 'bearer' | 'dpop'
 }
 
 /** Options of `getTokenFromRequest`. */
@@ -84,6 +89,20 @@ export function fromHeader(config: ResolvedConfig, req: AuthXRequest): string | 
   const match = SCHEME_RE.exec(value.trim())
   // Scheme names are case-insensitive (RFC 7235); exactly one token after it.
   if (match === null || match[1]!.toLowerCase() !== type.toLowerCase()) throw malformedHeader(name, type)
+  return match[2]!
+}
+
+/**
+ * The token of an `Authorization: DPoP <token>` header on a DPoP instance (RFC 9449 section 7.1),
+ * `undefined` for any other scheme; `InvalidTokenError` when the DPoP scheme is malformed.
+ */
+function fromDpopHeader(config: ResolvedConfig, req: AuthXRequest): string | undefined {
+  const value = req.header(config.header.name)
+  if (typeof value !== 'string') return undefined
+  const trimmed = value.trim()
+  if (trimmed.length < 5 || trimmed.slice(0, 5).toLowerCase() !== 'dpop ') return undefined
+  const match = SCHEME_RE.exec(trimmed)
+  if (match === null) throw malformedHeader(config.header.name, 'DPoP')
   return match[2]!
 }
 
@@ -180,13 +199,19 @@ function search(
       case 'headers': {
         let token: string | undefined
         try {
+          if (config.dpop !== undefined) {
+            token = fromDpopHeader(config, req)
+            if (token !== undefined) return { token, type, location, csrfRequired: false, scheme: 'dpop' }
+          }
           token = fromHeader(config, req)
         } catch (err) {
           refusedAt.set(err as object, location)
           throw err
         }
-        if (token !== undefined) return { token, type, location, csrfRequired: false }
-        break
+        if (token === undefined) break
+        return config.dpop === undefined
+          ? { token, type, location, csrfRequired: false }
+          : { token, type, location, csrfRequired: false, scheme: 'bearer' }
       }
       case 'cookies': {
         const name = type === 'access' ? config.cookies.accessName : config.cookies.refreshName

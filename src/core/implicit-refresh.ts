@@ -76,6 +76,7 @@ export async function implicitRefreshCookies(
       fid: payload.fid,
       // The session too: a renewed token of an ended session must fail as the old one does.
       sid: payload.sid,
+      jkt: payload.jkt,
     })
     return context.accessCookies(renewed)
   } catch {

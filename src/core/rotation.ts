@@ -88,6 +88,8 @@ export async function rotate(
     audience: audienceOf(payload),
     fid,
     sid: payload.sid,
+    // A DPoP-bound family stays bound to its key (docs/dpop.md).
+    jkt: payload.jkt,
   }
   // Check everything before the token is consumed. Values the caller gave are a programming
   // error (TypeError); values inherited from a verified token, perhaps minted elsewhere, that

@@ -154,8 +154,8 @@ export async function refreshAnswer(
     : []
   const body: Record<string, unknown> =
     options.tokensInBody === false
-      ? { token_type: 'bearer' }
-      : { access_token: pair.accessToken, refresh_token: pair.refreshToken, token_type: 'bearer' }
+      ? { token_type: pair.tokenType }
+      : { access_token: pair.accessToken, refresh_token: pair.refreshToken, token_type: pair.tokenType }
   if (options.tokensInBody === false && pair.csrf !== undefined) body.csrf = { ...pair.csrf }
   return { status: 200, headers: JSON_HEADERS, cookies, body }
 }
