@@ -243,10 +243,10 @@ export function remoteKeySet(url: URL, options: ResolvedRemoteKeys): RemoteKeyLo
 function validEntry(value: unknown): RemoteKeySetEntry | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const { uat, jwks } = value as Partial<RemoteKeySetEntry>
-  // A date in the future would keep the set "fresh" past maxAge; jose checks the age itself.
+  // A date in the future would keep the set "fresh" past maxAge; jose checks the age and the
+  // JWK set shape itself.
   if (typeof uat !== 'number' || !Number.isFinite(uat) || uat > Date.now()) return undefined
   if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) return undefined
-  if (!jwks.keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) return undefined
   return { uat, jwks }
 }
 
@@ -259,11 +259,6 @@ const cappedFetch: FetchImplementation = async (url, init) => {
   if (response.status !== 200 || response.body === null) {
     await response.body?.cancel().catch(() => {})
     return response // jose refuses anything but 200
-  }
-  const declared = Number(response.headers.get('content-length') ?? 0)
-  if (declared > MAX_JWKS_BYTES) {
-    await response.body.cancel().catch(() => {})
-    throw new Error(`JWKS response over ${MAX_JWKS_BYTES} bytes`)
   }
   const chunks: Uint8Array[] = []
   let size = 0
