@@ -288,6 +288,12 @@ describe('telemetry: stores', () => {
           status: 503,
         })
       }
+      // Without a mirror RedisStore cannot answer from memory: each getLocal is a miss, then a get.
+      expect(o.named('authx.store.getLocal').map((s) => s.attributes['authx.store.outcome'])).toEqual([
+        'miss',
+        'miss',
+        'miss',
+      ])
       const gets = o.named('authx.store.get')
       expect(gets).toHaveLength(3)
       for (const get of gets) {
