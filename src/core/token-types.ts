@@ -78,16 +78,6 @@ export function headerTyp(types: ResolvedTokenTypes, type: TokenType): string {
   return types[type]
 }
 
-/** ASCII lower case: media types compare case-insensitively, and only ASCII can name ours. */
-function asciiLower(text: string): string {
-  let out = ''
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    out += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : text[i]
-  }
-  return out
-}
-
 /**
  * The token type a `typ` header names in the explicit modes, or `undefined` when it names none
  * (missing, not a string, `JWT`, anything else). Media types compare case-insensitively, and
@@ -102,7 +92,8 @@ function asciiLower(text: string): string {
 export function typType(typ: unknown): TokenType | undefined {
   // Longer than any value named here: not worth lowering.
   if (typeof typ !== 'string' || typ.length > 24) return undefined
-  let media = asciiLower(typ)
+  // Media types compare case-insensitively (RFC 2045 section 5.1).
+  let media = typ.toLowerCase()
   if (media.startsWith('application/')) media = media.slice('application/'.length)
   if (media === ACCESS_TYP) return 'access'
   if (media === REFRESH_TYP) return 'refresh'
