@@ -215,6 +215,10 @@ for (const engine of ENGINES) {
       advance(9 * 60_000)
       expect((await auth.verifyToken(await tokenOf(signer))).sub).toBe('u1')
       expect(server.requests).toBe(1)
+      // Past the cool-down an unknown kid asks the server, which cannot answer: the set could
+      // not be consulted, so a 503 rather than a verdict on the token.
+      expectUnavailable(await rejection(auth.verifyToken(await tokenOf(issuer(engine, 'k2', 1)))))
+      expect((await auth.verifyToken(await tokenOf(signer))).sub).toBe('u1')
     })
 
     it('after maxAge the stale set is not used: a 503 while the server is down, then it verifies again', async () => {
