@@ -8,16 +8,22 @@ import { MemoryStore } from '../stores/memory.js'
 import { checkBinding, unbound } from './binding.js'
 import {
   AUTHENTICATE_CHECKS,
+  type AuthenticateOptions,
+  COOKIE_CHECKS,
+  type CookieCallOptions,
+  CREATE_CHECKS,
+  CREATE_REFRESH_CHECKS,
   checkCallOptions,
   GET_TOKEN_CHECKS,
-  isAny,
-  isBoolean,
-  isDuration,
-  isExpiry,
-  isScopeList,
+  PAIR_CHECKS,
+  REFRESH_CHECKS,
   scopeArguments,
   VERIFY_CHECKS,
+  type VerifyTokenOptions,
 } from './call-options.js'
+
+export type { AuthenticateOptions, CookieCallOptions, VerifyTokenOptions } from './call-options.js'
+
 import {
   buildClaims,
   type CreateAccessTokenOptions,
@@ -90,21 +96,6 @@ interface Attempt {
   location: string | undefined
 }
 
-/** Options of `verifyToken`. */
-export interface VerifyTokenOptions {
-  /** Required token type. Default `'access'`. */
-  type?: TokenType
-  /** Require a fresh token. Default `false`. */
-  fresh?: boolean
-  /** Required scopes (all of them, or any one with `anyScope`). */
-  scopes?: string[]
-  /** Default `false`. */
-  anyScope?: boolean
-}
-
-/** Options of `authenticate` and `tokenRequired`. */
-export interface AuthenticateOptions extends VerifyTokenOptions, GetTokenOptions {}
-
 /** A guard: authenticates a request and resolves to its payload. */
 export type RequestGuard = (request: RequestLike) => Promise<TokenPayload>
 
@@ -113,12 +104,6 @@ export type SubjectGetter<Subject = unknown> = (
   uid: string,
   payload: TokenPayload,
 ) => Subject | Promise<Subject>
-
-/** Options of the cookie helpers. */
-export interface CookieCallOptions {
-  /** `Max-Age` for these cookies, instead of `cookies.maxAge`. */
-  maxAge?: Duration
-}
 
 /** The result of `decodeUnverified`: header and claims, unchecked. */
 export interface UnverifiedToken {
@@ -142,30 +127,6 @@ const NO_OPTIONS = Object.freeze({})
 const checkedOptions = new WeakSet<object>()
 /** Route options already checked by `refreshRouteOptions`. */
 const checkedRouteOptions = new WeakSet<object>()
-
-const CREATE_CHECKS = {
-  uid: isAny,
-  fresh: isBoolean,
-  expiry: isExpiry,
-  data: isAny,
-  scopes: isScopeList,
-  audience: isAny,
-  headers: isAny,
-  jkt: isAny,
-}
-const { fresh: _fresh, ...CREATE_REFRESH_CHECKS } = CREATE_CHECKS
-const PAIR_CHECKS = {
-  uid: isAny,
-  fresh: isBoolean,
-  data: isAny,
-  scopes: isScopeList,
-  accessExpiry: isExpiry,
-  refreshExpiry: isExpiry,
-  session: isAny,
-  jkt: isAny,
-}
-const REFRESH_CHECKS = { data: isAny, scopes: isScopeList }
-const COOKIE_CHECKS = { maxAge: isDuration }
 
 /**
  * The authx instance.

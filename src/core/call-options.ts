@@ -5,7 +5,9 @@
  * checked in `config.ts` (a `ConfigError`); these are the per-call ones.
  * @module
  */
-import { parseDuration } from './duration.js'
+import { type Duration, parseDuration } from './duration.js'
+import type { GetTokenOptions } from './extract.js'
+import type { TokenType } from './payload.js'
 
 type Obj = Record<string, unknown>
 
@@ -136,3 +138,53 @@ export function scopeArguments(scopes: readonly unknown[], call: string): string
   }
   return scopes as string[]
 }
+
+/** Options of `verifyToken`. */
+export interface VerifyTokenOptions {
+  /** Required token type. Default `'access'`. */
+  type?: TokenType
+  /** Require a fresh token. Default `false`. */
+  fresh?: boolean
+  /** Required scopes (all of them, or any one with `anyScope`). */
+  scopes?: string[]
+  /** Default `false`. */
+  anyScope?: boolean
+}
+
+/** Options of `authenticate` and `tokenRequired`. */
+export interface AuthenticateOptions extends VerifyTokenOptions, GetTokenOptions {}
+
+/** Options of the cookie helpers. */
+export interface CookieCallOptions {
+  /** `Max-Age` for these cookies, instead of `cookies.maxAge`. */
+  maxAge?: Duration
+}
+
+/** The options of `createAccessToken`. */
+export const CREATE_CHECKS = {
+  uid: isAny,
+  fresh: isBoolean,
+  expiry: isExpiry,
+  data: isAny,
+  scopes: isScopeList,
+  audience: isAny,
+  headers: isAny,
+  jkt: isAny,
+}
+/** The options of `createRefreshToken`: those of access tokens but `fresh`. */
+export const { fresh: _fresh, ...CREATE_REFRESH_CHECKS } = CREATE_CHECKS
+/** The options of `createTokenPair`. */
+export const PAIR_CHECKS = {
+  uid: isAny,
+  fresh: isBoolean,
+  data: isAny,
+  scopes: isScopeList,
+  accessExpiry: isExpiry,
+  refreshExpiry: isExpiry,
+  session: isAny,
+  jkt: isAny,
+}
+/** The options of `refresh`. */
+export const REFRESH_CHECKS = { data: isAny, scopes: isScopeList }
+/** The options of the cookie helpers. */
+export const COOKIE_CHECKS = { maxAge: isDuration }
