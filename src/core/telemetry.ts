@@ -11,12 +11,24 @@ import { TokenPayload } from './payload.js'
 import { processLike } from './runtime.js'
 import type { AuthXStore } from './store.js'
 
-/** An attribute value as OpenTelemetry takes it. */
+/**
+ * Span and metric attributes as OpenTelemetry takes them.
+ *
+ * @example
+ * ```ts
+ * const attributes: TelemetryAttributes = { 'authx.error.code': 'ERR_TOKEN_EXPIRED' }
+ * ```
+ */
 export type TelemetryAttributes = Record<string, string | number | boolean>
 
 /**
  * The part of `@opentelemetry/api`'s `Span` that authx calls. Declared here so authx's types do
  * not depend on the package; a real `Span` fits.
+ *
+ * @example
+ * ```ts
+ * const span: TelemetrySpan = trace.getTracer('authx').startSpan('authx.verify')
+ * ```
  */
 export interface TelemetrySpan {
   setAttribute(key: string, value: string | number | boolean): unknown
@@ -24,7 +36,14 @@ export interface TelemetrySpan {
   end(): void
 }
 
-/** Options of a span authx starts: its attributes. */
+/**
+ * Options of a span authx starts: its attributes.
+ *
+ * @example
+ * ```ts
+ * const options: TelemetrySpanOptions = { attributes: { 'authx.operation': 'verify' } }
+ * ```
+ */
 export interface TelemetrySpanOptions {
   attributes?: TelemetryAttributes
 }
@@ -48,12 +67,26 @@ export interface TelemetryTracer {
   ): ReturnType<F>
 }
 
-/** The part of `@opentelemetry/api`'s `Counter` that authx calls. */
+/**
+ * The part of `@opentelemetry/api`'s `Counter` that authx calls.
+ *
+ * @example
+ * ```ts
+ * const counter: TelemetryCounter = metrics.getMeter('authx').createCounter('authx.errors')
+ * ```
+ */
 export interface TelemetryCounter {
   add(value: number, attributes?: TelemetryAttributes): void
 }
 
-/** The part of `@opentelemetry/api`'s `Histogram` that authx calls. */
+/**
+ * The part of `@opentelemetry/api`'s `Histogram` that authx calls.
+ *
+ * @example
+ * ```ts
+ * const histogram: TelemetryHistogram = metrics.getMeter('authx').createHistogram('authx.store.duration')
+ * ```
+ */
 export interface TelemetryHistogram {
   record(value: number, attributes?: TelemetryAttributes): void
 }
@@ -102,15 +135,37 @@ export type TelemetryOptions =
       meter?: TelemetryMeter | undefined
     }
 
-/** The resolved `telemetry` option: `undefined` when off. */
+/**
+ * The resolved `telemetry` option: `undefined` when off.
+ *
+ * @example
+ * ```ts
+ * auth.config.telemetry?.tracer // the tracer in use, if any
+ * ```
+ */
 export type ResolvedTelemetry =
   | Readonly<{ tracer: TelemetryTracer | undefined; meter: TelemetryMeter | undefined }>
   | undefined
 
-/** The operations authx traces. */
+/**
+ * The operations authx traces; the span of each is `authx.<operation>`.
+ *
+ * @example
+ * ```ts
+ * const operation: TelemetryOperation = 'verify'
+ * ```
+ */
 export type TelemetryOperation = 'verify' | 'refresh' | 'revoke'
 
-/** What the instance calls; absent when telemetry is off, so the off path costs one check. */
+/**
+ * What the instance calls; absent when telemetry is off, so the off path costs one check.
+ *
+ * @example
+ * ```ts
+ * const store = telemetry.instrumentStore(new MemoryStore())
+ * await telemetry.run('verify', () => verify(token), () => ({ location: 'headers' }))
+ * ```
+ */
 export interface Telemetry {
   /** The store seen through spans and a latency histogram per call. */
   instrumentStore<S extends AuthXStore>(store: S): S
