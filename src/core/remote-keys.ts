@@ -104,14 +104,14 @@ export interface ResolvedRemoteKeys {
   readonly cache: RemoteKeySetCache | undefined
 }
 
-/** Defaults of jose's remote key set, spelled as authx Durations. */
+/** Defaults of jose's remote key set. */
 const DEFAULT_COOLDOWN_MS = 30_000
 const DEFAULT_MAX_AGE_MS = 600_000
 /**
  * The largest key set response read. Real sets are a few kilobytes (a 4096-bit RSA key is under
  * 1 KiB); the cap stops a misconfigured or hostile URL from filling memory on every refetch.
  */
-export const MAX_JWKS_BYTES = 256 * 1024
+const MAX_JWKS_BYTES = 256 * 1024
 
 const KNOWN = ['timeoutMs', 'cooldown', 'maxAge', 'cache']
 
@@ -183,7 +183,15 @@ export function resolveRemoteKeys(
   })
 }
 
-/** Finds the key of a token in a remote set: jose's errors (`JWKSNoMatchingKey`, ...) as jose throws them. */
+/**
+ * Finds the key of a token in a remote set; rejects with jose's errors (`JWKSNoMatchingKey`, ...)
+ * as jose throws them, for the resolver to map.
+ *
+ * @example
+ * ```ts
+ * const lookup: RemoteKeyLookup = remoteKeySet(url, resolved)
+ * ```
+ */
 export type RemoteKeyLookup = (alg: Algorithm, kid: string | undefined) => Promise<CryptoKey>
 
 /**
