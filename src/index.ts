@@ -47,6 +47,7 @@ export type {
 } from './core/claims.js'
 export type { ResolvedConfig } from './core/config.js'
 export { renewedCookiesFor, serializeCookie } from './core/cookies.js'
+export type { DPoPAlgorithm, DPoPNonceOptions, DPoPOptions } from './core/dpop/index.js'
 export { type Duration, parseDuration } from './core/duration.js'
 export { ENV_NAMES, optionsFromEnv } from './core/env.js'
 export {
@@ -56,6 +57,9 @@ export {
   type AuthXErrorJSON,
   ConfigError,
   CSRFError,
+  DPoPNonceError,
+  DPoPProofError,
+  type DPoPProofReason,
   FreshTokenRequiredError,
   InsufficientScopeError,
   InvalidTokenError,
@@ -125,6 +129,7 @@ export {
   type RateLimiterOptions,
   type RateLimitResult,
 } from './core/rate-limit.js'
+export type { RemoteKeySetCache, RemoteKeySetEntry, RemoteKeySetOptions } from './core/remote-keys.js'
 export {
   type AuthXRequest,
   decodedPath,
@@ -161,6 +166,17 @@ export {
 export { hasAllScopes, hasSomeScope, scopeGrants } from './core/scopes.js'
 export { type Session, type SessionInput, Sessions } from './core/sessions.js'
 export type { AuthXStore, RateLimitHit, StoreEventListener, StoreEvents } from './core/store.js'
+export type {
+  TelemetryAttributes,
+  TelemetryCounter,
+  TelemetryHistogram,
+  TelemetryMeter,
+  TelemetryOptions,
+  TelemetrySpan,
+  TelemetrySpanOptions,
+  TelemetryTracer,
+} from './core/telemetry.js'
+export { ACCESS_TYP, REFRESH_TYP, type TokenTypesOption } from './core/token-types.js'
 export {
   BEARER_PROTOCOL_PREFIX,
   selectProtocol,

@@ -449,7 +449,11 @@ export class AuthX {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#traced('verify', () => this.#verifyAt<Extra>(token, options, undefined))
+    return this.#traced(
+      'verify',
+      () => this.#verifyAt<Extra>(token, options, undefined),
+      () => ({ type: options.type ?? 'access' }),
+    )
   }
 
   /**
@@ -760,7 +764,7 @@ export class AuthX {
     return this.#traced(
       'verify',
       () => this.#authenticate<Extra>(request, options, attempt),
-      () => ({ location: attempt.location }),
+      () => ({ location: attempt.location, type: options.type ?? 'access' }),
     )
   }
 
