@@ -2,7 +2,13 @@
  * The DPoP module (RFC 9449) against proofs of a real jose client: options, every check of
  * section 4.3, the replay check on the store, nonces, the binding rules and the challenges.
  */
-import { createHmac, generateKeyPairSync, sign } from 'node:crypto'
+import {
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  type JsonWebKey as NodeJwk,
+  sign,
+} from 'node:crypto'
 import fc from 'fast-check'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import { DPoP, type DPoPOptions, dpopChallenge, resolveDpop } from '../src/core/dpop/index.js'
@@ -443,6 +449,13 @@ describe('security: method and URL', () => {
   it('without a request URL, refuses the proof, or uses origin and path when an origin is set', async () => {
     const c = await client()
     const proof = () => c.proof({ htm: 'GET', htu: URL_ME, accessToken: ACCESS })
+    // An htu that is no URL must not match an unknown request URL.
+    const junk = await c.proof({ htm: 'GET', htu: 'not a URL', accessToken: ACCESS })
+    expect(
+      await proofReason(() =>
+        dpop().check(request('GET', undefined, { dpop: junk }), ACCESS, payload('access', c.jkt), 'dpop'),
+      ),
+    ).toBe('htu')
     const req = async () => request('GET', undefined, { dpop: await proof() })
     const instance = dpop({ origin: 'https://api.example.com' })
     await expect(
@@ -514,6 +527,38 @@ describe('security: proof header and key', () => {
     ]) {
       const proof = await c.proof({ htm: 'GET', htu: URL_ME, accessToken: ACCESS, header: { jwk } })
       expect(await proofReason(() => checkAccess(dpop(), c, proof))).toBe('jwk')
+    }
+  })
+
+  it('refuses a jwk of the wrong type, curve or encoding itself, before any key import', async () => {
+    const es256 = await client('ES256')
+    const ed448 = generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' })
+    for (const [alg, jwk] of [
+      ['ES256', (await client('RS256')).jwk],
+      ['ES256', (await client('ES384')).jwk],
+      ['ES256', { ...es256.jwk, x: 'not base64url!' }],
+      ['EdDSA', ed448],
+      ['EdDSA', es256.jwk],
+      ['RS256', { ...(await client('RS256')).jwk, n: 'not base64url!' }],
+    ] as const) {
+      const proof = forge({ typ: 'dpop+jwt', alg, jwk }, claimsNow())
+      const err = await failure(() => dpop().thumbprint(request('GET', URL_ME, { dpop: proof })))
+      expect((err as DPoPProofError).reason).toBe('jwk')
+      // No cause: refused by the module's own checks, not by the key import that follows.
+      expect(err.cause).toBeUndefined()
+    }
+  })
+
+  it('refuses an iat that JSON makes infinite', async () => {
+    const c = await client('ES256')
+    const key = createPrivateKey({ key: c.privateJwk as NodeJwk, format: 'jwk' })
+    const header = b64json({ typ: 'dpop+jwt', alg: 'ES256', jwk: c.jwk })
+    for (const iat of ['1e400', '-1e400']) {
+      const claims = `{"jti":"${crypto.randomUUID()}","htm":"GET","htu":"${URL_ME}","iat":${iat}}`
+      const input = `${header}.${Buffer.from(claims).toString('base64url')}`
+      const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+      const proof = `${input}.${signature.toString('base64url')}`
+      expect(await proofReason(() => dpop().thumbprint(request('GET', URL_ME, { dpop: proof })))).toBe('iat')
     }
   })
 

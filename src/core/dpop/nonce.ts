@@ -22,8 +22,6 @@ export class DPoPNonces {
   readonly #secret: Uint8Array
   readonly #stepMs: number
   readonly #clock: () => number
-  /** The label signed with each step: nonces of another lifetime never match. */
-  readonly #label: string
   #key: Promise<CryptoKey> | undefined
   /** The nonces of the last steps asked for: at most a few HMACs per step, not one per request. */
   readonly #byStep = new Map<number, Promise<string>>()
@@ -32,7 +30,6 @@ export class DPoPNonces {
     this.#secret = secret
     this.#stepMs = lifetimeSeconds * 1000
     this.#clock = clock
-    this.#label = `authx-dpop-nonce:${lifetimeSeconds}:`
   }
 
   /** The nonce to hand out now (`DPoP-Nonce`). */
@@ -74,7 +71,7 @@ export class DPoPNonces {
     const mac = await crypto.subtle.sign(
       'HMAC',
       await this.#key,
-      new TextEncoder().encode(this.#label + step),
+      new TextEncoder().encode(`authx-dpop-nonce:${step}`),
     )
     return encodeBase64url(new Uint8Array(mac))
   }
