@@ -485,6 +485,33 @@ describe('security: key and access token', () => {
     const proof = await c.proof({ htm: 'GET', htu: URL_ME })
     expect(await proofReason(() => checkAccess(dpop(), c, proof))).toBe('ath')
   })
+  // An HttpOnly cookie's token is out of the page's reach, so its proof cannot carry ath.
+  it('accepts a proof without ath for an access token that came in a cookie', async () => {
+    const c = await client()
+    const proof = await c.proof({ htm: 'GET', htu: URL_ME })
+    const req = request('GET', URL_ME, { dpop: proof })
+    await expect(
+      dpop().check(req, ACCESS, payload('access', c.jkt), undefined, 'cookies'),
+    ).resolves.toBeUndefined()
+  })
+
+  it('still checks an ath present in the proof of a cookie token', async () => {
+    const c = await client()
+    const proof = await c.proof({ htm: 'GET', htu: URL_ME, accessToken: `${ACCESS}x` })
+    const req = request('GET', URL_ME, { dpop: proof })
+    const check = () => dpop().check(req, ACCESS, payload('access', c.jkt), undefined, 'cookies')
+    expect(await proofReason(check)).toBe('ath')
+  })
+
+  it('requires ath for an access token from the query string or a JSON body, which the client holds', async () => {
+    const c = await client()
+    for (const location of ['query', 'json', 'headers']) {
+      const proof = await c.proof({ htm: 'GET', htu: URL_ME })
+      const req = request('GET', URL_ME, { dpop: proof })
+      const check = () => dpop().check(req, ACCESS, payload('access', c.jkt), undefined, location)
+      expect(await proofReason(check)).toBe('ath')
+    }
+  })
 })
 
 describe('security: proof header and key', () => {

@@ -813,7 +813,7 @@ export class AuthX {
     view: AuthXRequest,
   ): TokenPayload | Promise<TokenPayload> {
     if (this.#dpop === undefined) return unbound(payload)
-    const checked = this.#dpop.check(view, found.token, payload, found.scheme)
+    const checked = this.#dpop.check(view, found.token, payload, found.scheme, found.location)
     return checked === undefined ? payload : checked.then(() => payload)
   }
 

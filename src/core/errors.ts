@@ -425,6 +425,8 @@ export class InsufficientScopeError extends AuthXError {
   }
 
   override get wwwAuthenticate(): string {
+    const challenge = challenges.get(this)
+    if (challenge !== undefined) return challenge.www
     // RFC 6750 section 3: the scope attribute lists what the resource needs.
     const scope = this.required.join(' ').replace(/["\\]/g, '')
     return `Bearer error="insufficient_scope", scope="${scope}"`

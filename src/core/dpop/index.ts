@@ -289,7 +289,9 @@ export class DPoP {
 
   /**
    * A token verified from this request: a bound token (`cnf.jkt`) may not come as `Bearer`, and
-   * needs a proof made with its key (with `ath` when it is an access token); an unbound token
+   * needs a proof made with its key (with `ath` when it is an access token, unless it came in a
+   * cookie, whose HttpOnly token the page cannot hash: then `ath` is checked only when present);
+   * an unbound token
    * may not come as `DPoP`, nor at all when DPoP is required. Binding errors throw at once
    * (`InvalidTokenError`, reason `'binding'`); a proof is checked in the returned promise. An
    * unbound `Bearer` token where DPoP is optional passes without a look at any `DPoP` header.
@@ -304,6 +306,7 @@ export class DPoP {
     token: string,
     payload: TokenPayload,
     scheme: TokenScheme,
+    location?: string,
   ): void | Promise<void> {
     const jkt = payload.jkt
     if (jkt === undefined) {
@@ -322,7 +325,9 @@ export class DPoP {
     }
     // Refresh tokens go to the token endpoint, whose proofs carry no ath (RFC 9449 section 5).
     const accessToken = payload.type === 'access' ? token : undefined
-    return this.#accept(request, request.header('dpop'), accessToken, jkt).then(() => undefined)
+    // An HttpOnly cookie's token is out of the page's reach: its proof cannot carry ath.
+    const athOptional = location === 'cookies'
+    return this.#accept(request, request.header('dpop'), accessToken, jkt, athOptional).then(() => undefined)
   }
 
   /**
@@ -363,6 +368,7 @@ export class DPoP {
     proof: string | undefined,
     accessToken: string | undefined,
     jkt: string | undefined,
+    athOptional = false,
   ): Promise<VerifiedProof> {
     const { config } = this
     const verified = await verifyProof(proof, {
@@ -370,6 +376,7 @@ export class DPoP {
       method: request.method,
       htu: requestHtu(request.url ?? originPath(request, config.origin), config.origin),
       accessToken,
+      athOptional,
       now: this.#context.clock() / 1000,
       maxAge: config.maxAge,
       leeway: config.leeway,

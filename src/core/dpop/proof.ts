@@ -59,6 +59,11 @@ export interface ProofExpectations {
   readonly htu: string | undefined
   /** The access token the proof comes with (`ath` required), or `undefined` (`ath` ignored). */
   readonly accessToken: string | undefined
+  /**
+   * `ath` may be left out (and is checked when present): the access token came in an HttpOnly
+   * cookie, which the page that makes the proof cannot read (docs/dpop.md, "Cookies").
+   */
+  readonly athOptional?: boolean | undefined
   /** Now, in seconds since the epoch. */
   readonly now: number
   /** How old `iat` may be, in seconds. */
@@ -206,7 +211,11 @@ async function checkClaims(claims: Record<string, unknown>, expect: ProofExpecta
   if (iat < expect.now - expect.maxAge || iat > expect.now + expect.leeway) {
     refuse('iat', 'The DPoP proof iat is outside the accepted window')
   }
-  if (expect.accessToken !== undefined && claims.ath !== (await accessTokenHash(expect.accessToken))) {
+  if (
+    expect.accessToken !== undefined &&
+    !(expect.athOptional === true && claims.ath === undefined) &&
+    claims.ath !== (await accessTokenHash(expect.accessToken))
+  ) {
     refuse('ath', 'The DPoP proof ath does not match the access token')
   }
 }
