@@ -108,8 +108,10 @@ const GUIDES = [
   'docs/policies.md',
   'docs/rate-limiting.md',
   'docs/sessions.md',
+  'docs/dpop.md',
   'docs/keys.md',
   'docs/command-line.md',
+  'docs/telemetry.md',
   'docs/security.md',
   'docs/migrating-from-python-authx.md',
 ]
