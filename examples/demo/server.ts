@@ -1,7 +1,7 @@
 /**
- * The authx demo: a Hono application with cookie tokens, CSRF (double submit), a durable SQLite
- * store, the ready-made refresh and logout routes, sessions ("Your devices"), a rate-limited
- * login, and a page that walks through them. Read it
+ * The authx demo: a Hono application with cookie tokens bound to the browser's key (DPoP), CSRF
+ * (double submit), a durable SQLite store, the ready-made refresh and logout routes, sessions
+ * ("Your devices"), a rate-limited login, and a page that walks through them. Read it
  * with docs/demo.md at hand; `npm start` runs it (scripts/start.mjs bundles this folder with
  * `authx` pointing at the source, then calls `run` in ./main.ts).
  */
@@ -24,13 +24,14 @@ import { checkPassword, DEMO_USERS, type DemoUser, userById } from './users.js'
 export interface DemoOptions {
   /** Folder of the SQLite file and of the generated secret; created when missing. */
   dataDir: string
-  /** Folder of index.html, app.js and style.css. */
+  /** Folder of index.html, app.js, dpop.js and style.css. */
   publicDir: string
   /** HMAC secret. Default: one generated on first start and kept in `<dataDir>/demo-secret.key`. */
   secretKey?: string | undefined
   /**
-   * `Secure` cookies with `__Host-` / `__Secure-` names. Default `true`: browsers accept them on
-   * http://localhost. Turn it off only to reach the demo over plain HTTP from another machine.
+   * `Secure` cookies with `__Host-` / `__Secure-` names, and DPoP required. Default `true`:
+   * browsers accept them on http://localhost. Turn it off only to reach the demo over plain HTTP
+   * from another machine, where the page has no Web Crypto to make DPoP proofs with.
    */
   secureCookies?: boolean | undefined
   /** Access-token lifetime in seconds. Default 60, so the countdown and refresh are visible. */
@@ -142,7 +143,7 @@ export function createDemo(options: DemoOptions): Demo {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const secure = options.secureCookies ?? true
 
-  // --- The authx instance: cookies only, CSRF on (the default), a durable store. ---
+  // --- The authx instance: cookies only, CSRF on (the default), DPoP, a durable store. ---
   const auth = new AuthX({
     secretKey: demoSecret(options.dataDir, options.secretKey),
     issuer: 'authx-demo',
@@ -157,6 +158,12 @@ export function createDemo(options: DemoOptions): Demo {
       ...(secure ? { accessName: '__Host-access', refreshName: '__Secure-refresh' } : {}),
     },
     csrf: secure ? { accessCookieName: '__Host-csrf-access', refreshCookieName: '__Host-csrf-refresh' } : {},
+    // Every token is bound to a key the browser holds and cannot export (public/dpop.js), and
+    // every request with one needs a fresh proof made with that key: copied cookies are useless.
+    // Over plain HTTP from another machine (secure off) the page has no Web Crypto, so there a
+    // login without a proof gets unbound tokens.
+    dpop: { required: secure },
+    // Proofs' jti (the replay check), like revocations, in SQLite: a restart forgets none.
     store: new SqliteStore({ path: join(options.dataDir, 'authx-demo.db') }),
   })
   const cookieNames = secure
@@ -207,6 +214,7 @@ export function createDemo(options: DemoOptions): Demo {
   const page: Record<string, [file: string, type: string]> = {
     '/': ['index.html', 'text/html; charset=utf-8'],
     '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+    '/dpop.js': ['dpop.js', 'text/javascript; charset=utf-8'],
     '/style.css': ['style.css', 'text/css; charset=utf-8'],
   }
   for (const [path, [file, type]] of Object.entries(page)) {
@@ -222,6 +230,7 @@ export function createDemo(options: DemoOptions): Demo {
       csrfCookies: { access: cookieNames.csrfAccess, refresh: cookieNames.csrfRefresh },
       accessTokenSeconds: options.accessTokenSeconds ?? 60,
       loginLimit,
+      dpopRequired: secure,
     }),
   )
 
@@ -237,15 +246,20 @@ export function createDemo(options: DemoOptions): Demo {
     const { username, password } = (body ?? {}) as Record<string, unknown>
     if (typeof username !== 'string' || typeof password !== 'string' || password.length > 256)
       return refuse(c, 400, 'ERR_DEMO_BAD_REQUEST', 'Send JSON: { "username": "...", "password": "..." }')
+    // The proof first (401 ERR_INVALID_DPOP_PROOF without a valid one): the answer then never
+    // tells whether the password was right to a request that could not use the tokens anyway.
+    const jkt = await authx.dpopThumbprint(c)
     const user = checkPassword(username, password)
     if (user === undefined) return refuse(c, 401, 'ERR_DEMO_LOGIN_FAILED', 'Wrong username or password')
-    // A session: its id (`sid`) goes into both tokens, and "Your devices" lists it.
+    // A session: its id (`sid`) goes into both tokens, and "Your devices" lists it. `jkt` binds
+    // both tokens to the proof's key (`cnf.jkt`); refreshes keep the binding.
     const userAgent = c.req.header('user-agent')
     const pair = await auth.createTokenPair({
       uid: user.id,
       fresh: true,
       scopes: [...user.scopes],
       session: { userAgent, ip: socketAddress(c), device: deviceName(userAgent) },
+      jkt,
     })
     authx.setAccessCookies(c, pair.accessToken) // HttpOnly token cookie + readable CSRF cookie
     authx.setRefreshCookies(c, pair.refreshToken)
@@ -347,8 +361,12 @@ export function createDemo(options: DemoOptions): Demo {
   })
 
   // The demo's stand-in for a thief: sends this login's previous refresh token to the real
-  // refresh route, as someone who had copied the cookie would. Guarded like the refresh route
-  // (refresh cookie + CSRF header), so only the page of this login can ask for it.
+  // refresh route, as someone who had copied the cookie would: without a DPoP proof, since the
+  // key never leaves the browser. A bound token is refused then, and nothing is used up. Then
+  // again with the proof the page made for it (`X-Demo-Replay-DPoP`), as a script injected into
+  // the page could make (it can use the key, not export it): that replay is reuse. Guarded like
+  // the refresh route (refresh cookie + CSRF header + proof), so only the page of this login can
+  // ask for it.
   app.post('/auth/demo/replay-previous', authx.tokenRequired({ type: 'refresh' }), async (c) => {
     const payload = c.get('authx')
     const used = payload.fid === undefined ? undefined : previous.get(payload.fid)
@@ -359,18 +377,28 @@ export function createDemo(options: DemoOptions): Demo {
         'ERR_DEMO_NOTHING_TO_REPLAY',
         'This login has no previous refresh token yet: refresh once, then replay',
       )
-    const replay = await app.request('/auth/refresh', {
-      method: 'POST',
-      headers: {
-        cookie: `${cookieNames.refresh}=${used.token}`,
-        'x-csrf-token': auth.getCsrfToken(used.token) ?? '',
-      },
-    })
+    // The absolute URL: the proof's htu names the demo's origin, as the browser addressed it.
+    const replay = async (dpop: string | undefined) => {
+      const res = await app.request(new URL('/auth/refresh', c.req.url).href, {
+        method: 'POST',
+        headers: {
+          cookie: `${cookieNames.refresh}=${used.token}`,
+          'x-csrf-token': auth.getCsrfToken(used.token) ?? '',
+          ...(dpop === undefined ? {} : { dpop }),
+        },
+      })
+      return { status: res.status, answer: (await res.json()) as { code?: string } }
+    }
+    const copied = await replay(undefined)
+    const proof = c.req.header('x-demo-replay-dpop')
+    const withKey =
+      copied.answer.code === 'ERR_INVALID_DPOP_PROOF' && proof !== undefined ? await replay(proof) : copied
     previous.forget(payload.fid)
     return c.json({
       replayed: { jti: used.jti, fid: payload.fid },
-      status: replay.status,
-      answer: await replay.json(),
+      withoutKey: copied === withKey ? null : copied,
+      status: withKey.status,
+      answer: withKey.answer,
     })
   })
 
@@ -394,7 +422,14 @@ async function readJson(c: Context): Promise<unknown> {
 
 /** The claims of a refresh token the page shows. */
 function refreshInfo(payload: TokenPayload) {
-  return { sub: payload.sub, jti: payload.jti, fid: payload.fid, iat: payload.iat, exp: payload.exp }
+  return {
+    sub: payload.sub,
+    jti: payload.jti,
+    fid: payload.fid,
+    iat: payload.iat,
+    exp: payload.exp,
+    jkt: payload.jkt, // the key it is bound to (DPoP), as the access token's cnf.jkt
+  }
 }
 
 /** A demo listening for requests. */

@@ -2,7 +2,9 @@
  * The demo in a real browser (issue 11, item 2): Debian's Chromium driven by playwright-core,
  * the demo started as `npm start` starts it (node scripts/start.mjs) on a free port with a data
  * folder of its own. The steps run in order and share the server, as a person clicking through
- * the page would. Screenshots go to test-results/e2e/.
+ * the page would. Screenshots go to test-results/e2e/. The demo requires DPoP (issue 14): the
+ * page signs a proof for every request with its non-extractable key (public/dpop.js), and the
+ * requests this test makes from a page's script do too, unless a step says otherwise.
  *
  * Run: npm run test:e2e (vitest.e2e.config.ts). Needs /usr/bin/chromium (apt-get install
  * chromium) or CHROMIUM_PATH; it never downloads a browser.
@@ -143,46 +145,96 @@ async function shot(page: Page, name: string): Promise<void> {
 /** What the page's own script may see of the cookies. */
 const documentCookie = (page: Page) => page.evaluate(() => document.cookie)
 
-/** A request the page's script makes itself, outside the page's buttons. */
+/** The page's own DPoP module (examples/demo/public/dpop.js), as the page's script imports it. */
+interface DpopModule {
+  proof(method: string, url: string, accessToken?: string): Promise<string>
+  thumbprint(): Promise<string>
+  keyPair(): Promise<CryptoKeyPair>
+}
+/** The global under which {@link withDpop} puts the page's DPoP module, for this test only. */
+const DPOP_MODULE = '__authxDemoDpop'
+
+/**
+ * Imports the page's '/dpop.js' in the page and keeps it under {@link DPOP_MODULE}. A string, not
+ * a function: vitest would rewrite an `import()` in a function passed to page.evaluate.
+ */
+async function withDpop(page: Page): Promise<Page> {
+  await page.evaluate(`import('/dpop.js').then((m) => { globalThis.${DPOP_MODULE} = m })`)
+  return page
+}
+
+/**
+ * A request the page's script makes itself, outside the page's buttons, with a DPoP proof of the
+ * page's key for it unless `proof: false` (then with the headers given, a `dpop` one included).
+ */
 const fetchFromPage = (
   page: Page,
   path: string,
-  init: { method: string; headers?: Record<string, string> },
+  init: { method: string; headers?: Record<string, string>; proof?: boolean },
 ) =>
-  page.evaluate(
-    async ([p, i]) => {
-      const res = await fetch(p, i)
-      return { status: res.status, body: (await res.json()) as { code?: string } }
-    },
-    [path, init] as const,
+  withDpop(page).then((page) =>
+    page.evaluate(
+      async ([p, { proof = true, ...i }, module]) => {
+        const headers: Record<string, string> = { ...i.headers }
+        if (proof)
+          headers.dpop = await (globalThis as unknown as Record<string, DpopModule>)[module]!.proof(
+            i.method,
+            p,
+          )
+        const res = await fetch(p, { ...i, headers })
+        return {
+          status: res.status,
+          body: (await res.json()) as { code?: string; reason?: string; refresh?: { jkt?: string } },
+        }
+      },
+      [path, init, DPOP_MODULE] as const,
+    ),
   )
 
 /**
  * A POST the page's script makes itself, with the CSRF value of the cookie `csrfCookie` in
- * X-CSRF-TOKEN (as the page's buttons send it) and an optional JSON body.
+ * X-CSRF-TOKEN (as the page's buttons send it), a DPoP proof of the page's key, and an optional
+ * JSON body.
  */
 const postFromPage = (page: Page, path: string, csrfCookie: string, body?: unknown) =>
-  page.evaluate(
-    async ([p, name, b]) => {
-      const cookie = document.cookie.split('; ').find((part) => part.startsWith(`${name}=`))
-      const headers: Record<string, string> = {}
-      if (cookie !== undefined) headers['x-csrf-token'] = decodeURIComponent(cookie.slice(name.length + 1))
-      if (b !== undefined) headers['content-type'] = 'application/json'
-      const res = await fetch(p, {
-        method: 'POST',
-        headers,
-        body: b === undefined ? null : JSON.stringify(b),
-      })
-      const text = await res.text()
-      return {
-        status: res.status,
-        body: (text === '' ? null : JSON.parse(text)) as { code?: string } | null,
-        retryAfter: res.headers.get('retry-after'),
-        policy: res.headers.get('ratelimit-policy'),
-      }
-    },
-    [path, csrfCookie, body] as const,
+  withDpop(page).then((page) =>
+    page.evaluate(
+      async ([p, name, b, module]) => {
+        const cookie = document.cookie.split('; ').find((part) => part.startsWith(`${name}=`))
+        const headers: Record<string, string> = {
+          dpop: await (globalThis as unknown as Record<string, DpopModule>)[module]!.proof('POST', p),
+        }
+        if (cookie !== undefined) headers['x-csrf-token'] = decodeURIComponent(cookie.slice(name.length + 1))
+        if (b !== undefined) headers['content-type'] = 'application/json'
+        const res = await fetch(p, {
+          method: 'POST',
+          headers,
+          body: b === undefined ? null : JSON.stringify(b),
+        })
+        const text = await res.text()
+        return {
+          status: res.status,
+          body: (text === '' ? null : JSON.parse(text)) as { code?: string } | null,
+          retryAfter: res.headers.get('retry-after'),
+          policy: res.headers.get('ratelimit-policy'),
+        }
+      },
+      [path, csrfCookie, body, DPOP_MODULE] as const,
+    ),
   )
+
+/** The thumbprint of the page's DPoP key, as its script computes it. */
+const browserKey = (page: Page) =>
+  withDpop(page).then((page) =>
+    page.evaluate(
+      async (module) => (globalThis as unknown as Record<string, DpopModule>)[module]!.thumbprint(),
+      DPOP_MODULE,
+    ),
+  )
+
+/** The `cnf.jkt` of the access token, as the server decoded it (the claims table). */
+const boundKey = async (page: Page) =>
+  (JSON.parse((await claim(page, 'cnf')) ?? 'null') as { jkt?: string } | null)?.jkt
 
 interface Device {
   sid: string
@@ -324,6 +376,144 @@ describe('the demo in Chromium', () => {
     await shot(page, '02-session-phone')
   })
 
+  it('binds both tokens to a key the browser made, kept in IndexedDB, whose private half cannot be exported', async () => {
+    const jkt = await browserKey(page)
+    expect(jkt).toMatch(/^[\w-]{43}$/)
+    expect(await boundKey(page)).toBe(jkt) // the access token's cnf.jkt, as the server read it
+    const session = await fetchFromPage(page, '/auth/session', { method: 'GET' })
+    expect(session.body.refresh?.jkt).toBe(jkt) // and the refresh token's
+    expect(await page.getAttribute('#dpop-binding', 'data-bound')).toBe('this-browser')
+    expect(await text(page, '#dpop-binding')).toBe(
+      `Tokens bound to this browser's key (DPoP): ${jkt.slice(0, 12)}…`,
+    )
+
+    const key = await (await withDpop(page)).evaluate(async (module) => {
+      const { keyPair } = (globalThis as unknown as Record<string, DpopModule>)[module]!
+      const pair = await keyPair()
+      // The pair as IndexedDB holds it, read without the module.
+      const stored = await new Promise<CryptoKeyPair>((resolve, reject) => {
+        const open = indexedDB.open('dpop')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const get = open.result.transaction('keys').objectStore('keys').get('default')
+          get.onerror = () => reject(get.error)
+          get.onsuccess = () => {
+            open.result.close()
+            resolve(get.result as CryptoKeyPair)
+          }
+        }
+      })
+      const exported = async (k: CryptoKey) => {
+        try {
+          await crypto.subtle.exportKey('jwk', k)
+          return 'exported'
+        } catch (err) {
+          return (err as Error).name
+        }
+      }
+      return {
+        extractable: [pair.privateKey.extractable, stored.privateKey.extractable],
+        privateExport: [await exported(pair.privateKey), await exported(stored.privateKey)],
+        publicExport: await exported(pair.publicKey),
+        algorithm: pair.privateKey.algorithm,
+      }
+    }, DPOP_MODULE)
+    expect(key).toEqual({
+      extractable: [false, false],
+      privateExport: ['InvalidAccessError', 'InvalidAccessError'],
+      publicExport: 'exported',
+      algorithm: { name: 'ECDSA', namedCurve: 'P-256' },
+    })
+
+    // A reload reads the same key from IndexedDB: the session goes on.
+    await page.reload()
+    await page.waitForSelector('#session-view', { state: 'visible' })
+    expect(await browserKey(page)).toBe(jkt)
+    expect(await act(page, '#btn-profile')).toMatchObject({ status: 200 })
+    expect(await page.getAttribute('#dpop-binding', 'data-bound')).toBe('this-browser')
+  })
+
+  it('accepts a DPoP proof once: a captured proof sent again is refused, and so are requests without one or with one for another URL', async () => {
+    let captured: string | undefined
+    await page.route('**/api/profile', async (route) => {
+      captured ??= route.request().headers().dpop
+      await route.continue()
+    })
+    expect(await act(page, '#btn-profile')).toMatchObject({ status: 200 })
+    await page.unroute('**/api/profile')
+    expect(captured).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+
+    const replayed = await fetchFromPage(page, '/api/profile', {
+      method: 'GET',
+      proof: false,
+      headers: { dpop: captured! },
+    })
+    expect(replayed).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_INVALID_DPOP_PROOF', reason: 'replay' }),
+    })
+    expect(await fetchFromPage(page, '/api/profile', { method: 'GET', proof: false })).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_INVALID_DPOP_PROOF', reason: 'missing' }),
+    })
+    const elsewhere = await (await withDpop(page)).evaluate(
+      async (module) =>
+        (globalThis as unknown as Record<string, DpopModule>)[module]!.proof('GET', '/api/sessions'),
+      DPOP_MODULE,
+    )
+    expect(
+      await fetchFromPage(page, '/api/profile', {
+        method: 'GET',
+        proof: false,
+        headers: { dpop: elsewhere },
+      }),
+    ).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_INVALID_DPOP_PROOF', reason: 'htu' }),
+    })
+    // A new proof, as the page makes for every request: accepted.
+    expect(await fetchFromPage(page, '/api/profile', { method: 'GET' })).toMatchObject({ status: 200 })
+  })
+
+  it('refuses cookies copied into another browser, whose IndexedDB holds no such key: a stolen cookie is worthless', async () => {
+    const stolen = await context.cookies()
+    const thief = await newPage()
+    await thief.context.addCookies(stolen)
+    await thief.page.reload()
+    await thief.page.waitForSelector('#loading', { state: 'hidden' })
+    // The page's own proofs are made with the thief's new key: the API refuses them.
+    expect(await thief.page.isVisible('#login-view')).toBe(true)
+    expect(await lastAnswer(thief.page)).toMatchObject({ status: 401, code: 'ERR_INVALID_DPOP_PROOF' })
+    expect(await browserKey(thief.page)).not.toBe(await browserKey(page))
+    expect(await fetchFromPage(thief.page, '/api/profile', { method: 'GET' })).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_INVALID_DPOP_PROOF', reason: 'key' }),
+    })
+    expect(await fetchFromPage(thief.page, '/api/profile', { method: 'GET', proof: false })).toEqual({
+      status: 401,
+      body: expect.objectContaining({ code: 'ERR_INVALID_DPOP_PROOF', reason: 'missing' }),
+    })
+    expect(await postFromPage(thief.page, '/auth/refresh', '__Host-csrf-refresh')).toMatchObject({
+      status: 401,
+      body: { code: 'ERR_INVALID_DPOP_PROOF', reason: 'key' },
+    })
+    await shot(thief.page, '02b-stolen-cookies-refused')
+    // The owner's login is untouched: nothing was used up or revoked by the attempts.
+    expect(await act(page, '#btn-profile')).toMatchObject({ status: 200 })
+  })
+
+  it('after a refresh the new tokens are bound to the same key, and the API works', async () => {
+    const jkt = await browserKey(page)
+    expect(await act(page, '#btn-refresh')).toMatchObject({ status: 200 })
+    expect(await claim(page, 'fresh')).toBe('false') // a new access token
+    expect(await boundKey(page)).toBe(jkt)
+    const session = await fetchFromPage(page, '/auth/session', { method: 'GET' })
+    expect(session.body.refresh?.jkt).toBe(jkt)
+    expect(await page.getAttribute('#dpop-binding', 'data-bound')).toBe('this-browser')
+    expect(await act(page, '#btn-profile')).toMatchObject({ status: 200 })
+    expect(await act(page, '#btn-devices')).toMatchObject({ status: 200 })
+  })
+
   it('refuses a POST whose CSRF header is missing or wrong, with the server code', async () => {
     const missing = await fetchFromPage(page, '/api/sensitive', { method: 'POST' })
     expect(missing).toEqual({
@@ -392,6 +582,9 @@ describe('the demo in Chromium', () => {
     const reused = await act(page, '#btn-replay')
     expect(reused).toMatchObject({ status: 401, code: 'ERR_REFRESH_TOKEN_REUSED' })
     expect(reused.note).toContain(`family ${fid} is revoked`)
+    // The copied cookie alone was refused first, for want of the key; only the replay with a
+    // proof of it (what a script injected into the page could make) reached reuse detection.
+    expect(reused.note).toContain('refused first: 401 ERR_INVALID_DPOP_PROOF')
     await shot(page, '06-reuse-detected')
 
     // The current tokens of that login are revoked with it: the page finds its refresh token

@@ -2,6 +2,10 @@
 // HttpOnly cookies this script cannot read; it reads only the two CSRF cookies, and shows what the
 // server says about the tokens (GET /api/profile, GET /auth/session) and the user's sessions
 // (GET /api/sessions). Everything the server sends is written with textContent, never as HTML.
+// Every request carries a DPoP proof made with this browser's key (./dpop.js): the tokens are
+// bound to that key, so the cookies alone, copied elsewhere, are refused.
+
+import { proof, thumbprint } from './dpop.js'
 
 const $ = (id) => document.getElementById(id)
 
@@ -30,15 +34,32 @@ function readCookie(name) {
 }
 
 /**
- * One request. `csrf` names the CSRF cookie ('access' or 'refresh') whose value goes into the
- * X-CSRF-TOKEN header: the double submit that authx checks on POST with cookie tokens.
+ * Web Crypto exists only in a secure context (https, or http://localhost): over plain HTTP from
+ * another machine the page sends no proofs, and the server (started with secure cookies off)
+ * makes unbound tokens.
  */
-async function call(method, path, { body, csrf } = {}) {
-  const headers = {}
+const canProve = globalThis.isSecureContext === true && globalThis.crypto?.subtle !== undefined
+
+/**
+ * One request. `csrf` names the CSRF cookie ('access' or 'refresh') whose value goes into the
+ * X-CSRF-TOKEN header: the double submit that authx checks on POST with cookie tokens. Every
+ * request gets a new DPoP proof (one is accepted once), made for its method and URL; without
+ * the access token's hash (`ath`): the token is in an HttpOnly cookie, out of this script's reach.
+ */
+async function call(method, path, { body, csrf, headers: extra } = {}) {
+  const headers = { ...extra }
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (csrf !== undefined) {
     const value = readCookie(state.config.csrfCookies[csrf])
     if (value !== undefined) headers['x-csrf-token'] = value
+  }
+  if (canProve) {
+    try {
+      headers.dpop = await proof(method, path)
+    } catch {
+      // Sent without: a route that needs a proof says so (401 ERR_INVALID_DPOP_PROOF).
+      console.warn('authx demo: no DPoP proof could be made (is IndexedDB blocked?)')
+    }
   }
   let res
   try {
@@ -120,6 +141,7 @@ const CLAIM_NOTES = {
   scopes: 'what the token allows',
   fid: 'family: one per login, kept across refreshes',
   sid: 'session: one per login, listed under “Your devices”',
+  cnf: 'confirmation: jkt, the thumbprint of the key this token is bound to (DPoP)',
 }
 
 function renderClaims(claims) {
@@ -156,7 +178,25 @@ function renderProfile(profile) {
   badge.textContent = profile.claims.fresh ? 'fresh' : 'not fresh'
   badge.className = `badge ${profile.claims.fresh ? 'fresh' : 'stale'}`
   renderClaims(profile.claims)
+  renderBinding(profile.claims)
   tick()
+}
+
+/** The DPoP line: which key the tokens are bound to, and whether it is this browser's. */
+async function renderBinding(claims) {
+  const line = $('dpop-binding')
+  const jkt = claims.cnf?.jkt
+  line.dataset.jkt = jkt ?? ''
+  if (jkt === undefined) {
+    line.dataset.bound = 'false'
+    line.textContent = canProve
+      ? 'Tokens not bound to a key: the login sent no DPoP proof.'
+      : 'Tokens not bound to a key: this page has no Web Crypto over plain HTTP.'
+    return
+  }
+  const own = canProve && jkt === (await thumbprint())
+  line.dataset.bound = own ? 'this-browser' : 'other-key'
+  line.textContent = `Tokens bound to this browser's key (DPoP): ${jkt.slice(0, 12)}…${own ? '' : ' (not the key this browser holds!)'}`
 }
 
 /** "Your devices": the sessions of GET /api/sessions, this device marked, the others with a button. */
@@ -410,9 +450,14 @@ async function sensitive() {
 }
 
 async function replay() {
-  const answer = await call('POST', '/auth/demo/replay-previous', { csrf: 'refresh' })
+  // The proof a script injected into this page could make for the replay: it can use the key.
+  const headers = canProve ? { 'x-demo-replay-dpop': await proof('POST', '/auth/refresh') } : {}
+  const answer = await call('POST', '/auth/demo/replay-previous', { csrf: 'refresh', headers })
   if (!answer.ok) return show(answer)
-  const { replayed, status, answer: refused } = answer.body
+  const { replayed, withoutKey, status, answer: refused } = answer.body
+  const copied = withoutKey
+    ? `The copied cookie alone, without this browser's key, was refused first: ${withoutKey.status} ${withoutKey.answer?.code}. With a proof of the key (as a script injected into this page could make): `
+    : ''
   // Shown as the refresh route answered the replay: that is the answer that matters here.
   show(
     {
@@ -426,8 +471,8 @@ async function replay() {
     {
       note:
         refused?.code === 'ERR_REFRESH_TOKEN_REUSED'
-          ? `Reuse detected: the whole family ${replayed.fid} is revoked, your current tokens too. Try “Reload profile” or “Refresh tokens”.`
-          : undefined,
+          ? `${copied}Reuse detected: the whole family ${replayed.fid} is revoked, your current tokens too. Try “Reload profile” or “Refresh tokens”.`
+          : copied || undefined,
     },
   )
 }
