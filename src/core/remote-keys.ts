@@ -292,9 +292,18 @@ const cappedFetch: FetchImplementation = async (url, init) => {
 
 /** `run()` (sync or async, throwing or not) as a promise that settles within `ms`. */
 function bounded<T>(run: () => T | Promise<T>, ms: number): Promise<T> {
+  // `run` starts first, so jose's own fetch timeout (as long as this one) is set first and fires
+  // first: the fetch is aborted and forgotten before this bound gives up, and the next lookup
+  // fetches again instead of waiting on a fetch that is about to fail.
+  let started: Promise<T>
+  try {
+    started = Promise.resolve(run())
+  } catch (err) {
+    started = Promise.reject(err)
+  }
   let timer: ReturnType<typeof setTimeout> | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`remote key set did not answer within ${ms} ms`)), ms)
   })
-  return Promise.race([Promise.resolve().then(run), timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([started, timeout]).finally(() => clearTimeout(timer))
 }
