@@ -2,6 +2,8 @@
  * The DPoP module (RFC 9449) against proofs of a real jose client: options, every check of
  * section 4.3, the replay check on the store, nonces, the binding rules and the challenges.
  */
+
+import * as nodeCrypto from 'node:crypto'
 import {
   createHmac,
   createPrivateKey,
@@ -43,8 +45,14 @@ const SECRET = 'a nonce secret of at least thirty-two bytes'
 const ACCESS = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.access-token-signature'
 const REFRESH = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.refresh-token-signature'
 
+/**
+ * node:crypto verifies proofs as AuthX passes it on Node; the jose variant of the suite
+ * (scripts/ci/variants.sh, AUTHX_TEST_ENGINE=jose) runs every test here on jose, as off Node.
+ */
+const CRYPTO = process.env.AUTHX_TEST_ENGINE === 'jose' ? undefined : nodeCrypto
+
 function dpop(options: DPoPOptions = {}, context: Partial<ConstructorParameters<typeof DPoP>[1]> = {}): DPoP {
-  return new DPoP(resolveDpop(options)!, { store, clock, timeoutMs: 1000, ...context })
+  return new DPoP(resolveDpop(options)!, { store, clock, timeoutMs: 1000, crypto: CRYPTO, ...context })
 }
 
 /** A request view as an adapter builds one. */

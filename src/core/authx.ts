@@ -195,6 +195,7 @@ export class AuthX {
         store: this.store,
         clock: config.clock,
         timeoutMs: config.revocation.timeoutMs,
+        crypto,
       })
     // The store's own events (circuit breaker, mirror) reach `auth.on()` listeners too.
     this.#stopStoreEvents = this.store.onEvent?.((event, data) => this.#events.emit(event, data as never))

@@ -19,6 +19,7 @@ import {
 import type { TokenPayload } from '../payload.js'
 import type { AuthXRequest } from '../request.js'
 import { bounded } from '../revocation.js'
+import type { NodeCrypto } from '../runtime.js'
 import type { AuthXStore } from '../store.js'
 import { normalHttpUri, requestHtu } from './htu.js'
 import { DPoPNonces } from './nonce.js'
@@ -231,6 +232,8 @@ export interface DPoPContext {
   readonly clock: () => number
   /** Store call timeout, in milliseconds. */
   readonly timeoutMs: number
+  /** node:crypto where the instance uses it (SPEC section 11), else jose verifies proofs. */
+  readonly crypto?: NodeCrypto | undefined
 }
 
 /**
@@ -377,6 +380,7 @@ export class DPoP {
       htu: requestHtu(request.url ?? originPath(request, config.origin), config.origin),
       accessToken,
       athOptional,
+      crypto: this.#context.crypto,
       now: this.#context.clock() / 1000,
       maxAge: config.maxAge,
       leeway: config.leeway,
@@ -394,7 +398,9 @@ export class DPoP {
   /** Records the proof's `jti` (per key), or refuses it as a replay; fails closed. */
   async #once(proof: VerifiedProof): Promise<void> {
     const { store, timeoutMs } = this.#context
-    const key = `dpop:${await sha256Hex(`${proof.jkt}.${proof.jti}`)}`
+    const id = `${proof.jkt}.${proof.jti}`
+    const crypto = this.#context.crypto
+    const key = `dpop:${crypto === undefined ? await sha256Hex(id) : crypto.createHash('sha256').update(id).digest('hex')}`
     let allowed: unknown
     try {
       const answer = await bounded(() => store.hit!(key, this.#replayWindow, 1), timeoutMs)

@@ -5,8 +5,15 @@
  * @module
  */
 import { calculateJwkThumbprint, compactVerify, importJWK, type JWK } from 'jose'
+import type { Algorithm } from '../algorithms.js'
 import { decodeBase64url, encodeBase64url } from '../base64url.js'
+import { createNodeEngine } from '../engine/node.js'
+import type { Engine } from '../engine/types.js'
 import { DPoPProofError } from '../errors.js'
+import type { NodeCrypto } from '../runtime.js'
+
+type JsonWebKeyInput = Extract<Parameters<NodeCrypto['createPublicKey']>[0], { format: 'jwk' }>
+
 import { normalHttpUri } from './htu.js'
 
 /** Longest `DPoP` header accepted: a proof with an RSA 4096 key is about 2 KB. */
@@ -70,6 +77,12 @@ export interface ProofExpectations {
   readonly maxAge: number
   /** How far ahead of now `iat` may be, in seconds. */
   readonly leeway: number
+  /**
+   * node:crypto, on Node (SPEC section 11): keys are imported once per client key and proofs
+   * verified synchronously, about ten times faster than Web Crypto through jose. `undefined`:
+   * jose.
+   */
+  readonly crypto?: NodeCrypto | undefined
 }
 
 /** A proof that passed {@link verifyProof}. */
@@ -135,23 +148,77 @@ export async function verifyProof(
   // An extension (such as unencoded payloads, b64) would change what the signature covers.
   if (header.crit !== undefined) refuse('malformed', 'The DPoP proof header may not have crit')
   const jwk = publicJwk(header.jwk, alg as string, rule)
+  const jkt =
+    expect.crypto === undefined
+      ? await joseVerified(proof, jwk, alg as string)
+      : nodeVerified(expect.crypto, jwk, alg as string, proof, signaturePart)
+  await checkClaims(claims, expect)
+  return { jkt, jti: claims.jti as string, nonce: claims.nonce }
+}
+
+/** Verifies the signature with jose (off Node); the key's thumbprint. */
+async function joseVerified(proof: string, jwk: JWK, alg: string): Promise<string> {
   let key: Awaited<ReturnType<typeof importJWK>>
   try {
-    key = await importJWK(jwk, alg as string)
+    key = await importJWK(jwk, alg)
   } catch (err) {
     refuse('jwk', 'The DPoP proof jwk is not a valid public key', err)
   }
   try {
-    await compactVerify(proof, key, { algorithms: [alg as string] })
+    await compactVerify(proof, key, { algorithms: [alg] })
   } catch (err) {
     refuse('signature', 'The DPoP proof signature is invalid', err)
   }
-  await checkClaims(claims, expect)
-  return {
-    jkt: await calculateJwkThumbprint(jwk, 'sha256'),
-    jti: claims.jti as string,
-    nonce: claims.nonce,
+  return calculateJwkThumbprint(jwk, 'sha256')
+}
+
+/** A client key imported by node:crypto, and its thumbprint. */
+interface NodeKey {
+  readonly key: object
+  readonly jkt: string
+}
+
+/** The keys of recent clients by their RFC 7638 input: a client signs every proof with one key. */
+const nodeKeys = new Map<string, NodeKey>()
+/** At most this many keys are kept (public keys only; the oldest goes first). */
+const MAX_NODE_KEYS = 1024
+const engines = new WeakMap<NodeCrypto, Engine>()
+
+/** Verifies the signature with node:crypto; the key's thumbprint. Synchronous. */
+function nodeVerified(crypto: NodeCrypto, jwk: JWK, alg: string, proof: string, signature64: string): string {
+  // RFC 7638: the required members in lexicographic order, no whitespace; `jwk` holds just them.
+  const input = JSON.stringify(Object.fromEntries(Object.entries(jwk).sort(([a], [b]) => (a < b ? -1 : 1))))
+  let entry = nodeKeys.get(input)
+  if (entry === undefined) {
+    let key: object
+    try {
+      key = crypto.createPublicKey({ key: jwk as JsonWebKeyInput['key'], format: 'jwk' })
+    } catch (err) {
+      refuse('jwk', 'The DPoP proof jwk is not a valid public key', err)
+    }
+    entry = { key, jkt: crypto.createHash('sha256').update(input).digest('base64url') }
+    if (nodeKeys.size >= MAX_NODE_KEYS) nodeKeys.delete(nodeKeys.keys().next().value as string)
+    nodeKeys.set(input, entry)
   }
+  let engine = engines.get(crypto)
+  if (engine === undefined) {
+    engine = createNodeEngine(crypto)
+    engines.set(crypto, engine)
+  }
+  const end = proof.length - signature64.length - 1
+  const parts = {
+    signingInput: proof.slice(0, end),
+    header64: '',
+    payload64: '',
+    signature64,
+    signature: decodeBase64url(signature64) as Uint8Array,
+  }
+  // The engine knows Ed25519 as EdDSA, the name authx tokens use.
+  const engineAlg = (alg === 'Ed25519' ? 'EdDSA' : alg) as Algorithm
+  if (engine.verify(engineAlg, entry.key, parts) !== true) {
+    refuse('signature', 'The DPoP proof signature is invalid')
+  }
+  return entry.jkt
 }
 
 /**
@@ -214,7 +281,10 @@ async function checkClaims(claims: Record<string, unknown>, expect: ProofExpecta
   if (
     expect.accessToken !== undefined &&
     !(expect.athOptional === true && claims.ath === undefined) &&
-    claims.ath !== (await accessTokenHash(expect.accessToken))
+    claims.ath !==
+      (expect.crypto === undefined
+        ? await accessTokenHash(expect.accessToken)
+        : expect.crypto.createHash('sha256').update(expect.accessToken).digest('base64url'))
   ) {
     refuse('ath', 'The DPoP proof ath does not match the access token')
   }
