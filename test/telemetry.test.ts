@@ -9,7 +9,7 @@
  * - no token in any attribute; `@opentelemetry/api` never loaded when telemetry is off.
  */
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,13 +22,13 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base'
-import { build } from 'esbuild'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuthX, type AuthXStore, MemoryStore } from '../src/index.js'
 import { RedisStore } from '../src/stores/redis.js'
 import { SqliteStore } from '../src/stores/sqlite.js'
 import { storesRequired } from './stores/conformance.js'
+import { bundleChild } from './stores/processes.js'
 import { REDIS_URL, redisMissing } from './support/redis.js'
 
 const SECRET = 'telemetry-test-secret-0123456789abcdefghij'
@@ -614,20 +614,7 @@ describe('telemetry off', () => {
   it('@opentelemetry/api is never loaded without the option, and is with telemetry: true', async () => {
     // A process of its own: this one loaded the API for the SDK. The child records every module
     // loaded through require (how authx would load the API) and checks the import cache too.
-    const outdir = join(root, '.tmp')
-    mkdirSync(outdir, { recursive: true })
-    const outfile = join(outdir, `telemetry-child-${process.pid}.mjs`)
-    await build({
-      entryPoints: [join(root, 'test/support/telemetry-child.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      outfile,
-      alias: { authx: join(root, 'src/index.ts') },
-      external: ['better-sqlite3', 'ioredis', 'pg', 'redis', '@opentelemetry/*'],
-      logLevel: 'silent',
-    })
+    const outfile = await bundleChild('../support/telemetry-child.ts')
     const run = (mode: string) =>
       new Promise<{ loaded: string[]; verified: boolean }>((resolve, reject) => {
         execFile(process.execPath, [outfile, mode], { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => {

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { expect } from 'vitest'
@@ -15,8 +15,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url))
 const bundles = new Map<string, Promise<string>>()
 
 /**
- * Bundles a child script of this folder (once per process) into .tmp, with `authx` pointing at
- * the source and the store clients left to node_modules; returns the bundle's path.
+ * Bundles a child script of this folder (or a path relative to it, once per process) into .tmp,
+ * with `authx` pointing at the source and the store clients and OpenTelemetry left to
+ * node_modules; returns the bundle's path.
  */
 export function bundleChild(script: string): Promise<string> {
   let bundled = bundles.get(script)
@@ -24,7 +25,7 @@ export function bundleChild(script: string): Promise<string> {
     bundled = (async () => {
       const outdir = join(root, '.tmp')
       mkdirSync(outdir, { recursive: true })
-      const outfile = join(outdir, `${script.replace(/\.ts$/, '')}-${process.pid}.mjs`)
+      const outfile = join(outdir, `${basename(script).replace(/\.ts$/, '')}-${process.pid}.mjs`)
       await build({
         entryPoints: [join(root, 'test/stores', script)],
         bundle: true,
@@ -33,7 +34,7 @@ export function bundleChild(script: string): Promise<string> {
         target: 'node20',
         outfile,
         alias: { authx: join(root, 'src/index.ts') },
-        external: ['better-sqlite3', 'ioredis', 'pg', 'redis'],
+        external: ['better-sqlite3', 'ioredis', 'pg', 'redis', '@opentelemetry/*'],
         logLevel: 'silent',
       })
       return outfile
