@@ -66,7 +66,7 @@ import { Policy, type PolicyOptions } from './policy.js'
 import { RateLimiter, type RateLimiterOptions } from './rate-limit.js'
 import { type AuthXRequest, type RequestLike, toRequestView } from './request.js'
 import { localResolver, remoteResolver } from './resolvers.js'
-import { bounded, checkRevoked, familyKey, jtiKey, subjectKey } from './revocation.js'
+import { NO_EXPIRY, Revoker } from './revoker.js'
 import { type RefreshOptions, type RotationContext, rotate } from './rotation.js'
 import {
   type LogoutAnswer,
@@ -116,11 +116,6 @@ export interface JwkSet {
   keys: JWK[]
 }
 
-/**
- * The TTL of an entry that must never expire (it covers tokens without `exp`): 100 years, the
- * longest Duration authx accepts, which every store keeps as a plain number.
- */
-const NO_EXPIRY = 100 * 365 * 86_400
 /** The default options object of the hot paths: known to be valid, so not checked per call. */
 const NO_OPTIONS = Object.freeze({})
 /** Options objects already checked by `guardOptions`: guards skip the per-request check. */
@@ -162,6 +157,7 @@ export class AuthX {
   }
   readonly #telemetry: Telemetry | undefined
   readonly #dpop: DPoP | undefined
+  readonly #revoker: Revoker
 
   /** Guard for routes that need a valid access token. */
   readonly accessRequired: RequestGuard = (request) => this.authenticate(request) as Promise<TokenPayload>
@@ -197,6 +193,12 @@ export class AuthX {
         timeoutMs: config.revocation.timeoutMs,
         crypto,
       })
+    this.#revoker = new Revoker({
+      config,
+      store: this.store,
+      events: this.#events,
+      sessions: () => this.sessions,
+    })
     // The store's own events (circuit breaker, mirror) reach `auth.on()` listeners too.
     this.#stopStoreEvents = this.store.onEvent?.((event, data) => this.#events.emit(event, data as never))
     this.#decode = createDecoder(
@@ -223,9 +225,9 @@ export class AuthX {
       clock: config.clock,
       leeway: config.leeway,
       events: this.#events,
-      issuer: this.#revocationIssuer(),
+      issuer: this.#revoker.issuer,
       loginType: config.loginType,
-      coveringLifetime: this.#coveringLifetime(),
+      coveringLifetime: this.#revoker.coveringLifetime,
       expiryOf: (token) => this.decodeUnverified(token).payload.exp,
     })
     this.#rotation = {
@@ -241,7 +243,7 @@ export class AuthX {
     this.#implicitRefresh = {
       config,
       decode: (token) => this.#decode(token),
-      checkRevoked: (payload) => this.#checkRevoked(payload),
+      checkRevoked: (payload) => this.#revoker.check(payload),
       create: (spec) => this.#create(spec, undefined),
       accessCookies: (token) => this.accessCookies(token),
     }
@@ -640,7 +642,7 @@ export class AuthX {
       }
       if (refreshToken.type !== 'refresh') throw new RefreshTokenRequiredError(refreshToken.type)
       // Checked again: the token may have been revoked since the guard ran.
-      await this.#checkRevoked(refreshToken)
+      await this.#revoker.check(refreshToken)
       payload = refreshToken
       token = known
     }
@@ -1041,7 +1043,7 @@ export class AuthX {
   async isRevoked(payload: TokenPayload): Promise<boolean> {
     if (!(payload instanceof TokenPayload)) throw new TypeError('isRevoked: payload must be a TokenPayload')
     try {
-      await this.#checkRevoked(payload)
+      await this.#revoker.check(payload)
       return false
     } catch (err) {
       if (err instanceof RevokedTokenError) return true
@@ -1066,10 +1068,7 @@ export class AuthX {
     if (typeof token !== 'string' && !(token instanceof TokenPayload)) {
       throw new TypeError('revokeToken: expected a token string or a TokenPayload')
     }
-    const payload = typeof token === 'string' ? await this.#decodeIgnoringExpiry(token) : token
-    const ttl = payload.exp === undefined ? NO_EXPIRY : Math.ceil(payload.exp - this.config.clock() / 1000)
-    await this.#write(jtiKey(payload.iss, payload.jti), '1', ttl)
-    this.#events.emit('token.revoked', { sub: payload.sub, jti: payload.jti })
+    await this.#revoker.token(typeof token === 'string' ? await this.#decodeIgnoringExpiry(token) : token)
   }
 
   /**
@@ -1081,14 +1080,7 @@ export class AuthX {
    * ```
    */
   revokeFamily(fid: string): Promise<void> {
-    return this.#traced('revoke', () => this.#revokeFamily(fid))
-  }
-
-  async #revokeFamily(fid: string): Promise<void> {
-    if (typeof fid !== 'string' || fid.length === 0) throw new TypeError('fid: expected a non-empty string')
-    const ttl = this.#coveringLifetime()
-    await this.#write(familyKey(this.#revocationIssuer(), fid, this.config.loginType), '1', ttl)
-    this.#events.emit('family.revoked', { fid })
+    return this.#traced('revoke', () => this.#revoker.family(fid))
   }
 
   /**
@@ -1100,17 +1092,7 @@ export class AuthX {
    * ```
    */
   revokeAllForSubject(sub: string): Promise<void> {
-    return this.#traced('revoke', () => this.#revokeAllForSubject(sub))
-  }
-
-  async #revokeAllForSubject(sub: string): Promise<void> {
-    if (typeof sub !== 'string' || sub.length === 0) throw new TypeError('sub: expected a non-empty string')
-    const cutoff = Math.floor(this.config.clock() / 1000)
-    const key = subjectKey(this.#revocationIssuer(), sub, this.config.loginType)
-    await this.#write(key, String(cutoff), this.#coveringLifetime())
-    // Sessions whose tokens the cut-off ended leave the user's list (those of this second stay).
-    await this.sessions.endBefore(sub, cutoff * 1000)
-    this.#events.emit('subject.revoked', { sub })
+    return this.#traced('revoke', () => this.#revoker.subject(sub))
   }
 
   /**
@@ -1221,7 +1203,7 @@ export class AuthX {
         ? new AccessTokenRequiredError(payload.type)
         : new RefreshTokenRequiredError(payload.type)
     }
-    const checked = this.#checkRevoked(payload)
+    const checked = this.#revoker.check(payload)
     if (checked === undefined) {
       markVerified(payload, this, token)
       return payload
@@ -1273,35 +1255,5 @@ export class AuthX {
     }
     checkLoginType(this.config.loginType, payload)
     return payload
-  }
-
-  /** The revocation check of every path: jti, subject (of this login type) and family. */
-  #checkRevoked(payload: TokenPayload): void | Promise<void> {
-    return checkRevoked(
-      this.store,
-      payload,
-      this.config.revocation,
-      this.#revocationIssuer(),
-      this.config.loginType,
-    )
-  }
-
-  /** The `iss` of the tokens this instance accepts, which family and subject entries are keyed by. */
-  #revocationIssuer(): string | undefined {
-    return this.config.verifyIssuer ?? this.config.issuer
-  }
-
-  /**
-   * How long a family or subject entry lives: as long as the longest token it can cover
-   * (`maxLifetime`, which every creation enforces), or for good when tokens without `exp` exist.
-   */
-  #coveringLifetime(): number {
-    return this.config.maxLifetime === false ? NO_EXPIRY : this.config.maxLifetime
-  }
-
-  /** Writes a revocation entry living its TTL plus leeway; failures are `StoreUnavailableError`. */
-  async #write(key: string, value: string, ttlSeconds: number): Promise<void> {
-    const ttl = Math.max(1, Math.ceil(ttlSeconds + this.config.leeway))
-    await bounded(() => this.store.set(key, value, ttl), this.config.revocation.timeoutMs)
   }
 }
