@@ -375,7 +375,7 @@ export class AuthX {
     ])
     if (session !== undefined)
       await this.sessions.create(session, o.uid as string, [accessToken, refreshToken])
-    return this.#pair(accessToken, refreshToken)
+    return this.#pair(accessToken, refreshToken, o.jkt !== undefined)
   }
 
   /**
@@ -649,7 +649,7 @@ export class AuthX {
     const rotated = () => rotate(this.#rotation, payload, token, options)
     const { accessToken, refreshToken: newRefresh } =
       payload.sid === undefined ? await rotated() : await this.sessions.renew(payload, rotated)
-    return this.#pair(accessToken, newRefresh)
+    return this.#pair(accessToken, newRefresh, payload.jkt !== undefined)
   }
 
   /**
@@ -1108,9 +1108,8 @@ export class AuthX {
     await this.store.close?.()
   }
 
-  #pair(accessToken: string, refreshToken: string): TokenPair {
-    const bound =
-      this.config.dpop !== undefined && this.decodeUnverified(accessToken).payload.cnf !== undefined
+  /** The pair as `createTokenPair` and `refresh` answer it; `bound`: DPoP-bound (`cnf.jkt`). */
+  #pair(accessToken: string, refreshToken: string, bound: boolean): TokenPair {
     const pair: TokenPair = { accessToken, refreshToken, tokenType: bound ? 'DPoP' : 'bearer' }
     if (this.config.csrfClaim) {
       const access = this.getCsrfToken(accessToken)
