@@ -452,7 +452,9 @@ export class AuthX {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#traced(
+    // The hot paths allocate no closure for telemetry when it is off.
+    if (this.#telemetry === undefined) return this.#verifyAt<Extra>(token, options, undefined)
+    return this.#telemetry.run(
       'verify',
       () => this.#verifyAt<Extra>(token, options, undefined),
       () => ({ type: options.type ?? 'access' }),
@@ -764,7 +766,8 @@ export class AuthX {
       return Promise.reject(err)
     }
     const attempt: Attempt = { location: undefined }
-    return this.#traced(
+    if (this.#telemetry === undefined) return this.#authenticate<Extra>(request, options, attempt)
+    return this.#telemetry.run(
       'verify',
       () => this.#authenticate<Extra>(request, options, attempt),
       () => ({ location: attempt.location, type: options.type ?? 'access' }),
