@@ -88,6 +88,7 @@ done
 log "work tree copied to $work"
 
 results=()
+failures=()
 failed=0
 for major in "${majors[@]}"; do
   started=$SECONDS
@@ -99,12 +100,25 @@ for major in "${majors[@]}"; do
   printf '\n==== npm test on Node %s ====\n' "$version"
   # npm and every script it starts (vitest, its workers, the tests' child processes) run on the
   # first `node` on PATH, or on process.execPath: this one.
-  if (cd "$work" && PATH="$node_dir/bin:$PATH" npm test -- "${vitest_args[@]}"); then
+  # The output also goes to a log, so that a failing major's errors can be printed again at the
+  # end: CI keeps only the tail of what it prints, which the later majors would fill.
+  log_file="$work/node-$major.log"
+  if (cd "$work" && PATH="$node_dir/bin:$PATH" npm test -- "${vitest_args[@]}") 2>&1 | tee "$log_file"; then
     results+=("Node $version: passed ($((SECONDS - started)) s)")
   else
     results+=("Node $version: FAILED ($((SECONDS - started)) s)")
+    failures+=("$version:$log_file")
     failed=1
   fi
+done
+
+# Vitest's own summary of what failed: from its first "Failed"/"Unhandled" banner to the end,
+# without colours, at most 200 lines per major.
+for entry in "${failures[@]}"; do
+  version=${entry%%:*}
+  printf '\n==== what failed on Node %s ====\n' "$version"
+  sed -e 's/\x1b\[[0-9;]*m//g' "${entry#*:}" |
+    awk '/⎯+ (Failed|Unhandled)/ { on = 1 } on' | head -n 200
 done
 
 printf '\n==== Node matrix ====\n'
