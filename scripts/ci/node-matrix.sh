@@ -103,7 +103,8 @@ for major in "${majors[@]}"; do
   # The output also goes to a log, so that a failing major's errors can be printed again at the
   # end: CI keeps only the tail of what it prints, which the later majors would fill.
   log_file="$work/node-$major.log"
-  if (cd "$work" && PATH="$node_dir/bin:$PATH" npm test -- "${vitest_args[@]}") 2>&1 | tee "$log_file"; then
+  if (cd "$work" && PATH="$node_dir/bin:$PATH" run_vitest "npm test on Node $version" npm test -- "${vitest_args[@]}") 2>&1 |
+    tee "$log_file"; then
     results+=("Node $version: passed ($((SECONDS - started)) s)")
   else
     results+=("Node $version: FAILED ($((SECONDS - started)) s)")

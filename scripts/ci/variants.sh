@@ -31,6 +31,7 @@ status=0
 # which the jose engine never calls, so its "no decode on a hit" checks would pass without proving
 # anything. It runs in the default `npm test`; test/engines-differential.test.ts checks the cache on
 # both engines (counting node:crypto `verify` and Web Crypto `subtle.verify`) in every variant.
-npx vitest run --exclude test/docs.test.ts --exclude test/token-cache.test.ts "$@" || status=$?
+run_vitest "npm test on the jose engine, cache off" \
+  npx vitest run --exclude test/docs.test.ts --exclude test/token-cache.test.ts "$@" || status=$?
 log "finished in $((SECONDS - start)) s, exit $status"
 exit "$status"
