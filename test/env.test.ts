@@ -162,6 +162,8 @@ const MAPPINGS: [string, string, Env, (c: ResolvedConfig) => unknown, unknown][]
     ['GET', 'HEAD'],
   ],
   ['JWT_IMPLICIT_REFRESH_METHOD_EXCLUDE', 'post', {}, (c) => c.implicitRefresh.excludeMethods, ['POST']],
+  // authx's own: Python AuthX has no explicit token types.
+  ['JWT_TOKEN_TYPES', ' Explicit ', {}, (c) => c.tokenTypes.mode, 'explicit'],
 ]
 
 describe('JWT_* names', () => {
@@ -359,6 +361,7 @@ describe('values that parse but are not valid options', () => {
     ['JWT_TOKEN_LOCATION', '{"a":1}'],
     ['JWT_HEADER_NAME', 'X Token'],
     ['JWT_ALGORITHM', 'none'],
+    ['JWT_TOKEN_TYPES', 'at+jwt'],
   ])('rejects %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError(() => AuthX.fromEnv({ JWT_SECRET_KEY: SECRET, [name]: value }))
     expect(err.message).toContain(name)

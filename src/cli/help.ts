@@ -54,6 +54,7 @@ ${COMMON}`,
 
   'token create': `Usage: authx token create --sub <uid> [--type access|refresh] [--fresh] [--scopes a,b]
                          [--data '<json>'] [--expires 1h] [--iss <iss>] [--aud <aud>]
+                         [--token-types jwt|explicit|rfc9068]
 
 Signs a token and prints it, and nothing else.
 
@@ -66,6 +67,8 @@ Options:
   --expires <duration> lifetime: seconds or 30s, 15m, 1h, 7d, 2w [JWT_ACCESS/REFRESH_TOKEN_EXPIRES, else 15m / 20d]
   --iss <iss>          the issuer [JWT_ENCODE_ISSUER]
   --aud <a,b>          the audience [JWT_ENCODE_AUDIENCE]
+  --token-types <mode> jwt: typ JWT; explicit or rfc9068: typ at+jwt or refresh+jwt
+                       [JWT_TOKEN_TYPES, else jwt]
 ${KEY_OPTIONS}
 ${COMMON}`,
 
@@ -78,6 +81,7 @@ Options:
 ${COMMON}`,
 
   'token verify': `Usage: authx token verify <token|-> [--type access|refresh] [--iss <iss>] [--aud <aud>]
+                         [--token-types jwt|explicit|rfc9068]
 
 Verifies signature, algorithm, structure, exp/nbf/iat, issuer, audience and type (not
 revocation: the command line has no store). Valid: the claims on stdout, exit 0. Invalid: one
@@ -87,6 +91,10 @@ Options:
   --type access|refresh  the expected type [access]
   --iss <iss>          the expected issuer [JWT_DECODE_ISSUER, JWT_ENCODE_ISSUER]
   --aud <a,b>          the accepted audience(s) [JWT_DECODE_AUDIENCE, JWT_ENCODE_AUDIENCE]
+  --token-types <mode> the typ headers required: jwt (none: the type claim decides), explicit
+                       (at+jwt, refresh+jwt), or
+                       rfc9068 (explicit, and RFC 9068 access tokens of another issuer; needs
+                       --iss and --aud) [JWT_TOKEN_TYPES, else jwt]
 ${KEY_OPTIONS}
 ${COMMON}`,
 

@@ -15,7 +15,11 @@ import { tokenDecode } from './token-decode.js'
 import { tokenVerify } from './token-verify.js'
 
 const KEY: OptionSpec = { 'key-file': { type: 'string' }, alg: { type: 'string' } }
-const CLAIMS: OptionSpec = { iss: { type: 'string' }, aud: { type: 'string' } }
+const CLAIMS: OptionSpec = {
+  iss: { type: 'string' },
+  aud: { type: 'string' },
+  'token-types': { type: 'string' },
+}
 
 /** Each command: its options, how many arguments it takes, and what it does. */
 const COMMANDS: Record<
@@ -173,16 +177,23 @@ function choice<T extends string>(
   return found
 }
 
-/** `--iss` and `--aud`: what a token gets (`create`) or what verification expects (`verify`). */
+/**
+ * `--iss` and `--aud`: what a token gets (`create`) or what verification expects (`verify`);
+ * `--token-types`: the `typ` headers written or required (docs/token-types.md).
+ */
 function claimOptions(values: Parsed['values'], verify: boolean): AuthXOptions {
+  const command = verify ? 'token verify' : 'token create'
   const iss = text(values, 'iss')
   const aud = list(values, 'aud')
   const audience = aud === undefined ? undefined : aud.length === 1 ? aud[0] : aud
+  const tokenTypes = choice(values, 'token-types', ['jwt', 'explicit', 'rfc9068'], command)
   const claims = {
     ...(iss === undefined ? {} : { issuer: iss }),
     ...(audience === undefined ? {} : { audience }),
   }
-  return verify ? (Object.keys(claims).length > 0 ? { verify: claims } : {}) : claims
+  const types = tokenTypes === undefined ? {} : { tokenTypes }
+  if (!verify) return { ...claims, ...types }
+  return Object.keys(claims).length > 0 ? { verify: claims, ...types } : types
 }
 
 function instance(io: Io, values: Parsed['values'], overrides: AuthXOptions) {

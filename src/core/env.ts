@@ -117,6 +117,8 @@ const READERS: Record<string, readonly [path: string, convert: (name: string, va
   JWT_IMPLICIT_REFRESH_ROUTE_EXCLUDE: ['implicitRefresh.excludeRoutes', asList],
   JWT_IMPLICIT_REFRESH_METHOD_INCLUDE: ['implicitRefresh.includeMethods', asList],
   JWT_IMPLICIT_REFRESH_METHOD_EXCLUDE: ['implicitRefresh.excludeMethods', asList],
+  // authx's own (Python AuthX has no such setting): `jwt`, `explicit` or `rfc9068`.
+  JWT_TOKEN_TYPES: ['tokenTypes', (_, v) => v.trim().toLowerCase()],
 }
 
 /** The `JWT_*` names `AuthX.fromEnv` reads. */

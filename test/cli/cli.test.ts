@@ -565,6 +565,100 @@ describe('authx token verify', () => {
   })
 })
 
+describe('authx token create and verify: --token-types', () => {
+  /** The protected header of a compact JWS, decoded. */
+  const headerOf = (token: string) =>
+    JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>
+
+  it('create writes typ at+jwt or refresh+jwt, from the option or JWT_TOKEN_TYPES; jwt (the default) writes JWT', async () => {
+    const access = (
+      await ok(['token', 'create', '--sub', 'u1', '--token-types', 'explicit'], { env: ENV })
+    ).trim()
+    const refresh = (
+      await ok(['token', 'create', '--sub', 'u1', '--type', 'refresh'], {
+        env: { ...ENV, JWT_TOKEN_TYPES: 'explicit' },
+      })
+    ).trim()
+    const plain = (await ok(['token', 'create', '--sub', 'u1'], { env: ENV })).trim()
+    expect(headerOf(access).typ).toBe('at+jwt')
+    expect(headerOf(refresh).typ).toBe('refresh+jwt')
+    expect(headerOf(plain).typ).toBe('JWT')
+    // An instance in the explicit mode takes them; one in the default mode still takes both kinds.
+    const explicit = new AuthX({ secretKey: SECRET, tokenTypes: 'explicit' })
+    expect((await explicit.verifyToken(access)).sub).toBe('u1')
+    expect((await explicit.verifyToken(refresh, { type: 'refresh' })).sub).toBe('u1')
+    expect((await new AuthX({ secretKey: SECRET }).verifyToken(access)).sub).toBe('u1')
+  })
+
+  it('verify --token-types explicit refuses a token without its typ (exit 1) and takes one with it', async () => {
+    const plain = await new AuthX({ secretKey: SECRET }).createAccessToken({ uid: 'u1' })
+    const typed = await new AuthX({ secretKey: SECRET, tokenTypes: 'explicit' }).createAccessToken({
+      uid: 'u1',
+    })
+    const refused = await authx(['token', 'verify', plain, '--token-types', 'explicit'], { env: ENV })
+    expect(refused.stdout).toBe('')
+    expect(failure(refused)).toEqual({ code: 1, line: expect.stringMatching(/^ERR_INVALID_TOKEN: /) })
+    const fromEnv = await authx(['token', 'verify', plain, '--json'], {
+      env: { ...ENV, JWT_TOKEN_TYPES: 'Explicit' },
+    })
+    expect(JSON.parse(fromEnv.stderr)).toMatchObject({ code: 'ERR_INVALID_TOKEN', reason: 'typ' })
+    expect(
+      JSON.parse(await ok(['token', 'verify', typed, '--token-types', 'explicit'], { env: ENV })).sub,
+    ).toBe('u1')
+    // The option wins over the environment.
+    expect(
+      JSON.parse(
+        await ok(['token', 'verify', plain, '--token-types', 'jwt'], {
+          env: { ...ENV, JWT_TOKEN_TYPES: 'explicit' },
+        }),
+      ).sub,
+    ).toBe('u1')
+  })
+
+  it('verify --token-types rfc9068 takes an RFC 9068 access token of another issuer, with --iss and --aud', async () => {
+    const dir = await folder()
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const keyFile = join(dir, 'issuer.pub.pem')
+    await writeFile(keyFile, publicKey.export({ type: 'spki', format: 'pem' }))
+    const now = Math.floor(Date.now() / 1000)
+    const { SignJWT } = await import('jose')
+    const token = await new SignJWT({ client_id: 'app', scope: 'read:items admin:users', jti: 'j1' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt' })
+      .setIssuer('https://as.example')
+      .setAudience('https://api.example')
+      .setSubject('u1')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(privateKey)
+    const args = ['token', 'verify', token, '--key-file', keyFile, '--token-types', 'rfc9068']
+    const claims = JSON.parse(
+      await ok([...args, '--iss', 'https://as.example', '--aud', 'https://api.example']),
+    )
+    expect(claims).toMatchObject({ sub: 'u1', client_id: 'app', scope: 'read:items admin:users' })
+    // Without the issuer and audience the mode cannot be used (RFC 9068 section 4): exit 2.
+    const missing = await authx(args)
+    expect(failure(missing)).toEqual({ code: 2, line: expect.stringMatching(/^ERR_CONFIG: .*rfc9068/) })
+  })
+
+  it('an unknown mode is exit 2: ERR_USAGE for the option, ERR_CONFIG naming JWT_TOKEN_TYPES for the variable', async () => {
+    const usage = await authx(['token', 'create', '--sub', 'u1', '--token-types', 'JWT-strict'], { env: ENV })
+    expect(failure(usage)).toEqual({
+      code: 2,
+      line: expect.stringMatching(
+        /^ERR_USAGE: token create: --token-types must be one of jwt, explicit, rfc9068/,
+      ),
+    })
+    const config = await authx(['token', 'create', '--sub', 'u1'], {
+      env: { ...ENV, JWT_TOKEN_TYPES: 'typed' },
+    })
+    expect(failure(config)).toEqual({
+      code: 2,
+      line: expect.stringMatching(/^ERR_CONFIG: JWT_TOKEN_TYPES: tokenTypes: /),
+    })
+    expect(config.stdout).toBe('')
+  })
+})
+
 describe('authx: keys from --key-file or the environment', () => {
   it('round trip for every key kind: keygen --out, token create and verify with the same file, verify with the public half', async () => {
     const dir = await folder()
@@ -856,6 +950,7 @@ describe('the guide: every sh block of docs/command-line.md runs', () => {
       '--expires',
       '--iss',
       '--aud',
+      '--token-types',
       '--json',
       '--help',
       '--version',
