@@ -91,10 +91,10 @@ Options:
   --type access|refresh  the expected type [access]
   --iss <iss>          the expected issuer [JWT_DECODE_ISSUER, JWT_ENCODE_ISSUER]
   --aud <a,b>          the accepted audience(s) [JWT_DECODE_AUDIENCE, JWT_ENCODE_AUDIENCE]
-  --token-types <mode> the typ headers required: jwt (none: the type claim decides), explicit
-                       (at+jwt, refresh+jwt), or
-                       rfc9068 (explicit, and RFC 9068 access tokens of another issuer; needs
-                       --iss and --aud) [JWT_TOKEN_TYPES, else jwt]
+  --token-types <mode> the typ headers required: jwt (none; the type claim decides),
+                       explicit (at+jwt, refresh+jwt), or rfc9068 (explicit, and RFC 9068
+                       access tokens of another issuer; needs --iss and --aud)
+                       [JWT_TOKEN_TYPES, else jwt]
 ${KEY_OPTIONS}
 ${COMMON}`,
 
