@@ -23,6 +23,8 @@ Commands:
   token create         sign a token
   token decode         show a token's header and claims WITHOUT verifying it
   token verify         verify a token and show its claims
+  dpop proof           a DPoP proof for one request, signed with a client key
+  dpop thumbprint      the thumbprint (jkt) of a client key
   jwks                 the public JWK set of a key, for /.well-known/jwks.json
 
 Options:
@@ -96,6 +98,34 @@ Options:
                        access tokens of another issuer; needs --iss and --aud)
                        [JWT_TOKEN_TYPES, else jwt]
 ${KEY_OPTIONS}
+${COMMON}`,
+
+  dpop: `Usage: authx dpop <proof|thumbprint> [options]
+
+  dpop proof           a DPoP proof for one request (authx dpop proof --help)
+  dpop thumbprint      the RFC 7638 thumbprint of a client key (authx dpop thumbprint --help)`,
+
+  'dpop proof': `Usage: authx dpop proof --key-file <file> --htm <method> --htu <url> [--token <token|->]
+                       [--nonce <nonce>] [--alg <alg>]
+
+Prints a DPoP proof (RFC 9449) for one request, and nothing else: send it as the DPoP header,
+with Authorization: DPoP <token>. A proof is single-use and lasts about a minute.
+
+Options:
+  --key-file <file>    the client's private key: PEM or a private JWK (authx keygen --alg ES256)
+  --htm <method>       the request's method (GET, POST, ...)
+  --htu <url>          the request's URL (the query and fragment are left out, as RFC 9449 says)
+  --token <token|->    the access token the request carries (its hash goes in ath); - reads stdin
+  --nonce <nonce>      the server's nonce (its DPoP-Nonce header)
+  --alg <alg>          the algorithm, instead of the key's usual one (ES256 for P-256, ...)
+${COMMON}`,
+
+  'dpop thumbprint': `Usage: authx dpop thumbprint --key-file <file>
+
+Prints the RFC 7638 SHA-256 thumbprint of the client's key: the jkt a login binds tokens to.
+
+Options:
+  --key-file <file>    the client's private key: PEM or a private JWK
 ${COMMON}`,
 
   jwks: `Usage: authx jwks [--key-file <file>]

@@ -120,8 +120,13 @@ export async function createInstance(
 /**
  * The key options of a key file: a PEM key, a JWK, a JWK set, or else an HMAC secret (the
  * file's bytes, trailing line breaks removed, as `authx keygen` writes them).
+ *
+ * @example
+ * ```ts
+ * await keyFileOptions('private.pem', undefined) // { algorithm: 'ES256', privateKey: '-----BEGIN ...' }
+ * ```
  */
-async function keyFileOptions(path: string, alg: Algorithm | undefined): Promise<AuthXOptions> {
+export async function keyFileOptions(path: string, alg: Algorithm | undefined): Promise<AuthXOptions> {
   let bytes: Buffer
   try {
     bytes = readFileSync(path)

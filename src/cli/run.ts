@@ -5,6 +5,7 @@
  */
 import type { AuthXOptions } from 'authx'
 import { list, type OptionSpec, type Parsed, parse, text, tokenArgument } from './args.js'
+import { dpopProof, dpopThumbprint } from './dpop.js'
 import { HELP } from './help.js'
 import { algorithmOption, createInstance } from './instance.js'
 import { EXIT, failureOf, type Io, print, report, UsageError } from './io.js'
@@ -92,6 +93,32 @@ const COMMANDS: Record<
       await tokenVerify(io, auth, token, { type, json: values.json === true })
     },
   },
+  'dpop proof': {
+    options: {
+      ...KEY,
+      htm: { type: 'string' },
+      htu: { type: 'string' },
+      token: { type: 'string' },
+      nonce: { type: 'string' },
+    },
+    positionals: 0,
+    run: (io, { values }) =>
+      dpopProof(io, {
+        keyFile: text(values, 'key-file'),
+        alg: algorithmOption(text(values, 'alg'), '--alg'),
+        htm: text(values, 'htm'),
+        htu: text(values, 'htu'),
+        token: text(values, 'token'),
+        nonce: text(values, 'nonce'),
+        json: values.json === true,
+      }),
+  },
+  'dpop thumbprint': {
+    options: { 'key-file': { type: 'string' } },
+    positionals: 0,
+    run: (io, { values }) =>
+      dpopThumbprint(io, { keyFile: text(values, 'key-file'), json: values.json === true }),
+  },
   jwks: {
     options: KEY,
     positionals: 0,
@@ -112,9 +139,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
   try {
     const [first, second] = argv
     const name =
-      first === 'token' && second !== undefined && !second.startsWith('-') ? `token ${second}` : first
-    const command = name === undefined ? undefined : COMMANDS[name]
-    if (command === undefined || name === undefined) return top(io, argv, name)
+      (first === 'token' || first === 'dpop') && second !== undefined && !second.startsWith('-')
+        ? `${first} ${second}`
+        : first
+    const command = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
+    // An unknown command of a group (`authx token sign`) is the group's to report.
+    if (command === undefined || name === undefined) return top(io, argv, first)
     const args = argv.slice(name.split(' ').length)
     const parsed = parse(args, command.options, name, command.positionals)
     json = parsed.values.json === true
@@ -131,24 +161,28 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/** The commands of each group (`authx token create`, ...), as their help and errors list them. */
+const GROUPS: Record<string, string> = { token: 'create, decode or verify', dpop: 'proof or thumbprint' }
+
 /** `authx`, `authx --help`, `authx --version`, `authx token`, or an unknown command. */
 function top(io: Io, argv: string[], name: string | undefined): number {
-  if (name === 'token') {
-    const { values, positionals } = parse(argv.slice(1), {}, 'token', 1)
+  const group = name !== undefined && Object.hasOwn(GROUPS, name) ? GROUPS[name] : undefined
+  if (name !== undefined && group !== undefined) {
+    const { values, positionals } = parse(argv.slice(1), {}, name, 1)
     if (values.help === true) {
-      io.out(`${HELP.token}\n`)
+      io.out(`${HELP[name]}\n`)
       return EXIT.ok
     }
     // Only a known word is repeated: the argument could be a token.
     throw new UsageError(
       positionals.length === 0
-        ? 'token: give a command: create, decode or verify'
-        : 'token: unknown command; expected create, decode or verify',
+        ? `${name}: give a command: ${group}`
+        : `${name}: unknown command; expected ${group}`,
     )
   }
   if (name !== undefined && !name.startsWith('-')) {
     throw new UsageError(
-      `unknown command${/^[a-z][a-z-]{0,20}$/.test(name) ? ` '${name}'` : ''}; expected keygen, token or jwks (see authx --help)`,
+      `unknown command${/^[a-z][a-z-]{0,20}$/.test(name) ? ` '${name}'` : ''}; expected keygen, token, dpop or jwks (see authx --help)`,
     )
   }
   const { values } = parse(argv, { version: { type: 'boolean' } }, 'authx', 0)
@@ -160,7 +194,7 @@ function top(io: Io, argv: string[], name: string | undefined): number {
     io.out(`${HELP.authx}\n`)
     return EXIT.ok
   }
-  throw new UsageError('give a command: keygen, token or jwks (see authx --help)')
+  throw new UsageError('give a command: keygen, token, dpop or jwks (see authx --help)')
 }
 
 /** The value of an option that takes one of a few words. */

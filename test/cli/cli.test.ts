@@ -151,6 +151,9 @@ describe('authx: help, version, usage errors', () => {
       expect(line).toMatch(/^ERR_USAGE: /)
     }
     expect(failure(await authx(['sign'])).line).toContain("unknown command 'sign'")
+    expect(failure(await authx(['token', 'sign'])).line).toBe(
+      'ERR_USAGE: token: unknown command; expected create, decode or verify',
+    )
     const json = await authx(['--json'])
     expect(json.code).toBe(2)
     expect(JSON.parse(json.stderr)).toEqual({
@@ -659,6 +662,146 @@ describe('authx token create and verify: --token-types', () => {
   })
 })
 
+describe('authx dpop proof and thumbprint: a DPoP client for curl', () => {
+  const ORIGIN = 'https://api.test'
+  const SERVICE = 'a-service-secret-of-at-least-thirty-two-bytes'
+  /** The claims and header of a compact JWS, decoded. */
+  const partsOf = (jws: string) => {
+    const [header, claims] = jws
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()))
+    return { header: header as Record<string, unknown>, claims: claims as Record<string, unknown> }
+  }
+  const login = (proof: string) =>
+    new Request(`${ORIGIN}/login`, { method: 'POST', headers: { dpop: proof } })
+  const me = (token: string, proof: string, path = '/me') =>
+    new Request(`${ORIGIN}${path}`, { headers: { authorization: `DPoP ${token}`, dpop: proof } })
+
+  it('binds a login to the key and makes proofs a real DPoP instance accepts, once each', async () => {
+    const dir = await folder()
+    await ok(['keygen', '--alg', 'ES256', '--out', 'client.pem'], { cwd: dir })
+    const jkt = (await ok(['dpop', 'thumbprint', '--key-file', 'client.pem'], { cwd: dir })).trim()
+    const key = ['--key-file', 'client.pem']
+    const loginProof = (
+      await ok(['dpop', 'proof', ...key, '--htm', 'POST', '--htu', `${ORIGIN}/login`], { cwd: dir })
+    ).trim()
+    const { header, claims } = partsOf(loginProof)
+    expect(header).toMatchObject({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256' } })
+    expect(header.jwk).not.toHaveProperty('d')
+    expect(claims).toEqual({
+      htm: 'POST',
+      htu: `${ORIGIN}/login`,
+      jti: expect.any(String),
+      iat: expect.any(Number),
+    })
+
+    const auth = new AuthX({ secretKey: SERVICE, dpop: { required: true } })
+    expect(await auth.dpopThumbprint(login(loginProof))).toBe(jkt)
+    const pair = await auth.createTokenPair({ uid: 'u1', jkt })
+
+    // ath from --token (or stdin); the query and fragment are left out of htu.
+    const proof = (
+      await ok(
+        ['dpop', 'proof', ...key, '--htm', 'GET', '--htu', `${ORIGIN}/me?page=2#top`, '--token', '-'],
+        {
+          cwd: dir,
+          input: `${pair.accessToken}\n`,
+        },
+      )
+    ).trim()
+    expect(partsOf(proof).claims.htu).toBe(`${ORIGIN}/me`)
+    expect((await auth.authenticate(me(pair.accessToken, proof, '/me?page=2')))?.jkt).toBe(jkt)
+    // Single use, as every proof.
+    await expect(auth.authenticate(me(pair.accessToken, proof, '/me?page=2'))).rejects.toMatchObject({
+      code: 'ERR_INVALID_DPOP_PROOF',
+      reason: 'replay',
+    })
+    // A proof without --token has no ath, which a header token requires.
+    const noAth = (
+      await ok(['dpop', 'proof', ...key, '--htm', 'GET', '--htu', `${ORIGIN}/me`], { cwd: dir })
+    ).trim()
+    await expect(auth.authenticate(me(pair.accessToken, noAth))).rejects.toMatchObject({ reason: 'ath' })
+  })
+
+  it('takes a private JWK (EdDSA here), --nonce and --json', async () => {
+    const dir = await folder()
+    await ok(['keygen', '--alg', 'EdDSA', '--format', 'jwk', '--out', 'client.jwk.json'], { cwd: dir })
+    const key = ['--key-file', 'client.jwk.json']
+    const { jkt } = JSON.parse(await ok(['dpop', 'thumbprint', ...key, '--json'], { cwd: dir }))
+    const auth = new AuthX({ secretKey: SERVICE, dpop: { nonce: { secret: `${SERVICE}-nonce` } } })
+    const args = ['dpop', 'proof', ...key, '--htm', 'POST', '--htu', `${ORIGIN}/login`, '--json']
+    const first = JSON.parse(await ok(args, { cwd: dir })).proof as string
+    const refused = await auth
+      .dpopThumbprint(login(first))
+      .catch((err: { code: string; nonce: string }) => err)
+    expect(refused).toMatchObject({ code: 'ERR_USE_DPOP_NONCE' })
+    const nonce = (refused as { nonce: string }).nonce
+    const { proof } = JSON.parse(await ok([...args, '--nonce', nonce], { cwd: dir }))
+    expect(partsOf(proof).header).toMatchObject({ alg: 'EdDSA', jwk: { kty: 'OKP', crv: 'Ed25519' } })
+    expect(await auth.dpopThumbprint(login(proof))).toBe(jkt)
+  })
+
+  it('refuses what cannot make a proof: exit 2 with one line, never the key', async () => {
+    const dir = await folder()
+    await writeFile(join(dir, 'secret.txt'), SECRET)
+    await ok(['keygen', '--alg', 'ES256', '--out', 'client.pem'], { cwd: dir })
+    const publicPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    })
+    await writeFile(join(dir, 'public.pem'), publicPem)
+    const proof = ['dpop', 'proof', '--htm', 'GET', '--htu', `${ORIGIN}/me`]
+    const cases: [string[], RegExp][] = [
+      [
+        [...proof, '--key-file', 'secret.txt'],
+        /^ERR_CONFIG: --key-file secret\.txt: DPoP needs an asymmetric private key/,
+      ],
+      [[...proof, '--key-file', 'public.pem'], /^ERR_CONFIG: --key-file public\.pem: a public key/],
+      [
+        [...proof, '--key-file', 'client.pem', '--alg', 'ES384'],
+        /^ERR_CONFIG: --key-file client\.pem: cannot sign ES384/,
+      ],
+      [[...proof, '--key-file', 'client.pem', '--alg', 'HS256'], /^ERR_CONFIG: .*asymmetric/],
+      [[...proof], /^ERR_USAGE: dpop proof: --key-file <file>/],
+      [
+        ['dpop', 'proof', '--key-file', 'client.pem', '--htu', `${ORIGIN}/me`],
+        /^ERR_USAGE: dpop proof: --htm/,
+      ],
+      [
+        ['dpop', 'proof', '--key-file', 'client.pem', '--htm', 'G ET', '--htu', `${ORIGIN}/me`],
+        /^ERR_USAGE: dpop proof: --htm/,
+      ],
+      [['dpop', 'proof', '--key-file', 'client.pem', '--htm', 'GET'], /^ERR_USAGE: dpop proof: --htu/],
+      [
+        ['dpop', 'proof', '--key-file', 'client.pem', '--htm', 'GET', '--htu', 'ftp://api.test/me'],
+        /^ERR_USAGE: dpop proof: --htu must be/,
+      ],
+      [[...proof, '--key-file', 'client.pem', '--token', ''], /^ERR_USAGE: dpop proof: --token is empty/],
+      [['dpop', 'thumbprint'], /^ERR_USAGE: dpop thumbprint: --key-file/],
+      [['dpop', 'thumbprint', '--key-file', 'secret.txt'], /^ERR_CONFIG: .*asymmetric/],
+      [['dpop'], /^ERR_USAGE: dpop: give a command: proof or thumbprint/],
+      [['dpop', 'sign'], /^ERR_USAGE: dpop: unknown command; expected proof or thumbprint/],
+      [['constructor'], /^ERR_USAGE: unknown command 'constructor'; expected keygen, token, dpop or jwks/],
+      [['token', 'constructor'], /^ERR_USAGE: token: unknown command/],
+    ]
+    const results = await Promise.all(cases.map(([args]) => authx(args, { cwd: dir })))
+    for (const [i, result] of results.entries()) {
+      expect(result.stdout, cases[i]![0].join(' ')).toBe('')
+      expect(failure(result)).toEqual({ code: 2, line: expect.stringMatching(cases[i]![1]) })
+      expect(result.stderr).not.toContain(SECRET)
+      expect(result.stderr).not.toContain('PRIVATE KEY')
+    }
+  })
+
+  it('--help for the group and each command', async () => {
+    expect(await ok(['dpop', '--help'])).toContain('dpop proof')
+    expect(await ok(['dpop', 'proof', '--help'])).toContain('--htu <url>')
+    expect(await ok(['dpop', 'thumbprint', '--help'])).toContain('RFC 7638')
+    expect(await ok(['--help'])).toContain('dpop thumbprint')
+  })
+})
+
 describe('authx: keys from --key-file or the environment', () => {
   it('round trip for every key kind: keygen --out, token create and verify with the same file, verify with the public half', async () => {
     const dir = await folder()
@@ -933,7 +1076,15 @@ describe('the guide: every sh block of docs/command-line.md runs', () => {
 
   it('documents every command and option the program accepts', async () => {
     const markdown = await readFile(join(root, guide), 'utf8')
-    for (const word of ['keygen', 'token create', 'token decode', 'token verify', 'jwks']) {
+    for (const word of [
+      'keygen',
+      'token create',
+      'token decode',
+      'token verify',
+      'dpop proof',
+      'dpop thumbprint',
+      'jwks',
+    ]) {
       expect(markdown).toContain(`authx ${word}`)
     }
     const options = [
@@ -951,6 +1102,10 @@ describe('the guide: every sh block of docs/command-line.md runs', () => {
       '--iss',
       '--aud',
       '--token-types',
+      '--htm',
+      '--htu',
+      '--token',
+      '--nonce',
       '--json',
       '--help',
       '--version',
