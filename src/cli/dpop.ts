@@ -15,7 +15,7 @@ import {
 } from 'node:crypto'
 import { type Algorithm, ConfigError } from 'authx'
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose'
-import { keyFileOptions } from './instance.js'
+import { keyFileOptions, publicPart } from './instance.js'
 import { type Io, print, UsageError } from './io.js'
 
 /** The client's key pair, read from `--key-file`, and the algorithm its proofs are signed with. */
@@ -55,10 +55,7 @@ async function clientKey(
   } catch {
     throw new ConfigError(`${where}: not a private key Node can read`)
   }
-  const { kty, crv, x, y, n, e } = createPublicKey(privateKey).export({ format: 'jwk' })
-  const jwk = Object.fromEntries(
-    Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined),
-  ) as JWK
+  const jwk = publicPart(createPublicKey(privateKey).export({ format: 'jwk' }))
   return { privateKey, jwk, alg: options.algorithm as Algorithm }
 }
 

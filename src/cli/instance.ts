@@ -179,8 +179,15 @@ async function keySet(keys: unknown[], alg: Algorithm | undefined, path: string)
   )
 }
 
-/** The members RFC 7638 hashes (and no private ones). */
-function publicPart(jwk: Record<string, unknown>): JWK {
+/**
+ * The members RFC 7638 hashes (and no private ones).
+ *
+ * @example
+ * ```ts
+ * publicPart({ kty: 'EC', crv: 'P-256', x, y, d }) // { kty: 'EC', crv: 'P-256', x, y }
+ * ```
+ */
+export function publicPart(jwk: Record<string, unknown>): JWK {
   const { kty, crv, x, y, n, e } = jwk as Record<string, string | undefined>
   return Object.fromEntries(
     Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined),

@@ -751,6 +751,9 @@ describe('authx dpop proof and thumbprint: a DPoP client for curl', () => {
       format: 'pem',
     })
     await writeFile(join(dir, 'public.pem'), publicPem)
+    const jwk = JSON.parse(await ok(['keygen', '--alg', 'ES256', '--format', 'jwk'], { cwd: dir }))
+    await writeFile(join(dir, 'set.json'), JSON.stringify({ keys: [jwk] }))
+    await writeFile(join(dir, 'broken.jwk.json'), JSON.stringify({ ...jwk, x: 'AAAA' }))
     const proof = ['dpop', 'proof', '--htm', 'GET', '--htu', `${ORIGIN}/me`]
     const cases: [string[], RegExp][] = [
       [
@@ -758,6 +761,14 @@ describe('authx dpop proof and thumbprint: a DPoP client for curl', () => {
         /^ERR_CONFIG: --key-file secret\.txt: DPoP needs an asymmetric private key/,
       ],
       [[...proof, '--key-file', 'public.pem'], /^ERR_CONFIG: --key-file public\.pem: a public key/],
+      [
+        [...proof, '--key-file', 'set.json'],
+        /^ERR_CONFIG: --key-file set\.json: one private key, not a JWK set/,
+      ],
+      [
+        [...proof, '--key-file', 'broken.jwk.json'],
+        /^ERR_CONFIG: --key-file broken\.jwk\.json: not a private key Node can read/,
+      ],
       [
         [...proof, '--key-file', 'client.pem', '--alg', 'ES384'],
         /^ERR_CONFIG: --key-file client\.pem: cannot sign ES384/,
